@@ -1,0 +1,1 @@
+"""Subcommands of the `gateway` CLI, one module per command group, each with `register()`."""

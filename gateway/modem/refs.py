@@ -1,0 +1,80 @@
+"""Concatenation references that do not repeat for the same recipient.
+
+A handset reassembles parts by (sender, reference, total); if two long messages to the same
+number reuse a reference while the first is still incomplete, the parts mix. A reference is
+therefore allocated per recipient from a counter that survives restarts and is shared by every
+modem of the gateway (the daemon keeps it in the store; this module has the file-backed version
+for the CLI and the interface both follow).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+from pathlib import Path
+from typing import Protocol
+
+
+class ReferenceAllocator(Protocol):
+    """Hands out the next concatenation reference for a recipient."""
+
+    def next(self, recipient: str, *, bits: int = 8) -> int:
+        """The reference to use for the next multipart message to ``recipient``."""
+        ...
+
+
+class ReferenceStateError(OSError):
+    """The file that keeps the references cannot be read or written."""
+
+
+def step(last: int | None, bits: int) -> int:
+    """The reference after ``last``; a recipient never seen starts at a random place so that two
+    gateways (or a lost state file) are unlikely to collide."""
+    modulus = 1 << bits
+    if last is None:
+        return secrets.randbelow(modulus)
+    return (last + 1) % modulus
+
+
+class FileReferenceAllocator:
+    """A ReferenceAllocator kept in a small JSON file, written atomically on each allocation."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, int]:
+        try:
+            with self.path.open(encoding="utf-8") as f:
+                state = json.load(f)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ReferenceStateError(f"{self.path}: cannot read reference state: {exc}") from exc
+        if not isinstance(state, dict):
+            raise ReferenceStateError(f"{self.path}: reference state is not a JSON object")
+        return {k: int(v) for k, v in state.items()}
+
+    def _save(self, state: dict[str, int]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".refs-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise ReferenceStateError(f"{self.path}: cannot write reference state: {exc}") from exc
+
+    def next(self, recipient: str, *, bits: int = 8) -> int:
+        key = f"{bits}:{recipient}"
+        with self._lock:
+            state = self._load()
+            ref = step(state.get(key), bits)
+            state[key] = ref
+            self._save(state)
+            return ref

@@ -1,0 +1,51 @@
+#!/bin/sh
+# One entry point for a fresh Debian / Raspberry Pi OS machine that has only python3:
+#   ./run.sh demo   set everything up and start the demo
+#   ./run.sh test   set everything up and run every test (what CI runs)
+set -eu
+cd "$(dirname "$0")"
+
+usage() { echo "usage: ./run.sh demo|test [args...]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+what=$1; shift
+
+# System packages: Debian splits venv out of python3; the browser tests need Debian's Chromium.
+apt_missing=""
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing="python3-venv"
+if [ "$what" = test ] && [ -e gateway/web/static ] && [ ! -x /usr/bin/chromium ]; then
+    apt_missing="$apt_missing chromium chromium-driver"
+fi
+if [ -n "$apt_missing" ]; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "installing Debian packages:$apt_missing" >&2
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $apt_missing
+fi
+
+# The project's own virtual environment, reinstalled when pyproject.toml changes.
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[dev]'
+    touch .venv/.installed
+fi
+
+case "$what" in
+    demo)
+        # The daemon and web app do not exist yet (issues 4 and 5): until they do, the demo is
+        # the codec on an example text.
+        if .venv/bin/gateway demo --help >/dev/null 2>&1; then
+            exec .venv/bin/gateway demo "$@"
+        fi
+        echo "The demo (simulated modems + web app) is not built yet; showing the SMS codec:" >&2
+        exec .venv/bin/gateway sms count "Hello 👋 from the gateway — this text needs Unicode"
+        ;;
+    test)
+        .venv/bin/ruff check .
+        .venv/bin/ruff format --check .
+        exec .venv/bin/python -m pytest "$@"
+        ;;
+    *) usage ;;
+esac
