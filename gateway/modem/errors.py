@@ -26,7 +26,9 @@ class MessageTooLong(CodecError):
         self.units = units
         self.encoding = encoding
         self.max_parts = max_parts
-        unit = "septets" if encoding == "gsm7" else "UTF-16 units" if encoding == "ucs2" else "octets"
+        unit = (
+            "septets" if encoding == "gsm7" else "UTF-16 units" if encoding == "ucs2" else "octets"
+        )
         super().__init__(
             "text",
             f"the message is {units} {unit} long and needs {parts} SMS parts; "

@@ -389,9 +389,9 @@ def _encode_timestamp(ts: datetime) -> bytes:
         return (v % 10) << 4 | (v // 10)
 
     tz = swap(quarters) | (0x08 if offset < timedelta(0) else 0)
-    return bytes(swap(v) for v in (ts.year % 100, ts.month, ts.day, ts.hour, ts.minute, ts.second)) + bytes(
-        [tz]
-    )
+    return bytes(
+        swap(v) for v in (ts.year % 100, ts.month, ts.day, ts.hour, ts.minute, ts.second)
+    ) + bytes([tz])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,7 +570,11 @@ def _read_user_data(
         fill = header_septets * 7 - header_octets * 8
         septets = smstext.unpack_septets(ud[header_octets:], count, fill)
         locking, shift = _shift_tables(elements)
-        return smstext.decode_gsm7(septets, locking=locking, shift=shift, warnings=warnings), None, elements
+        return (
+            smstext.decode_gsm7(septets, locking=locking, shift=shift, warnings=warnings),
+            None,
+            elements,
+        )
     body = ud[header_octets:]
     if dcs.compressed:
         warnings.append("compressed user data (TS 23.042) is not decompressed")

@@ -95,7 +95,11 @@ def encode_gsm7(text: str, *, locking: int = 0, shift: int = 0) -> list[int]:
 
 
 def decode_gsm7(
-    septets: list[int] | bytes, *, locking: int = 0, shift: int = 0, warnings: list[str] | None = None
+    septets: list[int] | bytes,
+    *,
+    locking: int = 0,
+    shift: int = 0,
+    warnings: list[str] | None = None,
 ) -> str:
     """Turn septets into text, leniently as TS 23.038 asks of a receiver.
 
