@@ -595,18 +595,18 @@ _TELUGU_SINGLE_SHIFT: dict[int, str] = {
 
 # A.3.13 Urdu national language locking shift table.
 _URDU_LOCKING = (
-    "اآبٻڀپڦت"  # 0x00
-    "ۂٿ\nٹٽ\rٺټ"  # 0x08
-    "ثجځڄڃڅچڇ"  # 0x10
-    "حخد\x1bڌڈډڊ"  # 0x18
-    " !ڏڍذرڑړ"  # 0x20
-    ")(ڙز,ږ.ژ"  # 0x28
+    "\u0627\u0622\u0628\u067b\u0680\u067e\u06a6\u062a"  # 0x00
+    "\u06c2\u067f\n\u0679\u067d\r\u067a\u067c"  # 0x08
+    "\u062b\u062c\u0681\u0684\u0683\u0685\u0686\u0687"  # 0x10
+    "\u062d\u062e\u062f\x1b\u068c\u0688\u0689\u068a"  # 0x18
+    " !\u068f\u068d\u0630\u0631\u0691\u0693"  # 0x20
+    ")(\u0699\u0632,\u0696.\u0698"  # 0x28
     "01234567"  # 0x30
-    "89:;ښسش?"  # 0x38
-    "صضطظعفقک"  # 0x40
-    "ڪګگڳڱلمن"  # 0x48
-    "ںڻڼوۄەہھ"  # 0x50
-    "ءیېے\u064d\u0650\u064f\u0657"  # 0x58
+    "89:;\u069a\u0633\u0634?"  # 0x38
+    "\u0635\u0636\u0637\u0638\u0639\u0641\u0642\u06a9"  # 0x40
+    "\u06aa\u06ab\u06af\u06b3\u06b1\u0644\u0645\u0646"  # 0x48
+    "\u06ba\u06bb\u06bc\u0648\u06c4\u06d5\u06c1\u06be"  # 0x50
+    "\u0621\u06cc\u06d0\u06d2\u064d\u0650\u064f\u0657"  # 0x58
     "\u0654abcdefg"  # 0x60
     "hijklmno"  # 0x68
     "pqrstuvw"  # 0x70
@@ -618,36 +618,36 @@ _URDU_SINGLE_SHIFT: dict[int, str] = {
     **_INDIC_SINGLE_SHIFT_COMMON,
     0x19: "\u0600",  # ARABIC NUMBER SIGN
     0x1A: "\u0601",  # ARABIC SIGN SANAH
-    0x1C: "۰",
-    0x1D: "۱",
-    0x1E: "۲",
-    0x1F: "۳",
-    0x20: "۴",
-    0x21: "۵",
-    0x22: "۶",
-    0x23: "۷",
-    0x24: "۸",
-    0x25: "۹",
-    0x26: "،",
-    0x27: "؍",
-    0x2A: "؎",
-    0x2B: "؏",
+    0x1C: "\u06f0",  # EXTENDED ARABIC-INDIC DIGIT ZERO
+    0x1D: "\u06f1",  # EXTENDED ARABIC-INDIC DIGIT ONE
+    0x1E: "\u06f2",  # EXTENDED ARABIC-INDIC DIGIT TWO
+    0x1F: "\u06f3",  # EXTENDED ARABIC-INDIC DIGIT THREE
+    0x20: "\u06f4",  # EXTENDED ARABIC-INDIC DIGIT FOUR
+    0x21: "\u06f5",  # EXTENDED ARABIC-INDIC DIGIT FIVE
+    0x22: "\u06f6",  # EXTENDED ARABIC-INDIC DIGIT SIX
+    0x23: "\u06f7",  # EXTENDED ARABIC-INDIC DIGIT SEVEN
+    0x24: "\u06f8",  # EXTENDED ARABIC-INDIC DIGIT EIGHT
+    0x25: "\u06f9",  # EXTENDED ARABIC-INDIC DIGIT NINE
+    0x26: "\u060c",  # ARABIC COMMA
+    0x27: "\u060d",  # ARABIC DATE SEPARATOR
+    0x2A: "\u060e",  # ARABIC POETIC VERSE SIGN
+    0x2B: "\u060f",  # ARABIC SIGN MISRA
     0x2C: "\u0610",  # ARABIC SIGN SALLALLAHOU ALAYHE WASSALLAM
     0x2D: "\u0611",  # ARABIC SIGN ALAYHE ASSALLAM
     0x2E: "\u0612",  # ARABIC SIGN RAHMATULLAH ALAYHE
     0x30: "\u0613",  # ARABIC SIGN RADI ALLAHOU ANHU
     0x31: "\u0614",  # ARABIC SIGN TAKHALLUS
-    0x32: "؛",
-    0x33: "؟",
-    0x34: "ـ",
+    0x32: "\u061b",  # ARABIC SEMICOLON
+    0x33: "\u061f",  # ARABIC QUESTION MARK
+    0x34: "\u0640",  # ARABIC TATWEEL
     0x35: "\u0652",  # ARABIC SUKUN
     0x36: "\u0658",  # ARABIC MARK NOON GHUNNA
-    0x37: "٫",
-    0x38: "٬",
-    0x39: "ٲ",
-    0x3A: "ٳ",
-    0x3B: "ۍ",
-    0x3F: "۔",
+    0x37: "\u066b",  # ARABIC DECIMAL SEPARATOR
+    0x38: "\u066c",  # ARABIC THOUSANDS SEPARATOR
+    0x39: "\u0672",  # ARABIC LETTER ALEF WITH WAVY HAMZA ABOVE
+    0x3A: "\u0673",  # ARABIC LETTER ALEF WITH WAVY HAMZA BELOW
+    0x3B: "\u06cd",  # ARABIC LETTER YEH WITH TAIL
+    0x3F: "\u06d4",  # ARABIC FULL STOP
 }
 
 
