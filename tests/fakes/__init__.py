@@ -1,0 +1,1 @@
+"""In-process fakes used by unit tests (a serial port, a scripted modem)."""
