@@ -477,6 +477,18 @@ def _unicode_chars(text: str) -> Iterator[UnicodeChar]:
             yield UnicodeChar(ch, pos, lookalike(ch))
 
 
+def _check_utf16(text: str) -> None:
+    # A lone surrogate (JSON can carry "\ud83d") is no character and has no UTF-16 form; say so
+    # here rather than let the encoder fail later with a UnicodeEncodeError.
+    try:
+        text.encode("utf-16-be")
+    except UnicodeEncodeError as exc:
+        raise CodecError(
+            f"character {exc.start}",
+            f"U+{ord(text[exc.start]):04X} is a lone surrogate, not a character",
+        ) from exc
+
+
 def analyze(
     text: str,
     *,
@@ -499,6 +511,8 @@ def analyze(
         encoding = choose_encoding(text, locking=locking, shift=shift)
     elif encoding == GSM7:
         encode_gsm7(text, locking=locking, shift=shift)  # raises, naming the first bad character
+    if encoding == UCS2:
+        _check_utf16(text)
     segments, units, cap = plan(text, encoding, ref16=ref16, locking=locking, shift=shift)
     last_units = text_units(segments[-1], encoding, locking=locking, shift=shift)
     forced = list(_unicode_chars(text)) if encoding == UCS2 else []
