@@ -1,0 +1,109 @@
+"""The message store: one source of truth for profiles, messages, modems and users.
+
+``Store.open(data_dir)`` opens (creating and migrating as needed) ``data_dir/gateway.sqlite3``
+and exposes one object per table group. SQLite in WAL mode is the default; docs/store.md says
+what a PostgreSQL backend would have to provide.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .db import Database, StoreError
+from .inbound import InboundPdus, RawPdu
+from .messages import Messages, NewOutbound
+from .migrations import migrate
+from .profiles import ProfileError, Profiles
+from .records import AuditLog, Campaigns, ModemRecords, OptEvents, StoreReferenceAllocator
+from .users import UserError, Users
+
+__all__ = [
+    "NewOutbound",
+    "ProfileError",
+    "RawPdu",
+    "Store",
+    "StoreError",
+    "UserError",
+]
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "gateway.sqlite3"
+
+
+class Store:
+    """The opened store: ``profiles``, ``messages``, ``inbound``, ``users``, ``modems``,
+    ``campaigns``, ``opt_events``, ``audit`` and ``refs``."""
+
+    def __init__(self, db: Database, data_dir: Path) -> None:
+        self.db = db
+        self.data_dir = data_dir
+        self.profiles = Profiles(db)
+        self.messages = Messages(db)
+        self.inbound = InboundPdus(db)
+        self.users = Users(db)
+        self.modems = ModemRecords(db)
+        self.campaigns = Campaigns(db)
+        self.opt_events = OptEvents(db)
+        self.audit = AuditLog(db)
+        self.refs = StoreReferenceAllocator(db)
+
+    @classmethod
+    def open(cls, data_dir: str | Path) -> Store:
+        """Open the store in ``data_dir``, applying migrations (with a backup before each)."""
+        data_dir = Path(data_dir)
+        db = Database(data_dir / DB_NAME)
+        migrate(db, backup_dir=data_dir / "backups")
+        store = cls(db, data_dir)
+        store.campaigns.master_id()
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    def backup(self, target: str | Path) -> Path:
+        """A consistent copy of the store, taken while the gateway runs."""
+        return self.db.backup_to(target)
+
+    def nightly_backup(self, keep: int) -> Path:
+        """Copy into ``data_dir/backups/nightly-YYYYMMDD.sqlite3`` and keep the last ``keep``."""
+        folder = self.data_dir / "backups"
+        target = folder / f"nightly-{datetime.now(UTC):%Y%m%d}.sqlite3"
+        self.backup(target)
+        nightly = sorted(folder.glob("nightly-*.sqlite3"))
+        for old in nightly[: max(0, len(nightly) - keep)]:
+            old.unlink(missing_ok=True)
+        return target
+
+
+def restore(backup: str | Path, data_dir: str | Path) -> Path:
+    """Put a backup in place of the store (the daemon must be stopped). The current store is
+    kept beside it as ``gateway.sqlite3.before-restore``."""
+    backup = Path(backup)
+    data_dir = Path(data_dir)
+    try:
+        conn = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        try:
+            ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{backup} is not a gateway backup: {exc}") from exc
+    if ok != "ok":
+        raise StoreError(f"{backup} is damaged: integrity check says {ok}")
+    target = data_dir / DB_NAME
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.copy2(target, target.with_name(DB_NAME + ".before-restore"))
+    for suffix in ("-wal", "-shm"):
+        target.with_name(DB_NAME + suffix).unlink(missing_ok=True)
+    tmp = target.with_name(DB_NAME + ".restoring")
+    shutil.copy2(backup, tmp)
+    tmp.replace(target)
+    log.info("restored %s from %s", target, backup)
+    return target

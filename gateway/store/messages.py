@@ -1,0 +1,467 @@
+"""Messages and their parts: the outbound queue, delivery state, inbound messages, the agent
+queue and conversation read state. Policy (routing, retries, keywords) lives in messaging/;
+this module only reads and writes rows, each change in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .db import Database
+from .times import iso, now
+
+OUT_STATES = ("queued", "sending", "sent", "delivered", "failed", "expired")
+FINAL_OUT_STATES = ("delivered", "failed", "expired")
+
+
+@dataclass(frozen=True)
+class NewOutbound:
+    """An outbound message as accepted, before any modem has seen it."""
+
+    profile_id: int
+    phone: str
+    short_code: str
+    body: str
+    encoding: str
+    parts_total: int
+    campaign_id: int | None
+    priority: int
+    expires_at: str
+    idempotency_key: str | None = None
+    created_by: str | None = None
+
+
+class Messages:
+    """Reads and writes of messages and parts."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- outbound: accept ----------------------------------------------------------------
+
+    def add_outbound(self, m: NewOutbound) -> tuple[int, bool]:
+        """Commit a queued message; (id, True). With an idempotency key already used, the
+        earlier message's (id, False) and nothing new is stored."""
+        with self.db.tx() as conn:
+            if m.idempotency_key:
+                row = conn.execute(
+                    "SELECT id FROM messages WHERE idempotency_key = ?", (m.idempotency_key,)
+                ).fetchone()
+                if row is not None:
+                    return int(row["id"]), False
+            stamp = iso(now())
+            cur = conn.execute(
+                "INSERT INTO messages (direction, profile_id, phone, short_code, campaign_id, body,"
+                " encoding, parts_total, status, priority, idempotency_key, expires_at,"
+                " created_by, created_at, updated_at)"
+                " VALUES ('out', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (
+                    m.profile_id,
+                    m.phone,
+                    m.short_code,
+                    m.campaign_id,
+                    m.body,
+                    m.encoding,
+                    m.parts_total,
+                    m.priority,
+                    m.idempotency_key,
+                    m.expires_at,
+                    m.created_by,
+                    stamp,
+                    stamp,
+                ),
+            )
+            mid = int(cur.lastrowid)
+            conn.execute(
+                "UPDATE profiles SET last_message_at = ? WHERE id = ?", (stamp, m.profile_id)
+            )
+            return mid, True
+
+    # -- outbound: dispatch --------------------------------------------------------------
+
+    def due(self, at: str, limit: int = 200) -> list[sqlite3.Row]:
+        """Queued messages whose next attempt is due, most urgent first, with the profile's
+        sticky modem."""
+        return self.db.q(
+            "SELECT m.*, p.sticky_modem FROM messages m JOIN profiles p ON p.id = m.profile_id"
+            " WHERE m.direction = 'out' AND m.status = 'queued'"
+            " AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= ?)"
+            " ORDER BY m.priority, m.id LIMIT ?",
+            (at, limit),
+        )
+
+    def next_attempt_time(self) -> str | None:
+        """When the earliest deferred queued message becomes due (for the dispatcher's timer)."""
+        return self.db.value(
+            "SELECT MIN(next_attempt_at) FROM messages WHERE direction = 'out'"
+            " AND status = 'queued' AND next_attempt_at IS NOT NULL"
+        )
+
+    def queued_count(self, modem_id: str | None = None) -> int:
+        if modem_id is None:
+            return int(
+                self.db.value(
+                    "SELECT COUNT(*) FROM messages WHERE direction='out' AND status='queued'"
+                )
+            )
+        return int(
+            self.db.value(
+                "SELECT COUNT(*) FROM messages WHERE direction='out' AND status IN"
+                " ('queued','sending') AND modem_id = ?",
+                (modem_id,),
+            )
+        )
+
+    def claim(self, message_id: int, modem_id: str) -> bool:
+        """Mark a queued message as being sent by ``modem_id``; False if someone else has it."""
+        with self.db.tx() as conn:
+            cur = conn.execute(
+                "UPDATE messages SET status = 'sending', modem_id = ?, attempts = attempts + 1,"
+                " updated_at = ? WHERE id = ? AND status = 'queued'",
+                (modem_id, iso(now()), message_id),
+            )
+            return cur.rowcount == 1
+
+    def set_concat_ref(self, message_id: int, ref: int) -> None:
+        with self.db.tx() as conn:
+            conn.execute("UPDATE messages SET concat_ref = ? WHERE id = ?", (ref, message_id))
+
+    def parts(self, message_id: int) -> list[sqlite3.Row]:
+        return self.db.q(
+            "SELECT * FROM message_parts WHERE message_id = ? ORDER BY seq", (message_id,)
+        )
+
+    def ensure_parts(self, message_id: int, pdus: Iterable[tuple[int, str, int]]) -> None:
+        """Create the part rows (seq, pdu, length) that do not exist yet; existing parts keep
+        their PDU, so a resend uses the same concatenation reference."""
+        with self.db.tx() as conn:
+            for seq, pdu, length in pdus:
+                conn.execute(
+                    "INSERT OR IGNORE INTO message_parts (message_id, seq, pdu, length)"
+                    " VALUES (?, ?, ?, ?)",
+                    (message_id, seq, pdu, length),
+                )
+
+    def part_writing(self, part_id: int, modem_id: str) -> None:
+        """Record, before the PDU goes to the modem, that it is about to be written."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE message_parts SET status = 'writing', modem_id = ?, attempts = attempts + 1"
+                " WHERE id = ?",
+                (modem_id, part_id),
+            )
+
+    def part_sent(self, part_id: int, tp_mr: int, at: str | None = None) -> None:
+        """Record the network's acceptance of a part with its TP-MR."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE message_parts SET status = 'sent', tp_mr = ?, sent_at = ?, error = NULL"
+                " WHERE id = ?",
+                (tp_mr, at or iso(now()), part_id),
+            )
+
+    def part_unsent(self, part_id: int, error: str, *, maybe_sent: bool) -> None:
+        """A part whose write failed; ``maybe_sent`` when the modem may have sent it anyway
+        (a timeout after the PDU went out), so a resend is marked as a possible duplicate."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE message_parts SET status = 'pending', error = ?,"
+                " maybe_duplicate = maybe_duplicate OR ? WHERE id = ?",
+                (error, int(maybe_sent), part_id),
+            )
+
+    def finish_sending(self, message_id: int) -> str:
+        """After all parts went out: the message is 'sent' (or already further). Returns it."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE messages SET status = 'sent', error = NULL, next_attempt_at = NULL,"
+                " maybe_duplicate = maybe_duplicate OR"
+                " (SELECT COALESCE(MAX(maybe_duplicate), 0) FROM message_parts"
+                "  WHERE message_id = ?), updated_at = ? WHERE id = ? AND status = 'sending'",
+                (message_id, iso(now()), message_id),
+            )
+        return self._rollup(message_id)
+
+    def defer(self, message_id: int, error: str, next_attempt_at: str) -> None:
+        """A temporary failure: back to the queue, to be tried again at ``next_attempt_at``."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE messages SET status = 'queued', error = ?, next_attempt_at = ?,"
+                " updated_at = ? WHERE id = ?",
+                (error, next_attempt_at, iso(now()), message_id),
+            )
+
+    def fail(self, message_id: int, error: str, status: str = "failed") -> None:
+        """A permanent failure (or expiry): the message is final with the reason in words."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE messages SET status = ?, error = ?, next_attempt_at = NULL,"
+                " updated_at = ? WHERE id = ?",
+                (status, error, iso(now()), message_id),
+            )
+
+    def expire_due(self, at: str) -> list[int]:
+        """Queued messages past their expiry become 'expired'; returns their ids."""
+        with self.db.tx() as conn:
+            rows = conn.execute(
+                "SELECT id FROM messages WHERE direction='out' AND status='queued'"
+                " AND expires_at IS NOT NULL AND expires_at <= ?",
+                (at,),
+            ).fetchall()
+            ids = [int(r["id"]) for r in rows]
+            for mid in ids:
+                conn.execute(
+                    "UPDATE messages SET status='expired', next_attempt_at=NULL, updated_at=?,"
+                    " error = COALESCE(error, 'expired before it could be sent') WHERE id=?",
+                    (iso(now()), mid),
+                )
+        return ids
+
+    def recover_after_crash(self) -> list[int]:
+        """At start: messages caught mid-send go back to the queue; parts that were being
+        written may have reached the network, so they are resent (at least once) and marked as
+        possible duplicates. Returns the ids of the messages put back."""
+        with self.db.tx() as conn:
+            rows = conn.execute(
+                "SELECT id FROM messages WHERE direction='out' AND status='sending'"
+            ).fetchall()
+            ids = [int(r["id"]) for r in rows]
+            conn.execute(
+                "UPDATE message_parts SET status='pending', maybe_duplicate=1,"
+                " error='the gateway stopped while this part was being sent; it may arrive twice'"
+                " WHERE status='writing'"
+            )
+            conn.execute(
+                "UPDATE messages SET status='queued', next_attempt_at=NULL, updated_at=?"
+                " WHERE direction='out' AND status='sending'",
+                (iso(now()),),
+            )
+            conn.execute(
+                "UPDATE messages SET maybe_duplicate=1 WHERE id IN"
+                " (SELECT message_id FROM message_parts WHERE maybe_duplicate=1)"
+            )
+        return ids
+
+    # -- delivery reports ----------------------------------------------------------------
+
+    def match_report(self, modem_id: str, phone: str, tp_mr: int, since: str) -> sqlite3.Row | None:
+        """The part a status report is about: same modem, recipient and TP-MR, sent after
+        ``since`` (the TP-MR wraps at 256), the most recent first."""
+        return self.db.q1(
+            "SELECT mp.* FROM message_parts mp JOIN messages m ON m.id = mp.message_id"
+            " WHERE mp.modem_id = ? AND mp.tp_mr = ? AND m.phone = ? AND mp.sent_at >= ?"
+            " AND mp.status IN ('sent', 'delivered', 'failed')"
+            " ORDER BY mp.sent_at DESC, mp.id DESC LIMIT 1",
+            (modem_id, tp_mr, phone, since),
+        )
+
+    def part_report(self, part_id: int, status: int, category: str) -> tuple[int, str]:
+        """Apply a status report to a part; returns (message id, rolled-up message status)."""
+        new = {"delivered": "delivered", "failed": "failed"}.get(category, "sent")
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE message_parts SET report_status = ?, reported_at = ?, status = ?"
+                " WHERE id = ?",
+                (status, iso(now()), new, part_id),
+            )
+            mid = int(
+                conn.execute(
+                    "SELECT message_id FROM message_parts WHERE id = ?", (part_id,)
+                ).fetchone()[0]
+            )
+            return mid, self._rollup(mid)
+
+    def _rollup(self, message_id: int) -> str:
+        with self.db.tx() as conn:
+            msg = conn.execute(
+                "SELECT status, parts_total FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if msg is None or msg["status"] not in ("sent", "delivered", "failed"):
+                return msg["status"] if msg else "missing"
+            states = [
+                r["status"]
+                for r in conn.execute(
+                    "SELECT status FROM message_parts WHERE message_id = ?", (message_id,)
+                )
+            ]
+            if any(s == "failed" for s in states):
+                status = "failed"
+            elif states and all(s == "delivered" for s in states):
+                status = "delivered"
+            else:
+                status = "sent"
+            if status != msg["status"]:
+                error = "the network could not deliver it" if status == "failed" else None
+                conn.execute(
+                    "UPDATE messages SET status = ?, error = COALESCE(?, error), updated_at = ?"
+                    " WHERE id = ?",
+                    (status, error, iso(now()), message_id),
+                )
+            return status
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def add_inbound(
+        self,
+        *,
+        profile_id: int,
+        phone: str,
+        short_code: str,
+        modem_id: str,
+        body: str,
+        encoding: str | None,
+        parts_total: int,
+        status: str,
+        kind: str,
+        received_at: str,
+        agent_state: str | None,
+    ) -> int:
+        with self.db.tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO messages (direction, profile_id, phone, short_code, modem_id, body,"
+                " encoding, parts_total, status, kind, priority, agent_state, created_at,"
+                " updated_at) VALUES ('in', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                (
+                    profile_id,
+                    phone,
+                    short_code,
+                    modem_id,
+                    body,
+                    encoding,
+                    parts_total,
+                    status,
+                    kind,
+                    agent_state,
+                    received_at,
+                    received_at,
+                ),
+            )
+            conn.execute(
+                "UPDATE profiles SET last_message_at = ? WHERE id = ? AND"
+                " (last_message_at IS NULL OR last_message_at < ?)",
+                (received_at, profile_id, received_at),
+            )
+            conn.execute(
+                "UPDATE modems SET received_count = received_count + 1 WHERE modem_id = ?",
+                (modem_id,),
+            )
+            return int(cur.lastrowid)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, message_id: int) -> sqlite3.Row | None:
+        return self.db.q1("SELECT * FROM messages WHERE id = ?", (message_id,))
+
+    def conversation(
+        self, profile_id: int, *, after_id: int = 0, limit: int = 500
+    ) -> list[sqlite3.Row]:
+        """A profile's messages, oldest first (the last ``limit``), newer than ``after_id``."""
+        rows = self.db.q(
+            "SELECT * FROM messages WHERE profile_id = ? AND id > ? ORDER BY id DESC LIMIT ?",
+            (profile_id, after_id, limit),
+        )
+        return list(reversed(rows))
+
+    def search(
+        self,
+        *,
+        query: str = "",
+        direction: str | None = None,
+        status: str | None = None,
+        short_code: str | None = None,
+        modem_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[sqlite3.Row], int]:
+        """A page of messages (newest first) with the profile name, and how many match."""
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("m.direction", direction),
+            ("m.status", status),
+            ("m.short_code", short_code),
+            ("m.modem_id", modem_id),
+            ("m.kind", kind),
+        ):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.strip():
+            q = f"%{query.strip()}%"
+            where.append("(m.body LIKE ? OR m.phone LIKE ? OR p.name LIKE ?)")
+            params += [q, q, q]
+        sql_where = f"WHERE {' AND '.join(where)}" if where else ""
+        base = f"FROM messages m JOIN profiles p ON p.id = m.profile_id {sql_where}"
+        total = int(self.db.value(f"SELECT COUNT(*) {base}", params))
+        rows = self.db.q(
+            f"SELECT m.*, p.name AS profile_name {base} ORDER BY m.id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return rows, total
+
+    # -- agent queue ---------------------------------------------------------------------
+
+    def agent_queue(self, *, limit: int = 200) -> list[sqlite3.Row]:
+        """Unanswered inbound messages (open or claimed), oldest first, with profile names."""
+        return self.db.q(
+            "SELECT m.*, p.name AS profile_name FROM messages m JOIN profiles p"
+            " ON p.id = m.profile_id WHERE m.direction = 'in'"
+            " AND m.agent_state IN ('open', 'claimed') ORDER BY m.id LIMIT ?",
+            (limit,),
+        )
+
+    def set_agent_state(
+        self, message_id: int, state: str, *, user: str | None = None, expect: Iterable[str] = ()
+    ) -> bool:
+        """Move an inbound message in the agent queue; with ``expect``, only from those states."""
+        expect = tuple(expect)
+        sql = (
+            "UPDATE messages SET agent_state = ?, claimed_by = ?, claimed_at = ?, updated_at = ?"
+            " WHERE id = ? AND direction = 'in'"
+        )
+        params: list[Any] = [
+            state,
+            user if state == "claimed" else None,
+            iso(now()) if state == "claimed" else None,
+            iso(now()),
+            message_id,
+        ]
+        if expect:
+            sql += f" AND agent_state IN ({','.join('?' * len(expect))})"
+            params += list(expect)
+        with self.db.tx() as conn:
+            return conn.execute(sql, params).rowcount == 1
+
+    def answer_open(self, profile_id: int) -> int:
+        """A reply went to this profile: its open and claimed messages count as answered."""
+        with self.db.tx() as conn:
+            return conn.execute(
+                "UPDATE messages SET agent_state = 'answered', updated_at = ? WHERE"
+                " profile_id = ? AND direction = 'in' AND agent_state IN ('open', 'claimed')",
+                (iso(now()), profile_id),
+            ).rowcount
+
+    # -- read state ----------------------------------------------------------------------
+
+    def mark_read(self, profile_id: int, user_id: int, last_id: int) -> None:
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT INTO conversation_reads (profile_id, user_id, last_read_id)"
+                " VALUES (?, ?, ?) ON CONFLICT (profile_id, user_id) DO UPDATE SET"
+                " last_read_id = MAX(last_read_id, excluded.last_read_id)",
+                (profile_id, user_id, last_id),
+            )
+
+    def unread_count(self, profile_id: int, user_id: int) -> int:
+        return int(
+            self.db.value(
+                "SELECT COUNT(*) FROM messages WHERE profile_id = ? AND direction = 'in' AND id >"
+                " COALESCE((SELECT last_read_id FROM conversation_reads WHERE profile_id = ?"
+                " AND user_id = ?), 0)",
+                (profile_id, profile_id, user_id),
+            )
+        )

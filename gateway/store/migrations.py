@@ -1,0 +1,212 @@
+"""Versioned schema migrations, applied in order at start, with a backup before each.
+
+A migration is never edited once released: a change to the schema is a new entry at the end.
+Times are stored as UTC ISO-8601 text (``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``), which sorts
+correctly and reads the same in SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from .db import Database, StoreError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_V1 = """
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'agent')),
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE modems (
+    modem_id TEXT PRIMARY KEY,          -- the config id (IMEI by default)
+    imei TEXT, iccid TEXT, imsi TEXT, number TEXT, label TEXT,
+    manufacturer TEXT, model TEXT, firmware TEXT,
+    first_seen TEXT, last_seen TEXT,
+    last_up TEXT, last_down TEXT,
+    sent_count INTEGER NOT NULL DEFAULT 0,
+    received_count INTEGER NOT NULL DEFAULT 0,
+    failed_count INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE campaigns (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('master', 'bulk')),
+    created_at TEXT NOT NULL,
+    created_by TEXT
+);
+
+CREATE TABLE profiles (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    phone TEXT NOT NULL UNIQUE,         -- E.164
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'inactive')),
+    subscribed INTEGER NOT NULL DEFAULT 1,
+    custom TEXT NOT NULL DEFAULT '{}',  -- JSON object of custom fields
+    sticky_modem TEXT,                  -- the modem that last talked with this profile
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    last_message_at TEXT
+);
+CREATE INDEX profiles_name ON profiles (name);
+
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+    profile_id INTEGER NOT NULL REFERENCES profiles (id),
+    phone TEXT NOT NULL,
+    short_code TEXT NOT NULL,
+    campaign_id INTEGER REFERENCES campaigns (id),
+    modem_id TEXT,
+    body TEXT NOT NULL,
+    encoding TEXT,
+    parts_total INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL,
+    -- out: queued, sending, sent, delivered, failed, expired
+    -- in:  received, incomplete
+    kind TEXT,                          -- inbound: reply, opt-out, opt-in, help, oops, unknown
+    priority INTEGER NOT NULL DEFAULT 10, -- 0 chat / one-off, 10 bulk
+    idempotency_key TEXT UNIQUE,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    expires_at TEXT,
+    maybe_duplicate INTEGER NOT NULL DEFAULT 0,
+    concat_ref INTEGER,
+    created_by TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    -- agent queue state for inbound: open, claimed, answered, no_response
+    agent_state TEXT,
+    claimed_by TEXT,
+    claimed_at TEXT
+);
+CREATE INDEX messages_profile ON messages (profile_id, id);
+CREATE INDEX messages_queue ON messages (status, priority, id) WHERE direction = 'out';
+CREATE INDEX messages_agent ON messages (agent_state, id) WHERE direction = 'in';
+
+CREATE TABLE message_parts (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages (id),
+    seq INTEGER NOT NULL,
+    pdu TEXT,
+    length INTEGER,
+    status TEXT NOT NULL DEFAULT 'pending',
+    -- pending, writing (handed to the modem, no answer yet), sent, delivered, failed
+    modem_id TEXT,
+    tp_mr INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    maybe_duplicate INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    report_status INTEGER,
+    sent_at TEXT,
+    reported_at TEXT,
+    UNIQUE (message_id, seq)
+);
+CREATE INDEX parts_report ON message_parts (modem_id, tp_mr, sent_at);
+
+CREATE TABLE inbound_pdus (
+    id INTEGER PRIMARY KEY,
+    modem_id TEXT NOT NULL,
+    dedup_key TEXT NOT NULL UNIQUE,     -- hash of modem and PDU: reading twice stores once
+    pdu TEXT NOT NULL,
+    kind TEXT NOT NULL,                 -- deliver, status-report, undecodable
+    sender TEXT,
+    concat_key TEXT,                    -- sender/ref/total for reassembly, NULL when single
+    seq INTEGER,
+    total INTEGER,
+    text TEXT,
+    error TEXT,
+    message_id INTEGER REFERENCES messages (id),
+    received_at TEXT NOT NULL
+);
+CREATE INDEX inbound_concat ON inbound_pdus (concat_key) WHERE message_id IS NULL;
+
+CREATE TABLE conversation_reads (
+    profile_id INTEGER NOT NULL REFERENCES profiles (id),
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    last_read_id INTEGER NOT NULL,
+    PRIMARY KEY (profile_id, user_id)
+);
+
+CREATE TABLE opt_events (
+    id INTEGER PRIMARY KEY,
+    profile_id INTEGER NOT NULL REFERENCES profiles (id),
+    short_code TEXT,
+    action TEXT NOT NULL CHECK (action IN ('opt_out', 'opt_in', 'undo_opt_out')),
+    source TEXT NOT NULL,               -- keyword, agent, import
+    message_id INTEGER REFERENCES messages (id),
+    actor TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX opt_events_profile ON opt_events (profile_id, id);
+
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE concat_refs (
+    recipient TEXT NOT NULL,
+    bits INTEGER NOT NULL,
+    last_ref INTEGER NOT NULL,
+    PRIMARY KEY (recipient, bits)
+);
+"""
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial schema", SCHEMA_V1),
+]
+
+
+def current_version(db: Database) -> int:
+    """The schema version of the database (0 for a new one)."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    version = db.value("SELECT MAX(version) FROM schema_version")
+    return int(version or 0)
+
+
+def migrate(db: Database, *, backup_dir=None) -> int:
+    """Bring the schema up to date; before each step on a database that has data, take a copy
+    into ``backup_dir``. Returns the version reached."""
+    version = current_version(db)
+    latest = MIGRATIONS[-1][0]
+    if version > latest:
+        raise StoreError(
+            f"{db.path} has schema version {version}, newer than this gateway knows ({latest}); "
+            "install the newer gateway again, or restore a backup"
+        )
+    for number, title, sql in MIGRATIONS:
+        if number <= version:
+            continue
+        if version > 0 and backup_dir is not None:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            target = db.backup_to(backup_dir / f"before-migration-{number}-{stamp}.sqlite3")
+            log.info("backed up the store to %s before migration %d", target, number)
+        log.info("applying store migration %d: %s", number, title)
+        try:
+            with db.tx() as conn:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        except Exception as exc:
+            raise StoreError(f"migration {number} ({title}) of {db.path} failed: {exc}") from exc
+        version = number
+    return version
+
+
+def _statements(sql: str) -> list[str]:
+    # Strip "--" comments first, since a comment may hold a semicolon.
+    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
