@@ -265,8 +265,9 @@ class SimHandset:
     name: str | None = None
 
 
-# Modem firmwares the simulator imitates.
-SIM_FAMILIES = ("generic", "huawei", "simcom", "quectel")
+# Modem firmwares the simulator imitates (the same list as gateway.modem.sim.families.FAMILIES;
+# a test keeps them equal, and config does not import the simulator).
+SIM_FAMILIES = ("generic", "huawei", "simcom", "quectel", "sierra", "ublox")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1160,7 +1161,7 @@ _SIM_HANDSET = _section(
 _SIMULATOR = _section(
     SimulatorConfig,
     {
-        "dir": _path,
+        "dir": _optional(_path),
         "control_port": _optional(_int(0, 65535)),
         "seed": _int(),
         "modems": _list(_SIM_MODEM),
