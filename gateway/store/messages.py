@@ -145,6 +145,23 @@ class Messages:
                     (message_id, seq, pdu, length),
                 )
 
+    def has_sent_parts(self, message_id: int) -> bool:
+        return bool(
+            self.db.value(
+                "SELECT COUNT(*) FROM message_parts WHERE message_id = ? AND status != 'pending'",
+                (message_id,),
+            )
+        )
+
+    def reset_parts(self, message_id: int) -> None:
+        """Every part of the message is to be sent again (through another modem)."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE message_parts SET status = 'pending', tp_mr = NULL, sent_at = NULL"
+                " WHERE message_id = ? AND status IN ('sent', 'writing')",
+                (message_id,),
+            )
+
     def part_writing(self, part_id: int, modem_id: str) -> None:
         """Record, before the PDU goes to the modem, that it is about to be written."""
         with self.db.tx() as conn:

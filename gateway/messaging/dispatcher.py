@@ -1,0 +1,424 @@
+"""The dispatcher: routes queued messages to modems and sends them, one sender thread per modem.
+
+One routing thread decides which message goes to which modem (so routing has no races); each
+modem has its own sender thread that does the slow serial work, so a hung modem holds up only
+its own queue. The routing thread blocks on an event: it wakes when a message is accepted, a
+send finishes, a modem comes or goes, or a timer it computed itself runs out (a retry, a rate
+window, the end of quiet hours, an expiry). An idle gateway does nothing at all.
+
+Routing rules:
+- a message goes to a healthy modem of its short code's pool;
+- a profile sticks to the modem that last talked with it, so replies come from the same number;
+  it moves to another modem of the pool only when that one has been down longer than
+  ``routing.sticky_grace_minutes``;
+- per-modem rate limits (per minute and per day, counted in SMS parts) and quiet hours (bulk
+  only: a person waiting in a chat is answered at any hour);
+- chat replies and one-off texts (priority 0) go before bulk sends (priority 10).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from ..config import Config, ModemConfig
+from ..modem import pdu as smspdu
+from ..store import Store
+from ..store.times import iso, now, parse
+from .events import EventBus
+from .failures import Failure, classify
+from .outbound import PRIORITY_BULK
+
+log = logging.getLogger(__name__)
+
+
+class ModemLink(Protocol):
+    """What the dispatcher needs of a modem that is up: send one PDU, get its TP-MR."""
+
+    def send_pdu(self, pdu: str, length: int) -> int: ...
+
+
+@dataclass
+class _Slot:
+    modem_id: str
+    config: ModemConfig | None
+    link: ModemLink | None = None
+    down_since: datetime | None = None
+    busy: bool = False
+    recent: collections.deque = field(default_factory=collections.deque)  # send times, 1 min
+    day: str = ""
+    day_count: int = 0
+    jobs: queue.Queue = field(default_factory=queue.Queue)
+    thread: threading.Thread | None = None
+    last_used: datetime | None = None
+
+
+class Dispatcher:
+    """Owns the routing thread and the per-modem sender threads."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        events: EventBus,
+        *,
+        clock: Callable[[], datetime] = now,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.events = events
+        self.clock = clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._slots: dict[str, _Slot] = {}
+        self._started = clock()
+        self._thread: threading.Thread | None = None
+        for mc in config.modems:
+            self._slots[mc.id] = _Slot(mc.id, mc, down_since=self._started)
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something changed: look at the queue again (cheap; callable from any thread)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        recovered = self.store.messages.recover_after_crash()
+        if recovered:
+            log.warning(
+                "%d message(s) were being sent when the gateway stopped; they go out again and "
+                "are marked as possible duplicates",
+                len(recovered),
+            )
+        self._load_day_counts()
+        self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop routing; let each sender finish the part in flight (never half a command)."""
+        self._stop.set()
+        self._wake.set()
+        with self._lock:
+            slots = list(self._slots.values())
+        for slot in slots:
+            slot.jobs.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for slot in slots:
+            if slot.thread is not None:
+                slot.thread.join(timeout)
+
+    def modem_up(self, modem_id: str, link: ModemLink) -> None:
+        """A modem is ready to send (called by the modem manager)."""
+        with self._lock:
+            slot = self._slots.get(modem_id)
+            if slot is None:
+                slot = self._slots[modem_id] = _Slot(modem_id, None)
+            slot.link = link
+            slot.down_since = None
+            if slot.thread is None or not slot.thread.is_alive():
+                slot.thread = threading.Thread(
+                    target=self._sender, args=(slot,), name=f"send-{modem_id}", daemon=True
+                )
+                slot.thread.start()
+        self.wake()
+
+    def modem_down(self, modem_id: str) -> None:
+        """A modem stopped answering or was unplugged."""
+        with self._lock:
+            slot = self._slots.get(modem_id)
+            if slot is not None and slot.link is not None:
+                slot.link = None
+                slot.down_since = self.clock()
+        self.wake()
+
+    def healthy(self, modem_id: str) -> bool:
+        with self._lock:
+            slot = self._slots.get(modem_id)
+            return slot is not None and slot.link is not None
+
+    def short_code_up(self, code: str) -> bool:
+        """Whether any modem of this short code's pool can send now."""
+        try:
+            sc = self.config.short_code(code)
+        except KeyError:
+            return False
+        return any(self.healthy(m) for m in sc.modems)
+
+    # -- routing thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                timeout = self._route_once()
+            except Exception:  # the router must survive a bad row or a store hiccup
+                log.exception("dispatcher: routing failed; trying again shortly")
+                timeout = 5.0
+            self._wake.wait(timeout)
+            self._wake.clear()
+
+    def _route_once(self) -> float | None:
+        """Assign what can be sent now; return seconds until the next timer, None if none."""
+        at = self.clock()
+        for mid in self.store.messages.expire_due(iso(at)):
+            self.events.publish("message.status", id=mid, status="expired")
+        timers: list[datetime] = []
+        with self._lock:
+            for slot in self._slots.values():
+                self._roll_window(slot, at)
+        for row in self.store.messages.due(iso(at)):
+            slot, wait_until = self._choose(row, at)
+            if wait_until is not None:
+                timers.append(wait_until)
+            if slot is None:
+                continue
+            if not self.store.messages.claim(row["id"], slot.modem_id):
+                continue
+            with self._lock:
+                slot.busy = True
+                slot.last_used = at
+            self.events.publish(
+                "message.status", id=row["id"], status="sending", modem_id=slot.modem_id
+            )
+            slot.jobs.put(row["id"])
+        nxt = self.store.messages.next_attempt_time()
+        if nxt:
+            timers.append(parse(nxt))
+        expiry = self.store.db.value(
+            "SELECT MIN(expires_at) FROM messages WHERE direction='out' AND status='queued'"
+        )
+        if expiry:
+            timers.append(parse(expiry))
+        if not timers:
+            return None
+        return max(0.05, min((t - at).total_seconds() for t in timers))
+
+    def _choose(self, row, at: datetime) -> tuple[_Slot | None, datetime | None]:
+        try:
+            sc = self.config.short_code(row["short_code"])
+        except KeyError:
+            self.store.messages.fail(
+                row["id"], f"short code {row['short_code']} is no longer configured"
+            )
+            self.events.publish("message.status", id=row["id"], status="failed")
+            return None, None
+        grace = timedelta(minutes=self.config.routing.sticky_grace_minutes)
+        bulk = row["priority"] >= PRIORITY_BULK
+        pinned = None
+        # Parts already out came from one SIM: the rest must follow from the same number, or
+        # the handset cannot join them.
+        if row["attempts"] and row["modem_id"] and self.store.messages.has_sent_parts(row["id"]):
+            pinned = row["modem_id"]
+        with self._lock:
+            pool = [self._slots[m] for m in sc.modems if m in self._slots]
+            sticky = pinned or row["sticky_modem"]
+            sticky_slot = self._slots.get(sticky) if sticky in sc.modems else None
+            if sticky_slot is not None:
+                if sticky_slot.link is not None:
+                    return self._if_ready(sticky_slot, at, bulk)
+                down_for = at - (sticky_slot.down_since or at)
+                if down_for < grace:
+                    return None, (sticky_slot.down_since or at) + grace
+                if pinned:
+                    log.warning(
+                        "message %d: modem %s is down for %s; sending all its parts again "
+                        "through another modem of the pool",
+                        row["id"],
+                        pinned,
+                        down_for,
+                    )
+                    self.store.messages.reset_parts(row["id"])
+            ready = []
+            wake_at: list[datetime] = []
+            for slot in pool:
+                if slot.link is None:
+                    continue
+                chosen, when = self._if_ready(slot, at, bulk)
+                if chosen is not None:
+                    ready.append(chosen)
+                elif when is not None:
+                    wake_at.append(when)
+            if not ready:
+                return None, min(wake_at) if wake_at else None
+            ready.sort(
+                key=lambda s: (
+                    s.modem_id != sc.default_modem,
+                    s.last_used or datetime.min.replace(tzinfo=at.tzinfo),
+                )
+            )
+            return ready[0], None
+
+    def _if_ready(self, slot: _Slot, at: datetime, bulk: bool):
+        """(slot, None) when it can take a message now, else (None, when it might)."""
+        if slot.busy:
+            return None, None  # woken when its current send finishes
+        cfg = slot.config
+        if cfg is not None:
+            limit = cfg.rate_limit
+            if limit.per_minute is not None and len(slot.recent) >= limit.per_minute:
+                return None, slot.recent[0] + timedelta(minutes=1)
+            if limit.per_day is not None and slot.day_count >= limit.per_day:
+                local = at.astimezone(self.config.tz)
+                tomorrow = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0)
+                return None, tomorrow
+            if bulk and cfg.quiet_hours is not None:
+                local = at.astimezone(self.config.tz)
+                if cfg.quiet_hours.contains(local.time()):
+                    end = local.replace(
+                        hour=cfg.quiet_hours.end.hour,
+                        minute=cfg.quiet_hours.end.minute,
+                        second=0,
+                        microsecond=0,
+                    )
+                    if end <= local:
+                        end += timedelta(days=1)
+                    return None, end
+        return slot, None
+
+    def _roll_window(self, slot: _Slot, at: datetime) -> None:
+        while slot.recent and slot.recent[0] <= at - timedelta(minutes=1):
+            slot.recent.popleft()
+        today = at.astimezone(self.config.tz).date().isoformat()
+        if slot.day != today:
+            slot.day, slot.day_count = today, 0
+
+    def _load_day_counts(self) -> None:
+        at = self.clock()
+        local_midnight = at.astimezone(self.config.tz).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        for row in self.store.db.q(
+            "SELECT modem_id, COUNT(*) AS n FROM message_parts WHERE sent_at >= ?"
+            " GROUP BY modem_id",
+            (iso(local_midnight),),
+        ):
+            slot = self._slots.get(row["modem_id"])
+            if slot is not None:
+                slot.day = at.astimezone(self.config.tz).date().isoformat()
+                slot.day_count = int(row["n"])
+
+    # -- sender threads ------------------------------------------------------------------
+
+    def _sender(self, slot: _Slot) -> None:
+        while True:
+            message_id = slot.jobs.get()
+            if message_id is None:
+                return
+            try:
+                self._send(slot, message_id)
+            except Exception:  # a bug must not kill the modem's sender: log, requeue, go on
+                log.exception("modem %s: sending message %s failed", slot.modem_id, message_id)
+                self._after_failure(
+                    message_id, slot, Failure(True, False, "internal error while sending")
+                )
+            finally:
+                with self._lock:
+                    slot.busy = False
+                self.wake()
+
+    def _encode(self, row, modem: ModemConfig | None) -> list[smspdu.SubmitPart]:
+        limits = self.config.messages
+        reference = None
+        if row["parts_total"] > 1:
+            reference = self.store.refs.next(row["phone"], bits=16 if limits.ref16 else 8)
+        return smspdu.encode_submit(
+            row["phone"],
+            row["body"],
+            smsc=modem.smsc if modem else None,
+            status_report=modem.status_reports if modem else False,
+            validity_minutes=limits.validity_minutes,
+            ref16=limits.ref16,
+            reference=reference,
+            max_parts=max(limits.max_parts, row["parts_total"]),
+        )
+
+    def _send(self, slot: _Slot, message_id: int) -> None:
+        row = self.store.messages.get(message_id)
+        if row is None or row["status"] != "sending":
+            return
+        parts = self.store.messages.parts(message_id)
+        if not parts:
+            encoded = self._encode(row, slot.config)
+            self.store.messages.ensure_parts(
+                message_id, [(p.seq, p.pdu, p.length) for p in encoded]
+            )
+            if encoded and encoded[0].reference is not None:
+                self.store.messages.set_concat_ref(message_id, encoded[0].reference)
+            parts = self.store.messages.parts(message_id)
+        for part in parts:
+            if part["status"] != "pending":
+                continue
+            link = slot.link
+            if link is None:
+                self._after_failure(message_id, slot, Failure(True, False, "the modem is down"))
+                return
+            # Recorded before the PDU goes out: after a crash this part is resent and marked.
+            self.store.messages.part_writing(part["id"], slot.modem_id)
+            try:
+                tp_mr = link.send_pdu(part["pdu"], part["length"])
+            except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+                failure = classify(exc)
+                log.warning(
+                    "modem %s: part %d/%d of message %d not sent: %s",
+                    slot.modem_id,
+                    part["seq"],
+                    row["parts_total"],
+                    message_id,
+                    failure.reason,
+                )
+                self.store.messages.part_unsent(
+                    part["id"], failure.reason, maybe_sent=failure.maybe_sent
+                )
+                self._after_failure(message_id, slot, failure)
+                return
+            self.store.messages.part_sent(part["id"], tp_mr)
+            with self._lock:
+                at = self.clock()
+                slot.recent.append(at)
+                slot.day_count += 1
+        status = self.store.messages.finish_sending(message_id)
+        self.store.profiles.set_sticky_modem(row["profile_id"], slot.modem_id)
+        self.store.modems.count(slot.modem_id, sent=1)
+        self.events.publish(
+            "message.status",
+            id=message_id,
+            profile_id=row["profile_id"],
+            status=status,
+            modem_id=slot.modem_id,
+        )
+
+    def _after_failure(self, message_id: int, slot: _Slot, failure: Failure) -> None:
+        row = self.store.messages.get(message_id)
+        if row is None:
+            return
+        at = self.clock()
+        expired = row["expires_at"] is not None and parse(row["expires_at"]) <= at
+        if failure.temporary and not expired:
+            attempts = max(1, int(row["attempts"]))
+            limits = self.config.messages
+            delay = min(
+                limits.retry_initial_seconds * 2 ** (attempts - 1), limits.retry_max_seconds
+            )
+            self.store.messages.defer(
+                message_id, failure.reason, iso(at + timedelta(seconds=delay))
+            )
+            status = "queued"
+        else:
+            status = "expired" if failure.temporary else "failed"
+            self.store.messages.fail(message_id, failure.reason, status)
+            self.store.modems.count(slot.modem_id, failed=1)
+        self.events.publish(
+            "message.status",
+            id=message_id,
+            profile_id=row["profile_id"],
+            status=status,
+            error=failure.reason,
+            modem_id=slot.modem_id,
+        )

@@ -1,0 +1,340 @@
+"""Inbound: every PDU a modem reads is committed first; then it becomes a message (after
+reassembly), its sender a profile, and keywords change the subscription.
+
+The modem layer calls :meth:`Inbound.receive` with the PDU and deletes it from the SIM only
+after that returns: a crash at any point loses nothing, and reading a PDU twice stores it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..config import Config, ShortCodeConfig
+from ..modem import pdu as smspdu
+from ..modem.errors import CodecError
+from ..store import RawPdu, Store
+from ..store.times import iso, now, parse
+from . import keywords
+from .events import EventBus
+from .outbound import Outbox, SendRefused
+from .phone import normalize_sender
+from .reports import apply_status_report
+
+log = logging.getLogger(__name__)
+
+OOPS_WINDOW = timedelta(hours=24)
+
+
+def missing_marker(seq: int, total: int) -> str:
+    """What stands in a message where a part never arrived."""
+    return f"[…part {seq} of {total} missing…]"
+
+
+@dataclass(frozen=True)
+class Received:
+    """What became of one PDU: its raw row, whether it was new, and the message it completed."""
+
+    pdu_id: int
+    new: bool
+    kind: str
+    message_id: int | None = None
+
+
+class Inbound:
+    """Turns committed PDUs into messages; safe to call from every modem's thread."""
+
+    def __init__(self, config: Config, store: Store, events: EventBus, outbox: Outbox) -> None:
+        self.config = config
+        self.store = store
+        self.events = events
+        self.outbox = outbox
+        self._lock = threading.Lock()
+        self.stale_changed = threading.Event()  # a new incomplete group: the timer may move
+
+    # -- entry point ---------------------------------------------------------------------
+
+    def receive(self, modem_id: str, pdu_hex: str, *, source: str = "") -> Received:
+        """Commit one PDU read from ``modem_id`` and process it. Returns once it is durable;
+        only then may the caller delete it from the modem."""
+        received_at = iso(now())
+        try:
+            decoded = smspdu.decode(pdu_hex)
+        except CodecError as exc:
+            pdu_id, new = self.store.inbound.add(
+                RawPdu(modem_id, pdu_hex, "undecodable", received_at, error=str(exc))
+            )
+            if new:
+                log.error(
+                    "modem %s: a PDU%s could not be decoded (%s); kept raw as inbound PDU %d",
+                    modem_id,
+                    f" from {source}" if source else "",
+                    exc,
+                    pdu_id,
+                )
+                self.events.publish("inbound.undecodable", modem_id=modem_id, pdu_id=pdu_id)
+            return Received(pdu_id, new, "undecodable")
+        if isinstance(decoded, smspdu.StatusReport):
+            pdu_id, new = self.store.inbound.add(
+                RawPdu(
+                    modem_id,
+                    pdu_hex,
+                    "status-report",
+                    received_at,
+                    sender=decoded.number,
+                )
+            )
+            mid = None
+            if new:
+                mid = apply_status_report(self.config, self.store, self.events, modem_id, decoded)
+                self.store.inbound.mark_done(pdu_id)
+            return Received(pdu_id, new, "status-report", mid)
+        if isinstance(decoded, smspdu.Submit):
+            # An outgoing message stored on the SIM (by a phone the SIM was in): not ours.
+            pdu_id, new = self.store.inbound.add(
+                RawPdu(modem_id, pdu_hex, "submit", received_at, sender=decoded.number)
+            )
+            if new:
+                self.store.inbound.mark_done(pdu_id)
+            return Received(pdu_id, new, "submit")
+        return self._deliver(modem_id, pdu_hex, decoded, received_at)
+
+    def _deliver(
+        self, modem_id: str, pdu_hex: str, d: smspdu.Deliver, received_at: str
+    ) -> Received:
+        sender = normalize_sender(d.number, self.config.default_region)
+        text = d.text if d.data is None else d.data.hex().upper()
+        concat_key = None
+        seq = total = None
+        if d.concat is not None and d.concat.total > 1:
+            c = d.concat
+            concat_key = f"{modem_id}|{sender}|{c.bits}|{c.reference}|{c.total}"
+            seq, total = c.seq, c.total
+        pdu_id, new = self.store.inbound.add(
+            RawPdu(
+                modem_id,
+                pdu_hex,
+                "deliver",
+                received_at,
+                sender=sender,
+                concat_key=concat_key,
+                seq=seq,
+                total=total,
+                text=text,
+            )
+        )
+        if not new:
+            return Received(pdu_id, False, "deliver")
+        message_id = self._assemble(pdu_id)
+        return Received(pdu_id, True, "deliver", message_id)
+
+    # -- reassembly ----------------------------------------------------------------------
+
+    def _assemble(self, pdu_id: int, *, force: bool = False) -> int | None:
+        """Make a message of this PDU's group when complete (or ``force``d by the timeout)."""
+        with self._lock, self.store.db.tx():
+            row = self.store.inbound.get(pdu_id)
+            if row is None or row["message_id"] is not None:
+                return None
+            if row["concat_key"] is None:
+                return self._make_message([row], row["total"] or 1, complete=True)
+            group = self.store.inbound.group(row["concat_key"])
+            by_seq = {}
+            for part in group:
+                if part["seq"] in by_seq:
+                    self.store.inbound.mark_done(part["id"])  # a duplicated part
+                    log.info("dropped a duplicated part %s of %s", part["seq"], part["concat_key"])
+                    continue
+                by_seq[part["seq"]] = part
+            total = int(row["total"])
+            late = self._incomplete_message_for(row["concat_key"])
+            if late is not None:
+                return self._complete_late(late, list(by_seq.values()), total)
+            if len(by_seq) < total and not force:
+                self.stale_changed.set()
+                return None
+            parts = [by_seq[s] for s in sorted(by_seq)]
+            return self._make_message(parts, total, complete=len(by_seq) == total)
+
+    def _incomplete_message_for(self, concat_key: str) -> int | None:
+        """An 'incomplete' message already made of this group, which late parts complete."""
+        return self.store.db.value(
+            "SELECT m.id FROM inbound_pdus i JOIN messages m ON m.id = i.message_id"
+            " WHERE i.concat_key = ? AND m.status = 'incomplete' ORDER BY m.id DESC LIMIT 1",
+            (concat_key,),
+        )
+
+    def _body(self, parts_by_seq: dict, total: int) -> str:
+        return "".join(
+            parts_by_seq[s]["text"] if s in parts_by_seq else missing_marker(s, total)
+            for s in range(1, total + 1)
+        )
+
+    def _complete_late(self, message_id: int, new_parts: list, total: int) -> int:
+        have = {
+            r["seq"]: r
+            for r in self.store.db.q(
+                "SELECT * FROM inbound_pdus WHERE message_id = ?", (message_id,)
+            )
+        }
+        fresh = []
+        for part in new_parts:
+            if part["seq"] in have:
+                self.store.inbound.mark_done(part["id"])
+            else:
+                have[part["seq"]] = part
+                fresh.append(part["id"])
+        self.store.inbound.attach(fresh, message_id)
+        status = "received" if len(have) == total else "incomplete"
+        with self.store.db.tx() as conn:
+            conn.execute(
+                "UPDATE messages SET body = ?, status = ?, updated_at = ? WHERE id = ?",
+                (self._body(have, total), status, iso(now()), message_id),
+            )
+        msg = self.store.messages.get(message_id)
+        self.events.publish(
+            "message.status", id=message_id, profile_id=msg["profile_id"], status=status
+        )
+        return message_id
+
+    def flush_stale(self) -> float | None:
+        """Turn groups still missing parts after the reassembly timeout into messages with
+        markers; returns seconds until the next group would time out (None: none waiting)."""
+        timeout = timedelta(minutes=self.config.messages.reassembly_timeout_minutes)
+        cutoff = now() - timeout
+        for key in self.store.inbound.waiting_groups(iso(cutoff)):
+            first = self.store.inbound.group(key)
+            if first:
+                self._assemble(first[0]["id"], force=True)
+        oldest = self.store.db.value(
+            "SELECT MIN(received_at) FROM inbound_pdus WHERE message_id IS NULL"
+            " AND concat_key IS NOT NULL AND kind = 'deliver'"
+        )
+        if oldest is None:
+            return None
+        return max(0.0, (parse(oldest) + timeout - now()).total_seconds())
+
+    def recover(self) -> None:
+        """At start: PDUs committed but not yet made into messages (a crash in between)."""
+        for row in self.store.inbound.unprocessed_singles():
+            self._assemble(row["id"])
+        keys = {
+            r["concat_key"]
+            for r in self.store.db.q(
+                "SELECT DISTINCT concat_key FROM inbound_pdus WHERE message_id IS NULL"
+                " AND concat_key IS NOT NULL AND kind = 'deliver'"
+            )
+        }
+        for key in keys:
+            group = self.store.inbound.group(key)
+            if group:
+                self._assemble(group[0]["id"])
+
+    # -- the message ---------------------------------------------------------------------
+
+    def _short_code(self, modem_id: str) -> ShortCodeConfig | None:
+        sc = self.config.short_code_of_modem(modem_id)
+        if sc is None and self.config.short_codes:
+            return self.config.short_codes[0]
+        return sc
+
+    def _make_message(self, parts: list, total: int, *, complete: bool) -> int:
+        first = parts[0]
+        modem_id = first["modem_id"]
+        sender = first["sender"]
+        body = self._body({p["seq"] or 1: p for p in parts}, total) if total > 1 else first["text"]
+        sc = self._short_code(modem_id)
+        code = sc.code if sc else ""
+        profile, created = self.store.profiles.get_or_create(sender)
+        kind = keywords.REPLY
+        if sc is not None and complete:
+            kw = sc.keywords
+            kind = keywords.classify(
+                body, opt_out=kw.opt_out, opt_in=kw.opt_in, help=kw.help, oops=kw.oops
+            )
+        if kind == keywords.REPLY and created:
+            kind = "unknown"  # a number the gateway has never seen
+        message_id = self.store.messages.add_inbound(
+            profile_id=profile["id"],
+            phone=sender,
+            short_code=code,
+            modem_id=modem_id,
+            body=body,
+            encoding=None,
+            parts_total=total,
+            status="received" if complete else "incomplete",
+            kind=kind,
+            received_at=first["received_at"],
+            agent_state="open" if kind in (keywords.REPLY, "unknown") else None,
+        )
+        self.store.inbound.attach([p["id"] for p in parts], message_id)
+        self.store.profiles.set_sticky_modem(profile["id"], modem_id)
+        self.events.publish(
+            "message.new",
+            id=message_id,
+            profile_id=profile["id"],
+            direction="in",
+            kind=kind,
+            status="received" if complete else "incomplete",
+        )
+        if sc is not None:
+            self._keyword_action(kind, profile, sc, message_id)
+        return message_id
+
+    def _keyword_action(self, kind: str, profile, sc: ShortCodeConfig, message_id: int) -> None:
+        pid = profile["id"]
+        reply = None
+        allow = False
+        if kind == keywords.OPT_OUT:
+            self._set_subscribed(pid, False, "opt_out", sc.code, message_id)
+            reply, allow = sc.reply("opt_out"), True
+        elif kind == keywords.OPT_IN:
+            self._set_subscribed(pid, True, "opt_in", sc.code, message_id)
+            reply = sc.reply("opt_in")
+        elif kind == keywords.HELP:
+            reply, allow = sc.reply("help"), True
+        elif kind == keywords.OOPS:
+            if self._just_stopped(pid, message_id):
+                self._set_subscribed(pid, True, "undo_opt_out", sc.code, message_id)
+                reply = sc.reply("oops")
+            else:
+                # Not right after a STOP: an ordinary message for the team.
+                self.store.messages.set_agent_state(message_id, "open")
+                self.store.db.execute(
+                    "UPDATE messages SET kind = 'reply' WHERE id = ?", (message_id,)
+                )
+        if reply:
+            try:
+                self.outbox.submit(
+                    reply,
+                    profile_id=pid,
+                    short_code=sc.code,
+                    user="keyword",
+                    allow_unsubscribed=allow,
+                )
+            except SendRefused as exc:
+                log.warning("no %s reply to %s: %s", kind, profile["phone"], exc)
+
+    def _just_stopped(self, profile_id: int, message_id: int) -> bool:
+        last = self.store.opt_events.last(profile_id)
+        if last is None or last["action"] != "opt_out" or last["message_id"] is None:
+            return False
+        previous_in = self.store.db.value(
+            "SELECT id FROM messages WHERE profile_id = ? AND direction = 'in' AND id < ?"
+            " ORDER BY id DESC LIMIT 1",
+            (profile_id, message_id),
+        )
+        recent = parse(last["created_at"]) >= now() - OOPS_WINDOW
+        return previous_in == last["message_id"] and recent
+
+    def _set_subscribed(
+        self, profile_id: int, subscribed: bool, action: str, code: str, message_id: int
+    ) -> None:
+        with self.store.db.tx():
+            self.store.profiles.update(profile_id, subscribed=subscribed)
+            self.store.opt_events.record(
+                profile_id, action, source="keyword", short_code=code, message_id=message_id
+            )
+        self.events.publish("profile.changed", id=profile_id, subscribed=subscribed)

@@ -1,0 +1,199 @@
+"""Accepting an outbound text: checks, normalisation and the commit that makes it durable.
+
+A message the UI or API accepted is committed before the caller hears "accepted"; the
+dispatcher is woken after the commit and sends it when a modem of its short code can.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import emoji
+
+from ..config import Config, ShortCodeConfig
+from ..modem import text as smstext
+from ..modem.errors import CodecError, MessageTooLong
+from ..store import NewOutbound, Store
+from ..store.times import iso, now
+from .events import EventBus
+from .phone import PhoneNumberError, normalize
+
+log = logging.getLogger(__name__)
+
+PRIORITY_CHAT = 0  # one-off texts, chat and agent replies, keyword answers
+PRIORITY_BULK = 10
+
+
+class SendRefused(ValueError):
+    """The text was not accepted; ``field`` names what was wrong, the message says why in words
+    a user can act on."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A committed outbound message (``created`` is False for a repeated idempotency key)."""
+
+    message_id: int
+    profile_id: int
+    phone: str
+    short_code: str
+    parts: int
+    encoding: str
+    created: bool
+
+
+def expand_emoji(text: str) -> str:
+    """``:thumbsup:`` and ``:thumbs_up:`` become 👍; unknown ``:names:`` stay as typed."""
+    return emoji.emojize(text, language="alias")
+
+
+class Outbox:
+    """The one way into the outbound queue, for the web app, the CLI and keyword replies."""
+
+    def __init__(
+        self, config: Config, store: Store, events: EventBus, wake: Callable[[], None]
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.events = events
+        self._wake = wake
+
+    def short_code_for(self, code: str | None, profile_id: int | None = None) -> ShortCodeConfig:
+        """The named short code, else the one this profile last talked with, else the first."""
+        if not self.config.short_codes:
+            raise SendRefused("short_code", "no short code is configured on this gateway")
+        if code:
+            try:
+                return self.config.short_code(code)
+            except KeyError as exc:
+                known = ", ".join(s.code for s in self.config.short_codes)
+                raise SendRefused(
+                    "short_code", f"unknown short code {code!r} (known: {known})"
+                ) from exc
+        if profile_id is not None:
+            last = self.store.db.value(
+                "SELECT short_code FROM messages WHERE profile_id = ? ORDER BY id DESC LIMIT 1",
+                (profile_id,),
+            )
+            if last:
+                try:
+                    return self.config.short_code(last)
+                except KeyError:
+                    log.info("short code %s of an old message is no longer configured", last)
+        return self.config.short_codes[0]
+
+    def submit(
+        self,
+        text: str,
+        *,
+        to: str | None = None,
+        profile_id: int | None = None,
+        short_code: str | None = None,
+        campaign_id: int | None = None,
+        priority: int = PRIORITY_CHAT,
+        idempotency_key: str | None = None,
+        user: str | None = None,
+        answers: bool = False,
+        allow_unsubscribed: bool = False,
+    ) -> Accepted:
+        """Check and commit one outbound message; raises SendRefused with the reason.
+
+        ``to`` is a number as typed (normalised with the configured region) or ``profile_id``
+        names the recipient; a number without a profile gets one. ``answers`` marks the
+        profile's open inbound messages as answered (chat and Agent View replies).
+        ``allow_unsubscribed`` is only for the confirmation of an opt-out itself.
+        """
+        if idempotency_key is not None:
+            idempotency_key = idempotency_key.strip()[:200] or None
+            if idempotency_key:
+                existing = self.store.db.q1(
+                    "SELECT * FROM messages WHERE idempotency_key = ?", (idempotency_key,)
+                )
+                if existing is not None:
+                    return Accepted(
+                        existing["id"],
+                        existing["profile_id"],
+                        existing["phone"],
+                        existing["short_code"],
+                        existing["parts_total"],
+                        existing["encoding"],
+                        False,
+                    )
+        if profile_id is not None:
+            profile = self.store.profiles.get(profile_id)
+            if profile is None:
+                raise SendRefused("profile", f"no profile with id {profile_id}")
+        else:
+            if not to:
+                raise SendRefused("to", "a recipient number is required")
+            try:
+                phone = normalize(to, self.config.default_region)
+            except PhoneNumberError as exc:
+                raise SendRefused("to", str(exc).removeprefix("phone: ")) from exc
+            profile, _ = self.store.profiles.get_or_create(phone)
+        if profile["status"] != "active":
+            raise SendRefused("profile", f"{profile['phone']} is inactive; reactivate it first")
+        if not profile["subscribed"] and not allow_unsubscribed:
+            raise SendRefused(
+                "profile",
+                f"{profile['phone']} has opted out (replied STOP); they must text START "
+                "to receive messages again",
+            )
+        body = expand_emoji(text or "")
+        if not body.strip():
+            raise SendRefused("text", "the message is empty")
+        sc = self.short_code_for(short_code, profile["id"])
+        limits = self.config.messages
+        try:
+            analysis = smstext.analyze(body, ref16=limits.ref16, max_parts=limits.max_parts).check()
+        except MessageTooLong as exc:
+            raise SendRefused("text", exc.why) from exc
+        except CodecError as exc:
+            raise SendRefused("text", str(exc)) from exc
+        if campaign_id is None:
+            campaign_id = self.store.campaigns.master_id()
+        expires = now() + timedelta(hours=limits.expiry_hours)
+        with self.store.db.tx():
+            message_id, created = self.store.messages.add_outbound(
+                NewOutbound(
+                    profile_id=profile["id"],
+                    phone=profile["phone"],
+                    short_code=sc.code,
+                    body=body,
+                    encoding=analysis.encoding,
+                    parts_total=analysis.parts,
+                    campaign_id=campaign_id,
+                    priority=priority,
+                    expires_at=iso(expires),
+                    idempotency_key=idempotency_key,
+                    created_by=user,
+                )
+            )
+            if answers and created:
+                self.store.messages.answer_open(profile["id"])
+        if created:
+            self.events.publish(
+                "message.new",
+                id=message_id,
+                profile_id=profile["id"],
+                direction="out",
+                status="queued",
+            )
+            self._wake()
+        return Accepted(
+            message_id,
+            profile["id"],
+            profile["phone"],
+            sc.code,
+            analysis.parts,
+            analysis.encoding,
+            created,
+        )
