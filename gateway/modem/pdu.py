@@ -259,6 +259,9 @@ def normalize_number(number: str) -> tuple[str, int]:
     Raises CodecError for anything that is not a number.
     """
     raw = number.strip()
+    if raw.startswith("+"):
+        # "+44 (0)20 ..." shows a trunk prefix that is not dialled after the country code.
+        raw = raw.replace("(0)", "")
     cleaned = "".join(c for c in raw if c not in _NUMBER_SEPARATORS)
     toa = TOA_UNKNOWN
     if cleaned.startswith("+"):

@@ -9,11 +9,14 @@ for the CLI and the interface both follow).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +43,12 @@ def step(last: int | None, bits: int) -> int:
 
 
 class FileReferenceAllocator:
-    """A ReferenceAllocator kept in a small JSON file, written atomically on each allocation."""
+    """A ReferenceAllocator kept in a small JSON file, written atomically on each allocation.
+
+    Several instances (one per modem thread, or several processes) may share one file: each
+    allocation holds an exclusive ``flock`` on ``<file>.lock`` from reading to writing, so two
+    modems never hand out the same reference.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -70,9 +78,23 @@ class FileReferenceAllocator:
         except OSError as exc:
             raise ReferenceStateError(f"{self.path}: cannot write reference state: {exc}") from exc
 
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ReferenceStateError(f"{lock_path}: cannot open the lock file: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def next(self, recipient: str, *, bits: int = 8) -> int:
         key = f"{bits}:{recipient}"
-        with self._lock:
+        with self._lock, self._file_lock():
             state = self._load()
             ref = step(state.get(key), bits)
             state[key] = ref
