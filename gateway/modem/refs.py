@@ -64,7 +64,12 @@ class FileReferenceAllocator:
             raise ReferenceStateError(f"{self.path}: cannot read reference state: {exc}") from exc
         if not isinstance(state, dict):
             raise ReferenceStateError(f"{self.path}: reference state is not a JSON object")
-        return {k: int(v) for k, v in state.items()}
+        try:
+            return {k: int(v) for k, v in state.items()}
+        except (TypeError, ValueError) as exc:
+            raise ReferenceStateError(
+                f"{self.path}: reference state holds a non-number: {exc}"
+            ) from exc
 
     def _save(self, state: dict[str, int]) -> None:
         try:
