@@ -82,7 +82,7 @@ class EventBus:
         with self._lock:
             self._subs.discard(sub)
 
-    def publish(self, kind: str, **data: Any) -> Event:
+    def publish(self, kind: str, /, **data: Any) -> Event:
         with self._lock:
             event = Event(next(self._ids), kind, data)
             subs = list(self._subs)

@@ -136,7 +136,7 @@ class Inbound:
         """Make a message of this PDU's group when complete (or ``force``d by the timeout)."""
         with self._lock, self.store.db.tx():
             row = self.store.inbound.get(pdu_id)
-            if row is None or row["message_id"] is not None:
+            if row is None or row["settled"]:
                 return None
             if row["concat_key"] is None:
                 return self._make_message([row], row["total"] or 1, complete=True)
@@ -209,7 +209,7 @@ class Inbound:
             if first:
                 self._assemble(first[0]["id"], force=True)
         oldest = self.store.db.value(
-            "SELECT MIN(received_at) FROM inbound_pdus WHERE message_id IS NULL"
+            "SELECT MIN(received_at) FROM inbound_pdus WHERE settled = 0"
             " AND concat_key IS NOT NULL AND kind = 'deliver'"
         )
         if oldest is None:
@@ -223,7 +223,7 @@ class Inbound:
         keys = {
             r["concat_key"]
             for r in self.store.db.q(
-                "SELECT DISTINCT concat_key FROM inbound_pdus WHERE message_id IS NULL"
+                "SELECT DISTINCT concat_key FROM inbound_pdus WHERE settled = 0"
                 " AND concat_key IS NOT NULL AND kind = 'deliver'"
             )
         }

@@ -70,14 +70,14 @@ class InboundPdus:
     def group(self, concat_key: str) -> list[sqlite3.Row]:
         """The parts of a concatenated message not yet assembled, in arrival order."""
         return self.db.q(
-            "SELECT * FROM inbound_pdus WHERE concat_key = ? AND message_id IS NULL ORDER BY id",
+            "SELECT * FROM inbound_pdus WHERE concat_key = ? AND settled = 0 ORDER BY id",
             (concat_key,),
         )
 
     def waiting_groups(self, older_than: str) -> list[str]:
         """Concatenation groups still incomplete whose first part arrived before ``older_than``."""
         rows = self.db.q(
-            "SELECT concat_key FROM inbound_pdus WHERE message_id IS NULL AND concat_key IS NOT"
+            "SELECT concat_key FROM inbound_pdus WHERE settled = 0 AND concat_key IS NOT"
             " NULL AND kind = 'deliver' GROUP BY concat_key HAVING MIN(received_at) < ?",
             (older_than,),
         )
@@ -86,21 +86,21 @@ class InboundPdus:
     def unprocessed_singles(self) -> list[sqlite3.Row]:
         """Single-part PDUs committed but not yet turned into messages (a crash in between)."""
         return self.db.q(
-            "SELECT * FROM inbound_pdus WHERE message_id IS NULL AND concat_key IS NULL"
+            "SELECT * FROM inbound_pdus WHERE settled = 0 AND concat_key IS NULL"
             " AND kind = 'deliver' ORDER BY id"
         )
 
     def attach(self, pdu_ids: list[int], message_id: int) -> None:
         with self.db.tx() as conn:
             conn.executemany(
-                "UPDATE inbound_pdus SET message_id = ? WHERE id = ?",
+                "UPDATE inbound_pdus SET message_id = ?, settled = 1 WHERE id = ?",
                 [(message_id, pid) for pid in pdu_ids],
             )
 
     def mark_done(self, pdu_id: int) -> None:
-        """A PDU that makes no message (a duplicate part, a status report) is settled with 0."""
+        """A PDU that makes no message of its own (a duplicate part, a status report)."""
         with self.db.tx() as conn:
-            conn.execute("UPDATE inbound_pdus SET message_id = 0 WHERE id = ?", (pdu_id,))
+            conn.execute("UPDATE inbound_pdus SET settled = 1 WHERE id = ?", (pdu_id,))
 
     def undecodable(self, limit: int = 100) -> list[sqlite3.Row]:
         return self.db.q(

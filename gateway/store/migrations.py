@@ -126,9 +126,10 @@ CREATE TABLE inbound_pdus (
     text TEXT,
     error TEXT,
     message_id INTEGER REFERENCES messages (id),
+    settled INTEGER NOT NULL DEFAULT 0, -- 1 once made into a message or found to make none
     received_at TEXT NOT NULL
 );
-CREATE INDEX inbound_concat ON inbound_pdus (concat_key) WHERE message_id IS NULL;
+CREATE INDEX inbound_concat ON inbound_pdus (concat_key) WHERE settled = 0;
 
 CREATE TABLE conversation_reads (
     profile_id INTEGER NOT NULL REFERENCES profiles (id),
