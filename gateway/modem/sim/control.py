@@ -1,0 +1,216 @@
+"""The simulator's control API: a Python object (:class:`SimControl`) that the daemon and the web
+app's Phones page call, and the same as JSON over HTTP on loopback (:class:`ControlServer`).
+
+HTTP routes (JSON in and out; errors are ``{"error": "..."}`` with 400 or 404):
+
+=======  ==============================  ====================================================
+GET      /modems                         [{port, imei, iccid, number, family, ...}]
+GET      /modems/IMEI                    one modem
+GET      /modems/IMEI/stored             its storage
+POST     /modems/IMEI/fault              {"kind": ..., params...}: inject a fault
+DELETE   /modems/IMEI/fault[?kind=K]     clear one fault (or all)
+POST     /modems/IMEI/replug             plug it back in
+GET      /handsets                       [{number, ...}]
+POST     /handsets                       {"number"}: add a handset
+POST     /handsets/NUMBER/send           {"to", "text"}: the handset texts
+GET      /handsets/NUMBER/inbox          [{sender, text, time, parts}]
+=======  ==============================  ====================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from gateway.modem.errors import CodecError
+from gateway.modem.sim.errors import FaultError, SimError, UnknownHandset, UnknownModem
+from gateway.modem.sim.network import Network
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+
+
+class BadRequest(SimError, ValueError):
+    """A control request with a missing or malformed field."""
+
+
+class SimControl:
+    """Operations on a running simulated network, returning plain JSON-ready data."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    def modems(self) -> list[dict[str, Any]]:
+        return [m.summary() for m in self.network.modems]
+
+    def modem(self, imei: str) -> dict[str, Any]:
+        return self.network.modem(imei).summary()
+
+    def add_modem(self, **options: Any) -> dict[str, Any]:
+        return self.network.add_modem(**options).summary()
+
+    def stored(self, imei: str) -> list[dict[str, Any]]:
+        return self.network.modem(imei).stored()
+
+    def set_fault(self, imei: str, kind: str, **params: Any) -> dict[str, Any]:
+        modem = self.network.modem(imei)
+        modem.set_fault(kind, **params)
+        return modem.summary()
+
+    def clear_fault(self, imei: str, kind: str | None = None) -> dict[str, Any]:
+        modem = self.network.modem(imei)
+        modem.clear_fault(kind)
+        return modem.summary()
+
+    def replug(self, imei: str) -> dict[str, Any]:
+        modem = self.network.modem(imei)
+        modem.replug()
+        return modem.summary()
+
+    def handsets(self) -> list[dict[str, Any]]:
+        return [h.summary() for h in self.network.handsets]
+
+    def add_handset(self, number: str) -> dict[str, Any]:
+        return self.network.add_handset(number).summary()
+
+    def send(self, number: str, to: str, text: str) -> dict[str, Any]:
+        """The handset ``number`` texts ``to``; returns how many PDUs went out."""
+        if not isinstance(to, str) or not to:
+            raise BadRequest('"to" must be a phone number')
+        if not isinstance(text, str):
+            raise BadRequest('"text" must be a string')
+        pdus = self.network.handset(number).send(to=to, text=text)
+        return {"from": number, "to": to, "parts": len(pdus)}
+
+    def inbox(self, number: str) -> list[dict[str, Any]]:
+        return [m.to_json() for m in self.network.handset(number).inbox]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("control %s: " + format, self.address_string(), *args)
+
+    def _reply(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise BadRequest(f"body of {length} bytes is larger than {MAX_BODY}")
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            body = json.loads(raw or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise BadRequest("body must be a JSON object")
+        return body
+
+    def _route(self, method: str) -> None:
+        url = urlsplit(self.path)
+        parts = [unquote(p) for p in url.path.strip("/").split("/") if p]
+        query = parse_qs(url.query)
+        control = self.server.control
+        try:
+            result = self._dispatch(control, method, parts, query)
+        except (UnknownModem, UnknownHandset) as exc:
+            self._reply(HTTPStatus.NOT_FOUND, {"error": str(exc)})
+        except (BadRequest, FaultError, CodecError, SimError, ValueError, TypeError) as exc:
+            self._reply(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        else:
+            if result is None:
+                self._reply(HTTPStatus.NOT_FOUND, {"error": f"no route {method} {url.path}"})
+            else:
+                self._reply(HTTPStatus.OK, result)
+
+    def _dispatch(
+        self, c: SimControl, method: str, parts: list[str], query: dict[str, list[str]]
+    ) -> Any:
+        match (method, parts):
+            case ("GET", ["modems"]):
+                return c.modems()
+            case ("GET", ["modems", imei]):
+                return c.modem(imei)
+            case ("GET", ["modems", imei, "stored"]):
+                return c.stored(imei)
+            case ("POST", ["modems", imei, "fault"]):
+                body = self._body()
+                kind = body.pop("kind", None)
+                if not isinstance(kind, str):
+                    raise BadRequest('"kind" is required: ' + "hang, unplug, garbage, ...")
+                return c.set_fault(imei, kind, **body)
+            case ("DELETE", ["modems", imei, "fault"]):
+                return c.clear_fault(imei, (query.get("kind") or [None])[0])
+            case ("POST", ["modems", imei, "replug"]):
+                return c.replug(imei)
+            case ("GET", ["handsets"]):
+                return c.handsets()
+            case ("POST", ["handsets"]):
+                number = self._body().get("number")
+                if not isinstance(number, str):
+                    raise BadRequest('"number" is required')
+                return c.add_handset(number)
+            case ("POST", ["handsets", number, "send"]):
+                body = self._body()
+                return c.send(number, body.get("to"), body.get("text"))  # type: ignore[arg-type]
+            case ("GET", ["handsets", number, "inbox"]):
+                return c.inbox(number)
+        return None
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], control: SimControl) -> None:
+        self.control = control
+        super().__init__(address, _Handler)
+
+
+class ControlServer:
+    """Serves a SimControl as JSON over HTTP on ``host:port`` (port 0: any free port)."""
+
+    def __init__(self, control: SimControl, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), control)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sim-control", daemon=True
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    def start(self) -> ControlServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,332 @@
+"""The simulated GSM network: modems and handsets by number, an SMSC that carries messages
+between them, status reports, USSD, and one seeded random source for everything random."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from gateway.modem import pdu as codec
+from gateway.modem.errors import CodecError
+from gateway.modem.sim.clock import NetworkClock
+from gateway.modem.sim.errors import DuplicateNumber, UnknownHandset, UnknownModem
+from gateway.modem.sim.families import family as family_profile
+from gateway.modem.sim.handset import Handset
+from gateway.modem.sim.identity import make_iccid, make_imei, make_imsi
+from gateway.modem.sim.modem import SimModem
+from gateway.modem.sim.tpdu import SubmitHeader, submit_to_deliver
+
+log = logging.getLogger(__name__)
+
+BALANCE_CODES = {"*100#", "*101#", "*123#", "*124#"}
+NUMBER_CODES = {"*111#", "*#100#", "*135#"}
+STATUS_DELIVERED = 0x00
+STATUS_NOT_OBTAINABLE = 0x43
+STATUS_INCOMPATIBLE = 0x41
+
+
+def number_key(number: str) -> str:
+    """How the network compares numbers: the digits, with or without the leading +."""
+    return number.strip().lstrip("+")
+
+
+class Network:
+    """A virtual GSM network. Use as a context manager; closing it unplugs every modem.
+
+    ``base_dir/by-id/`` holds one stable symlink per modem. ``seed`` makes identities,
+    TP-MRs, concatenation references, out-of-order delivery and faults reproducible.
+    ``reorder_probability`` is the chance a multipart text from a handset arrives shuffled.
+    ``auto_handsets``: a message to an unknown number creates a handset for it (otherwise it
+    fails with status "not obtainable").
+    """
+
+    def __init__(
+        self,
+        base_dir: str | Path,
+        *,
+        seed: int = 0,
+        operator: str = "SimNet",
+        plmn: str = "00101",
+        smsc: str = "+10000000000",
+        clock_start: datetime | None = None,
+        reorder_probability: float = 0.5,
+        auto_handsets: bool = True,
+    ) -> None:
+        self.base_dir = Path(base_dir)
+        self.by_id_dir = self.base_dir / "by-id"
+        self.by_id_dir.mkdir(parents=True, exist_ok=True)
+        self.seed = seed
+        self.operator = operator
+        self.plmn = plmn
+        self.smsc = smsc
+        self.clock = NetworkClock(clock_start)
+        self.reorder_probability = reorder_probability
+        self.auto_handsets = auto_handsets
+        self._rng = random.Random(seed)
+        self._lock = threading.RLock()
+        self._modems: list[SimModem] = []
+        self._handsets: list[Handset] = []
+        self._by_number: dict[str, SimModem | Handset] = {}
+        self.traffic: list[dict[str, Any]] = []  # every message the network carried, for tests
+        self._closed = False
+
+    # ------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every modem (their ports and links go away)."""
+        with self._lock:
+            self._closed = True
+            modems = list(self._modems)
+        for m in modems:
+            m.close()
+
+    # ------------------------------------------------------------------------------------------
+    # Members
+
+    def add_modem(
+        self,
+        family: str = "generic",
+        number: str | None = None,
+        imei: str | None = None,
+        iccid: str | None = None,
+        imsi: str | None = None,
+        pin: str | None = None,
+        storage_capacity: int = 30,
+        command_latency: float = 0.0,
+        send_latency: float = 0.0,
+        *,
+        puk: str = "12345678",
+        boot_time: float | None = None,
+        reset_time: float = 0.2,
+        cnma_timeout: float = 5.0,
+        urc_pdu_gap: float = 0.0,
+        chatter_interval: float | None = None,
+        signal: int = 20,
+        device: str | None = None,
+        baudrate: int = 115200,
+    ) -> SimModem:
+        """A new modem on the network, plugged in and booting (see SimModem for the knobs).
+
+        ``boot_time`` (default: the family's) is the delay from power-on to "SMS Ready";
+        ``device`` serves it on that serial device instead of a pty (no symlink then).
+        """
+        profile = family_profile(family)
+        with self._lock:
+            rng = random.Random(self._rng.randrange(2**32))
+            index = len(self._modems) + 1
+            number = number or f"+1555000{index:04d}"
+            taken = {m.imei for m in self._modems}
+            imei = imei or self._unique(lambda: make_imei(self._rng), taken)
+            iccid = iccid or make_iccid(self._rng)
+            imsi = imsi or make_imsi(self._rng)
+            if number_key(number) in self._by_number:
+                raise DuplicateNumber(f"number {number} is already on the network")
+            if any(m.imei == imei for m in self._modems):
+                raise DuplicateNumber(f"IMEI {imei} is already on the network")
+            link = None
+            if device is None:
+                serial = imei[-8:]
+                link = self.by_id_dir / (
+                    f"usb-{profile.usb_vendor}_{profile.usb_model}_{serial}-{profile.interface}-port0"
+                )
+            modem = SimModem(
+                self,
+                profile=profile,
+                number=number,
+                imei=imei,
+                iccid=iccid,
+                imsi=imsi,
+                pin=pin,
+                puk=puk,
+                storage_capacity=storage_capacity,
+                command_latency=command_latency,
+                send_latency=send_latency,
+                boot_time=profile.boot_time if boot_time is None else boot_time,
+                reset_time=reset_time,
+                cnma_timeout=cnma_timeout,
+                urc_pdu_gap=urc_pdu_gap,
+                chatter_interval=chatter_interval,
+                signal=signal,
+                rng=rng,
+                link=link,
+                device=device,
+                baudrate=baudrate,
+            )
+            modem.start()
+            self._modems.append(modem)
+            self._by_number[number_key(number)] = modem
+        log.info("sim: %s modem %s (IMEI %s) on %s", family, number, imei, modem.port)
+        return modem
+
+    @staticmethod
+    def _unique(make: Any, taken: set[str]) -> str:
+        while True:
+            value = make()
+            if value not in taken:
+                return value
+
+    def add_handset(self, number: str) -> Handset:
+        """A new handset with this number."""
+        with self._lock:
+            if number_key(number) in self._by_number:
+                raise DuplicateNumber(f"number {number} is already on the network")
+            handset = Handset(self, number)
+            self._handsets.append(handset)
+            self._by_number[number_key(number)] = handset
+            return handset
+
+    @property
+    def modems(self) -> list[SimModem]:
+        with self._lock:
+            return list(self._modems)
+
+    @property
+    def handsets(self) -> list[Handset]:
+        with self._lock:
+            return list(self._handsets)
+
+    def modem(self, key: str) -> SimModem:
+        """The modem with this IMEI or phone number; UnknownModem otherwise."""
+        with self._lock:
+            for m in self._modems:
+                if key == m.imei or number_key(key) == number_key(m.number):
+                    return m
+        raise UnknownModem(key)
+
+    def handset(self, number: str) -> Handset:
+        """The handset with this number; UnknownHandset otherwise."""
+        with self._lock:
+            found = self._by_number.get(number_key(number))
+        if isinstance(found, Handset):
+            return found
+        raise UnknownHandset(number)
+
+    def _destination(self, number: str) -> SimModem | Handset | None:
+        with self._lock:
+            found = self._by_number.get(number_key(number))
+            if found is None and self.auto_handsets and number_key(number).isdigit():
+                found = self.add_handset(number)
+            return found
+
+    def _record(self, **event: Any) -> None:
+        with self._lock:
+            self.traffic.append({"time": self.clock.now().isoformat(), **event})
+
+    # ------------------------------------------------------------------------------------------
+    # The SMSC
+
+    def send_from_handset(
+        self, sender: str, to: str, text: str, *, reorder: bool | None = None
+    ) -> list[str]:
+        """Carry a handset's text to ``to``; returns the SMS-DELIVER PDUs in delivery order."""
+        dest = self._destination(to)
+        now = self.clock.now()
+        self._record(kind="text", sender=sender, to=to, text=text)
+        if isinstance(dest, Handset):
+            dest.receive_text(sender, text, now)
+            return []
+        if dest is None:
+            raise UnknownHandset(to)
+        with self._lock:
+            reference = self._rng.randrange(256)
+            pdus = codec.encode_deliver(
+                sender, text, timestamp=now, smsc=self.smsc, reference=reference
+            )
+            order = list(pdus)
+            if reorder is None:
+                reorder = self._rng.random() < self.reorder_probability
+            shuffle = reorder
+            if shuffle and len(order) > 1:
+                while order == pdus:
+                    self._rng.shuffle(order)
+        for p in order:
+            dest.deliver(p)
+        return order
+
+    def route_submit(self, modem: SimModem, header: SubmitHeader, pdu_hex: str, mr: int) -> None:
+        """An SMS-SUBMIT a modem sent: deliver it and send back the status report it asked for."""
+        submitted = self.clock.now()
+        self._record(
+            kind="submit", sender=modem.number, to=header.destination, reference=mr, pdu=pdu_hex
+        )
+
+        def report(status: int) -> None:
+            if not header.status_report_request:
+                return
+            sr = codec.encode_status_report(
+                header.destination,
+                mr,
+                status,
+                submitted=submitted,
+                discharged=self.clock.now(),
+                smsc=self.smsc,
+            )
+            modem.deliver_status_report(sr)
+
+        dest = self._destination(header.destination)
+        if isinstance(dest, SimModem):
+            deliver = submit_to_deliver(header, modem.number, submitted, self.smsc)
+            dest.deliver(deliver, on_delivered=lambda: report(STATUS_DELIVERED))
+        elif isinstance(dest, Handset):
+            try:
+                part = codec.decode(pdu_hex, smsc=True)
+            except CodecError as exc:
+                log.warning("sim: modem %s sent a PDU that does not decode: %s", modem.imei, exc)
+                report(STATUS_INCOMPATIBLE)
+                return
+            dest.receive_part(
+                modem.number, part, submitted, on_delivered=lambda: report(STATUS_DELIVERED)
+            )
+        else:
+            report(STATUS_NOT_OBTAINABLE)
+
+    def route_text(self, modem: SimModem, to: str, text: str, mr: int, srr: bool) -> None:
+        """A text-mode AT+CMGS: the network carries the text as it is."""
+        submitted = self.clock.now()
+        self._record(kind="text", sender=modem.number, to=to, text=text, reference=mr)
+
+        def report() -> None:
+            if srr:
+                modem.deliver_status_report(
+                    codec.encode_status_report(
+                        to,
+                        mr,
+                        STATUS_DELIVERED,
+                        submitted=submitted,
+                        discharged=self.clock.now(),
+                        smsc=self.smsc,
+                    )
+                )
+
+        dest = self._destination(to)
+        if isinstance(dest, Handset):
+            dest.receive_text(modem.number, text, submitted, on_delivered=report)
+        elif isinstance(dest, SimModem):
+            pdus = codec.encode_deliver(modem.number, text, timestamp=submitted, smsc=self.smsc)
+            for i, p in enumerate(pdus):
+                dest.deliver(p, on_delivered=report if i == len(pdus) - 1 else None)
+
+    def ussd_answer(self, modem: SimModem, request: str) -> str | None:
+        """What the network answers a USSD request; None when the code is not served."""
+        code = request.strip()
+        if code in BALANCE_CODES:
+            return f"Your balance is {modem.balance_cents / 100:.2f} USD."
+        if code in NUMBER_CODES:
+            return f"Your number is {modem.number}."
+        return None
