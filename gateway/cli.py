@@ -14,6 +14,7 @@ from . import __version__
 # the list is explicit so that a typo is an ImportError at start, not a silently absent command.
 COMMAND_MODULES = [
     "gateway.commands.sms",
+    "gateway.commands.config",
 ]
 
 

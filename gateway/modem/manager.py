@@ -1,0 +1,652 @@
+"""The modem manager: finds the modems, binds each to its configuration by IMEI or ICCID (never
+by ``/dev/ttyUSBn``, which changes across reboots), and supervises each on its own thread.
+
+For each configured modem a supervisor thread:
+- locates its port: the configured one, or every candidate of the scan patterns, probed for an
+  AT interface (modems expose several ports; only one answers) and identified by IMEI/ICCID
+  without entering any PIN (a PIN is only ever entered into the modem it belongs to);
+- opens it with the driver's start-up, announces it up, and sweeps messages already stored;
+- answers new-message notices: read, hand the PDU up to be committed, only then delete it;
+- keeps a heartbeat (``AT``, signal, registration) and a periodic storage sweep; two missed
+  heartbeats mean a hung modem, which gets a reset; an unplugged one is announced down and
+  found again, with backoff, when it comes back (on any port).
+
+A dead or hung modem blocks only its own supervisor. Hot-plug is noticed through inotify
+(:mod:`.hotplug`), so an idle gateway sleeps until something changes or a timer is due.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from .at import ATChannel, ATError, CommandError, CommandTimeout, PortGone
+from .device import (
+    Identity,
+    Modem,
+    ModemError,
+    ModemSettings,
+    SimPinRejected,
+    SimPinRequired,
+    SimPukRequired,
+    StorageUsage,
+    StoredMessage,
+    parse_iccid,
+)
+from .hotplug import HotplugWatcher, watch_dirs
+from .urc import (
+    DirectMessage,
+    ModemEvent,
+    ModemGone,
+    ModemRestarted,
+    NewMessage,
+    Registration,
+    RegistrationChanged,
+    Signal,
+    SignalChanged,
+    StatusReport,
+    StatusReportStored,
+    StorageFull,
+)
+
+log = logging.getLogger(__name__)
+
+# (command, answer prefix) of every family's ICCID query, tried on probe when a config binds
+# by ICCID; each is harmless on a modem that does not know it (it answers ERROR).
+_ICCID_PROBES = (
+    ("AT+CCID", "+CCID"),
+    ("AT+QCCID", "+QCCID"),
+    ("AT^ICCID?", "^ICCID"),
+    ("AT+ICCID", "+ICCID"),
+    ("AT+CICCID", "+ICCID"),
+)
+
+
+@dataclass(frozen=True)
+class ModemSpec:
+    """What the manager needs to know of one configured modem."""
+
+    id: str
+    imei: str | None = None
+    iccid: str | None = None
+    port: str | None = None
+    label: str | None = None
+    settings: ModemSettings = field(default_factory=ModemSettings)
+
+    def matches(self, imei: str | None, iccid: str | None) -> bool:
+        if self.imei:
+            return imei == self.imei
+        if self.iccid:
+            return iccid is not None and iccid.rstrip("F") == self.iccid
+        return True  # bound by port only
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a port said when probed: its real device and, if it is an AT port, who it is."""
+
+    port: str
+    real: str
+    imei: str | None
+    iccid: str | None
+
+
+@dataclass
+class ModemStatus:
+    """The live state of one modem, for the Modems page and ``gateway modems``."""
+
+    modem_id: str
+    label: str | None = None
+    state: str = "searching"  # searching, starting, up, down, failed, unconfigured
+    port: str | None = None
+    identity: Identity | None = None
+    signal: Signal | None = None
+    registration: Registration | None = None
+    operator: str | None = None
+    storage: StorageUsage | None = None
+    last_error: str | None = None
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
+    received: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        ident = self.identity
+        return {
+            "id": self.modem_id,
+            "label": self.label,
+            "state": self.state,
+            "port": self.port,
+            "since": self.since.isoformat(),
+            "manufacturer": ident.manufacturer if ident else None,
+            "model": ident.model if ident else None,
+            "firmware": ident.firmware if ident else None,
+            "family": ident.family if ident else None,
+            "imei": ident.imei if ident else None,
+            "imsi": ident.imsi if ident else None,
+            "iccid": ident.iccid if ident else None,
+            "number": ident.number if ident else None,
+            "signal": (
+                {"rssi": self.signal.rssi, "dbm": self.signal.dbm, "bars": self.signal.bars}
+                if self.signal
+                else None
+            ),
+            "registration": self.registration.status_text if self.registration else None,
+            "registered": bool(self.registration and self.registration.registered),
+            "operator": self.operator,
+            "storage": (
+                {
+                    "memory": self.storage.read.storage,
+                    "used": self.storage.read.used,
+                    "total": self.storage.read.total,
+                    "full": self.storage.full,
+                }
+                if self.storage
+                else None
+            ),
+            "last_error": self.last_error,
+            "received": self.received,
+        }
+
+
+def probe_port(
+    port: str,
+    *,
+    baudrate: int = 115200,
+    rtscts: bool = False,
+    want_iccid: bool = False,
+    timeout: float = 2.0,
+) -> Probe | None:
+    """Open ``port``, check that it answers ``AT``, read its IMEI (and ICCID when asked).
+    None when it is not an AT port (or not there). Enters no PIN and changes nothing."""
+    real = os.path.realpath(port)
+    channel = ATChannel(port, baudrate=baudrate, rtscts=rtscts, timeout=timeout)
+    try:
+        channel.open()
+        try:
+            channel.command("AT", timeout=timeout)
+        except CommandTimeout:
+            channel.command("AT", timeout=timeout)  # the first may meet a half-typed line
+        imei = None
+        try:
+            for line in channel.command("AT+CGSN", timeout=timeout).lines:
+                digits = "".join(c for c in line if c.isdigit())
+                if 14 <= len(digits) <= 17:
+                    imei = digits
+                    break
+        except CommandError as exc:
+            log.debug("%s: AT+CGSN failed: %s", port, exc)
+        iccid = None
+        if want_iccid:
+            for command, prefix in _ICCID_PROBES:
+                try:
+                    lines = channel.command(command, timeout=timeout).lines
+                except CommandError:
+                    continue
+                for line in lines:
+                    iccid = parse_iccid(line, prefix)
+                    if iccid:
+                        break
+                if iccid:
+                    break
+        return Probe(port, real, imei, iccid)
+    except (ATError, OSError) as exc:
+        log.debug("%s: not an AT port (%s)", port, exc)
+        return None
+    finally:
+        channel.close()
+
+
+class ModemManager:
+    """Supervises every configured modem. Callbacks run on the modems' threads:
+
+    - ``on_pdu(modem_id, pdu_hex, source)`` commits an inbound PDU and returns; if it raises,
+      the PDU stays on the modem (it is read again by the next sweep);
+    - ``on_up(modem_id, modem)`` / ``on_down(modem_id, reason)``;
+    - ``on_status(status)`` after any change of a modem's state or health.
+    """
+
+    def __init__(
+        self,
+        specs: Iterable[ModemSpec],
+        *,
+        scan: Iterable[str],
+        on_pdu: Callable[[str, str, str], None],
+        on_up: Callable[[str, Modem], None] = lambda modem_id, modem: None,
+        on_down: Callable[[str, str], None] = lambda modem_id, reason: None,
+        on_status: Callable[[ModemStatus], None] = lambda status: None,
+        heartbeat_seconds: float = 60.0,
+        sweep_seconds: float = 300.0,
+        reconnect_max_seconds: float = 60.0,
+        probe_timeout: float = 2.0,
+    ) -> None:
+        self.specs = {s.id: s for s in specs}
+        self.scan = list(scan)
+        self.on_pdu = on_pdu
+        self.on_up = on_up
+        self.on_down = on_down
+        self.on_status = on_status
+        self.heartbeat_seconds = heartbeat_seconds
+        self.sweep_seconds = sweep_seconds
+        self.reconnect_max_seconds = reconnect_max_seconds
+        self.probe_timeout = probe_timeout
+        self._lock = threading.Lock()
+        self._claims: dict[str, str] = {}  # real device -> modem id (or "probe")
+        self._probes: dict[tuple, Probe | None] = {}
+        self._status: dict[str, ModemStatus] = {
+            s.id: ModemStatus(s.id, s.label) for s in self.specs.values()
+        }
+        self._unconfigured: dict[str, ModemStatus] = {}
+        self._modems: dict[str, Modem] = {}
+        self._wake: dict[str, threading.Event] = {s: threading.Event() for s in self.specs}
+        self._sweep_now: dict[str, threading.Event] = {s: threading.Event() for s in self.specs}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.hotplug = HotplugWatcher(
+            watch_dirs(self.scan + [s.port for s in self.specs.values() if s.port])
+        )
+
+    # -- public --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.hotplug.start()
+        for spec in self.specs.values():
+            t = threading.Thread(
+                target=self._supervise, args=(spec,), name=f"modem-{spec.id}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._discover, name="modem-discovery", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for ev in self._wake.values():
+            ev.set()
+        self.hotplug.stop()
+        with self._lock:
+            modems = list(self._modems.values())
+        for modem in modems:
+            modem.close()
+        for t in self._threads:
+            t.join(timeout)
+
+    def statuses(self) -> list[ModemStatus]:
+        """Every configured modem's status, then modems found that no configuration names."""
+        with self._lock:
+            return [replace(s) for s in self._status.values()] + [
+                replace(s) for s in self._unconfigured.values()
+            ]
+
+    def status(self, modem_id: str) -> ModemStatus:
+        with self._lock:
+            return replace(self._status[modem_id])
+
+    def modem(self, modem_id: str) -> Modem | None:
+        """The open Modem of that id, or None while it is not up."""
+        with self._lock:
+            return self._modems.get(modem_id)
+
+    def request_sweep(self, modem_id: str) -> None:
+        self._sweep_now[modem_id].set()
+        self._wake[modem_id].set()
+
+    def rescan(self) -> None:
+        """Look for modems again now (also done on every hot-plug event)."""
+        self.hotplug.notify()
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _set(self, modem_id: str, **changes: Any) -> None:
+        with self._lock:
+            status = self._status[modem_id]
+            if "state" in changes and changes["state"] != status.state:
+                changes.setdefault("since", datetime.now(UTC))
+            for k, v in changes.items():
+                setattr(status, k, v)
+            snapshot = replace(status)
+        try:
+            self.on_status(snapshot)
+        except Exception:
+            log.exception("modem %s: status callback failed", modem_id)
+
+    # -- finding ports -------------------------------------------------------------------
+
+    def _candidates(self) -> list[str]:
+        seen: dict[str, str] = {}
+        for pattern in self.scan:
+            for path in sorted(glob.glob(pattern)):
+                real = os.path.realpath(path)
+                # Prefer the stable by-id name over /dev/ttyUSBn for the same device.
+                if real not in seen or "/by-id/" in path:
+                    seen[real] = path
+        return list(seen.values())
+
+    def _probe_cached(self, port: str, spec: ModemSpec | None) -> Probe | None:
+        real = os.path.realpath(port)
+        try:
+            st = os.stat(real)
+        except OSError:
+            return None
+        key = (real, st.st_rdev, st.st_ctime_ns)
+        want_iccid = spec is not None and bool(spec.iccid) and not spec.imei
+        with self._lock:
+            if key in self._probes:
+                cached = self._probes[key]
+                if cached is None or not want_iccid or cached.iccid:
+                    return cached
+        settings = spec.settings if spec else ModemSettings()
+        result = probe_port(
+            port,
+            baudrate=settings.baudrate,
+            rtscts=settings.rtscts,
+            want_iccid=want_iccid,
+            timeout=self.probe_timeout,
+        )
+        with self._lock:
+            self._probes[key] = result
+        return result
+
+    def _claim(self, real: str, owner: str) -> bool:
+        with self._lock:
+            if real in self._claims and self._claims[real] != owner:
+                return False
+            self._claims[real] = owner
+            return True
+
+    def _release(self, real: str, owner: str) -> None:
+        with self._lock:
+            if self._claims.get(real) == owner:
+                del self._claims[real]
+
+    def _locate(self, spec: ModemSpec) -> tuple[str, str] | None:
+        """(port, real device) of this modem, claimed for it, or None."""
+        candidates = [spec.port] if spec.port else self._candidates()
+        for port in candidates:
+            real = os.path.realpath(port)
+            if not os.path.exists(real) or not self._claim(real, spec.id):
+                continue
+            if spec.port and not (spec.imei or spec.iccid):
+                return port, real
+            probe = self._probe_cached(port, spec)
+            if probe is not None and spec.matches(probe.imei, probe.iccid):
+                with self._lock:
+                    self._unconfigured.pop(real, None)
+                return port, real
+            self._release(real, spec.id)
+        return None
+
+    def _discover(self) -> None:
+        """List AT ports that no configured modem claims, as 'unconfigured' modems."""
+        seen = -1
+        while not self._stop.is_set():
+            seen = self.hotplug.wait(seen, None if self.hotplug.active else 60.0)
+            if self._stop.is_set():
+                return
+            for ev in self._wake.values():
+                ev.set()  # searching supervisors look again
+            found: dict[str, ModemStatus] = {}
+            for port in self._candidates():
+                real = os.path.realpath(port)
+                if not self._claim(real, "probe"):
+                    continue
+                try:
+                    probe = self._probe_cached(port, None)
+                finally:
+                    self._release(real, "probe")
+                if probe is None or probe.imei is None:
+                    continue
+                if any(
+                    s.matches(probe.imei, probe.iccid) and (s.imei or s.iccid)
+                    for s in self.specs.values()
+                ):
+                    continue
+                found[real] = ModemStatus(
+                    f"imei:{probe.imei}",
+                    None,
+                    "unconfigured",
+                    port,
+                    Identity("unknown", None, None, None, probe.imei, None, probe.iccid, None),
+                    last_error="not in the configuration: add it under modems: to use it",
+                )
+            with self._lock:
+                new = set(found) - set(self._unconfigured)
+                self._unconfigured = found
+            for real in new:
+                log.warning(
+                    "found a modem that is not configured: IMEI %s on %s",
+                    found[real].identity.imei if found[real].identity else "?",
+                    found[real].port,
+                )
+
+    # -- supervising ---------------------------------------------------------------------
+
+    def _supervise(self, spec: ModemSpec) -> None:
+        backoff = 1.0
+        seen = self.hotplug.generation
+        while not self._stop.is_set():
+            located = self._locate(spec)
+            if located is None:
+                self._set(spec.id, state="searching", port=None)
+                seen = self._wait_for_change(spec.id, seen, backoff)
+                backoff = min(backoff * 2, self.reconnect_max_seconds)
+                continue
+            port, real = located
+            try:
+                reason = self._run_modem(spec, port)
+            except Exception as exc:  # the supervisor must outlive any bug in one modem's run
+                log.exception("modem %s: supervisor error", spec.id)
+                self._set(spec.id, state="down", last_error=f"internal error: {exc!r}")
+                reason = repr(exc)
+            finally:
+                self._release(real, spec.id)
+            if reason is None or self._stop.is_set():
+                return
+            seen = self._wait_for_change(spec.id, seen, backoff)
+            backoff = min(backoff * 2, self.reconnect_max_seconds)
+
+    def _wait_for_change(self, modem_id: str, seen: int, timeout: float) -> int:
+        # Block until hot-plug says something changed (discovery sets our wake event), or the
+        # backoff passes: a modem that hung without unplugging may also come back.
+        wake = self._wake[modem_id]
+        wake.wait(timeout)
+        wake.clear()
+        return self.hotplug.generation
+
+    def _run_modem(self, spec: ModemSpec, port: str) -> str | None:
+        """Open, serve and watch one modem until it goes away; returns why (None: stopping
+        or a failure that retrying cannot fix)."""
+        self._set(spec.id, state="starting", port=port, last_error=None)
+        modem = Modem(port, spec.settings, on_event=lambda ev: self._on_event(spec, modem, ev))
+        try:
+            modem.open()
+            identity = modem.identify()
+        except (SimPinRejected, SimPukRequired, SimPinRequired) as exc:
+            # Never retried: a wrong PIN tried again locks the SIM into PUK.
+            log.error("modem %s: %s", spec.id, exc)
+            self._set(spec.id, state="failed", last_error=str(exc))
+            modem.close()
+            return None
+        except (ATError, ModemError, OSError) as exc:
+            log.warning("modem %s on %s did not start: %s", spec.id, port, exc)
+            self._set(spec.id, state="down", last_error=str(exc))
+            modem.close()
+            return str(exc)
+        if not spec.matches(identity.imei, identity.iccid):
+            why = (
+                f"{port} is IMEI {identity.imei} / ICCID {identity.iccid}, not the configured "
+                f"{spec.imei or spec.iccid}"
+            )
+            log.error("modem %s: %s", spec.id, why)
+            self._set(spec.id, state="down", last_error=why)
+            modem.close()
+            return why
+        with self._lock:
+            self._modems[spec.id] = modem
+        self._set(spec.id, state="up", identity=identity, last_error=None)
+        log.info(
+            "modem %s up on %s (IMEI %s, %s %s)",
+            spec.id,
+            port,
+            identity.imei,
+            identity.manufacturer,
+            identity.model,
+        )
+        reason = "stopped"
+        try:
+            self.on_up(spec.id, modem)
+            self._health(spec, modem)
+            self._sweep(spec, modem)
+            reason = self._watch(spec, modem)
+        except PortGone as exc:
+            reason = f"the port went away: {exc.why}"
+        finally:
+            with self._lock:
+                self._modems.pop(spec.id, None)
+            modem.close()
+            if not self._stop.is_set():
+                log.warning("modem %s down: %s", spec.id, reason)
+                self._set(spec.id, state="down", last_error=reason)
+            try:
+                self.on_down(spec.id, reason)
+            except Exception:
+                log.exception("modem %s: down callback failed", spec.id)
+        return None if self._stop.is_set() else reason
+
+    def _watch(self, spec: ModemSpec, modem: Modem) -> str:
+        """Heartbeats and sweeps until the modem dies; returns why it stopped."""
+        wake = self._wake[spec.id]
+        missed = 0
+        next_beat = time.monotonic() + self.heartbeat_seconds
+        next_sweep = time.monotonic() + self.sweep_seconds
+        while not self._stop.is_set():
+            wait = max(0.0, min(next_beat, next_sweep) - time.monotonic())
+            wake.wait(wait)
+            wake.clear()
+            if self._stop.is_set():
+                return "stopped"
+            if not modem.is_open:
+                return "the modem stopped answering or was unplugged"
+            now = time.monotonic()
+            if self._sweep_now[spec.id].is_set() or now >= next_sweep:
+                self._sweep_now[spec.id].clear()
+                try:
+                    self._sweep(spec, modem)
+                except (CommandTimeout, CommandError, ModemError) as exc:
+                    log.warning("modem %s: storage sweep failed: %s", spec.id, exc)
+                next_sweep = time.monotonic() + self.sweep_seconds
+            if now >= next_beat:
+                try:
+                    modem.ping()
+                    missed = 0
+                    self._health(spec, modem)
+                except CommandTimeout as exc:
+                    missed += 1
+                    log.warning("modem %s: missed heartbeat %d: %s", spec.id, missed, exc)
+                    if missed >= 2:
+                        self._set(spec.id, state="starting", last_error="hung; resetting it")
+                        try:
+                            modem.reset()
+                        except (ATError, ModemError) as rexc:
+                            return f"hung, and the reset failed: {rexc}"
+                        missed = 0
+                        self._set(spec.id, state="up", last_error=None)
+                        self._sweep(spec, modem)
+                next_beat = time.monotonic() + (
+                    self.heartbeat_seconds if missed == 0 else min(5.0, self.heartbeat_seconds)
+                )
+        return "stopped"
+
+    def _health(self, spec: ModemSpec, modem: Modem) -> None:
+        changes: dict[str, Any] = {}
+        try:
+            changes["signal"] = modem.signal()
+        except (CommandError, ModemError) as exc:
+            log.info("modem %s: no signal reading: %s", spec.id, exc)
+        try:
+            changes["registration"] = modem.registration()
+        except (CommandError, ModemError) as exc:
+            log.info("modem %s: no registration reading: %s", spec.id, exc)
+        try:
+            changes["operator"] = modem.operator()
+        except (CommandError, ModemError) as exc:
+            log.info("modem %s: no operator reading: %s", spec.id, exc)
+        if changes:
+            self._set(spec.id, **changes)
+
+    # -- messages ------------------------------------------------------------------------
+
+    def _sweep(self, spec: ModemSpec, modem: Modem) -> None:
+        """Everything stored on the modem: commit, then delete. Also frees the space that read
+        messages hold (a SIM800 says nothing when its storage is full)."""
+        for stored in modem.list_messages():
+            self._take(spec, modem, stored, "sweep")
+        try:
+            self._set(spec.id, storage=modem.storage_usage())
+        except (CommandError, ModemError) as exc:
+            log.info("modem %s: storage usage unknown: %s", spec.id, exc)
+
+    def _take(self, spec: ModemSpec, modem: Modem, stored: StoredMessage, source: str) -> None:
+        if not stored.pdu:
+            log.warning(
+                "modem %s: %s index %d has no PDU; left in place",
+                spec.id,
+                stored.storage,
+                stored.index,
+            )
+            return
+        pdu = stored.pdu
+        # A few firmwares store PDUs without the SMSC field: length equals the whole PDU.
+        if stored.length is not None and len(pdu) == 2 * stored.length:
+            pdu = "00" + pdu
+        try:
+            self.on_pdu(spec.id, pdu, f"{source} {stored.storage}:{stored.index}")
+        except Exception:
+            log.exception(
+                "modem %s: could not commit %s index %d; it stays on the modem",
+                spec.id,
+                stored.storage,
+                stored.index,
+            )
+            return
+        with self._lock:
+            self._status[spec.id].received += 1
+        modem.delete(stored.index, stored.storage)
+
+    def _on_event(self, spec: ModemSpec, modem: Modem, event: ModemEvent) -> None:
+        """Runs on the Modem's event thread: it may call the Modem back."""
+        if isinstance(event, NewMessage | StatusReportStored):
+            try:
+                stored = modem.read(event.index, event.storage)
+            except (CommandError, CommandTimeout, ModemError) as exc:
+                log.warning(
+                    "modem %s: reading %s:%d failed (%s); the sweep will retry",
+                    spec.id,
+                    event.storage,
+                    event.index,
+                    exc,
+                )
+                self.request_sweep(spec.id)
+                return
+            if stored is not None:
+                self._take(spec, modem, stored, "+CMTI")
+        elif isinstance(event, DirectMessage | StatusReport):
+            pdu = event.pdu
+            if event.length is not None and len(pdu) == 2 * event.length:
+                pdu = "00" + pdu
+            # Raising here makes the Modem answer AT+CNMA=2, so the network delivers it again.
+            self.on_pdu(spec.id, pdu, "+CMT" if isinstance(event, DirectMessage) else "+CDS")
+        elif isinstance(event, SignalChanged):
+            self._set(spec.id, signal=event.signal)
+        elif isinstance(event, RegistrationChanged):
+            self._set(spec.id, registration=event.registration)
+        elif isinstance(event, StorageFull | ModemRestarted):
+            self.request_sweep(spec.id)
+        elif isinstance(event, ModemGone):
+            self._wake[spec.id].set()
