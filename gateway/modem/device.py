@@ -401,7 +401,8 @@ class Modem:
 
     def _wait_for_at(self, deadline: float) -> None:
         """Poll with ``AT`` until the modem answers (it may still be booting)."""
-        poll = min(2.0, self.settings.command_timeout)
+        # A modem that is up answers AT in milliseconds; a booting one ignores it.
+        poll = min(0.5, self.settings.command_timeout)
         while True:
             try:
                 self.channel.command("AT", timeout=poll)
@@ -502,7 +503,10 @@ class Modem:
     def _configure_sms(self) -> None:
         # A modem may boot in text mode (SIM800 with a saved profile), and SIM800/Quectel answer
         # ERROR to SMS commands until "SMS Ready" / "+QIND: SMS DONE": wait for it, bounded.
+        # AT+CMGF is a local setting that SIM800 accepts early; AT+CPMS? needs the SMS service,
+        # so it is the real gate before the storage fallbacks (which would take ERROR as "no").
         self._until_sms_ready("AT+CMGF=0")
+        self._until_sms_ready("AT+CPMS?")
         self._select_storage()
         self._configure_message_service()
         self._configure_indications()
