@@ -259,7 +259,10 @@ class Modem:
     any thread; commands are serialised on the port.
 
     ``on_event`` receives each :data:`~gateway.modem.urc.ModemEvent` on the Modem's dispatch
-    thread; without it events go to :attr:`events`. ``serial_factory`` replaces pyserial (tests).
+    thread; without it events go to :attr:`events`. With a handler, a routed message (``+CMT``,
+    ``+CDS``) under ``AT+CSMS=1`` is acknowledged after the handler returns (negatively if it
+    raised); with the queue it is acknowledged as soon as it is queued. ``serial_factory``
+    replaces pyserial (tests).
     """
 
     def __init__(
@@ -302,6 +305,8 @@ class Modem:
         """Open the port and run the start-up sequence. Raises :class:`PortGone`,
         :class:`SimError` and its kin, :class:`SmsNotReady` or an AT error; the port is closed
         again on failure."""
+        if self._channel is not None:
+            self._channel.close()  # opened before: never two channels on one port
         self._closing.clear()
         self._gone = None
         self._sms_ready.clear()
