@@ -139,6 +139,11 @@ class Dispatcher:
                 slot.down_since = self.clock()
         self.wake()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the routing thread runs (the systemd watchdog is fed only then)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def healthy(self, modem_id: str) -> bool:
         with self._lock:
             slot = self._slots.get(modem_id)

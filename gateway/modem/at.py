@@ -631,7 +631,9 @@ class ATChannel:
                     "write blocked: the modem is not accepting data "
                     f"(hardware flow control is {'on' if self.rtscts else 'off'}; check rtscts)",
                 ) from exc
-            if isinstance(exc, OSError) or type(exc).__name__ == "SerialException":
+            # A port closed under us (unplug handled by the reader) leaves pyserial with no
+            # file descriptor: its write then fails with TypeError, which means gone as well.
+            if isinstance(exc, OSError | TypeError) or type(exc).__name__ == "SerialException":
                 gone = self._set_gone(f"write failed: {exc}")
                 raise PortGone(self.port, shown, gone.why) from exc
             raise

@@ -69,6 +69,40 @@ class Store:
         """A consistent copy of the store, taken while the gateway runs."""
         return self.db.backup_to(target)
 
+    def purge(self, *, messages_before: str | None, raw_pdus_before: str | None) -> dict[str, int]:
+        """Retention: delete final messages (and their parts) and settled raw PDUs older than
+        the given times. Queued and in-flight messages are never purged."""
+        removed = {"messages": 0, "raw_pdus": 0}
+        with self.db.tx() as conn:
+            if raw_pdus_before:
+                removed["raw_pdus"] = conn.execute(
+                    "DELETE FROM inbound_pdus WHERE settled = 1 AND received_at < ?",
+                    (raw_pdus_before,),
+                ).rowcount
+            if messages_before:
+                old = (
+                    "SELECT id FROM messages WHERE created_at < ?"
+                    " AND status NOT IN ('queued', 'sending')"
+                )
+                conn.execute(
+                    f"UPDATE inbound_pdus SET message_id = NULL WHERE message_id IN ({old})",
+                    (messages_before,),
+                )
+                conn.execute(
+                    f"DELETE FROM message_parts WHERE message_id IN ({old})", (messages_before,)
+                )
+                # The opt-in/opt-out history is kept for good; it only loses the link.
+                conn.execute(
+                    f"UPDATE opt_events SET message_id = NULL WHERE message_id IN ({old})",
+                    (messages_before,),
+                )
+                removed["messages"] = conn.execute(
+                    "DELETE FROM messages WHERE created_at < ? AND status NOT IN"
+                    " ('queued', 'sending')",
+                    (messages_before,),
+                ).rowcount
+        return removed
+
     def nightly_backup(self, keep: int) -> Path:
         """Copy into ``data_dir/backups/nightly-YYYYMMDD.sqlite3`` and keep the last ``keep``."""
         folder = self.data_dir / "backups"

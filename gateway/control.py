@@ -1,0 +1,110 @@
+"""The daemon's local control socket: JSON lines over a Unix socket in the data directory, for
+``gateway send`` and ``gateway modems`` on the same machine. File permissions (0600, the
+daemon's user) are its access control; nothing listens on the network for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME = "gateway.sock"
+MAX_REQUEST = 256 * 1024
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class ControlError(RuntimeError):
+    """The daemon could not be reached or refused the request; the message says which."""
+
+
+class _RequestHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        server: ControlServer = self.server  # type: ignore[assignment]
+        line = self.rfile.readline(MAX_REQUEST)
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict) or "op" not in request:
+                raise ValueError("a request is a JSON object with an 'op'")
+            handler = server.handlers.get(request["op"])
+            if handler is None:
+                raise ValueError(f"unknown op {request['op']!r}")
+            reply = handler(request)
+        except ValueError as exc:
+            reply = {"ok": False, "error": str(exc)}
+        except Exception as exc:  # a bad request must not take the daemon down; log it
+            log.exception("control request failed")
+            reply = {"ok": False, "error": f"internal error: {exc!r}"}
+        self.wfile.write(json.dumps(reply, ensure_ascii=False, default=str).encode() + b"\n")
+
+
+class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """Serves ``handlers[op](request) -> reply`` on ``data_dir/gateway.sock``."""
+
+    daemon_threads = True
+
+    def __init__(self, data_dir: Path, handlers: dict[str, Handler]) -> None:
+        self.path = Path(data_dir) / SOCKET_NAME
+        self.handlers = handlers
+        if self.path.exists():
+            if is_running(data_dir):
+                raise ControlError(f"another gateway is already running on {self.path}")
+            self.path.unlink()
+        old = os.umask(0o077)
+        try:
+            super().__init__(str(self.path), _RequestHandler)
+        finally:
+            os.umask(old)
+        self._thread = threading.Thread(target=self.serve_forever, name="control", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self.path.unlink(missing_ok=True)
+
+
+def request(data_dir: Path, op: str, *, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
+    """Send one request to the running daemon and return its reply."""
+    path = Path(data_dir) / SOCKET_NAME
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(json.dumps({"op": op, **fields}).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise ControlError(
+            f"the gateway is not running (no daemon answers on {path}); start it with "
+            "'gateway run -c FILE' or 'systemctl start gateway'"
+        ) from exc
+    except OSError as exc:
+        raise ControlError(f"cannot talk to the gateway on {path}: {exc}") from exc
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ControlError(f"the gateway gave an unreadable answer: {data[:200]!r}") from exc
+
+
+def is_running(data_dir: Path) -> bool:
+    """True when a daemon answers on the control socket of ``data_dir``."""
+    try:
+        return bool(request(data_dir, "ping", timeout=2.0).get("ok"))
+    except ControlError:
+        return False
