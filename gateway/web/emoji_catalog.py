@@ -26,7 +26,8 @@ _SKIN_TONES = range(0x1F3FB, 0x1F3FF + 1)
 
 # (group, first code point ranges); the first group whose ranges hold an emoji's first code point
 # wins, and anything unmatched is an object. Approximates the groups of Unicode's emoji-test.txt,
-# which the library does not ship; within a group emoji follow code point order.
+# which the library does not ship. Within a group emoji follow the order of the ranges listed,
+# then code point order (so faces come before the skull).
 _GROUPS: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = (
     (
         "Flags",
@@ -212,12 +213,14 @@ GROUP_ORDER: tuple[str, ...] = (
 )
 
 
-def _group(emj: str) -> str:
+def _place(emj: str) -> tuple[str, int]:
+    """The group of an emoji and the index of the range that put it there (its sort order)."""
     first = ord(emj[0])
     for name, ranges in _GROUPS:
-        if any(lo <= first <= hi for lo, hi in ranges):
-            return name
-    return _OBJECTS
+        for index, (lo, hi) in enumerate(ranges):
+            if lo <= first <= hi:
+                return name, index
+    return _OBJECTS, 0
 
 
 def _readable(name: str) -> str:
@@ -236,7 +239,8 @@ def _offered(emj: str, data: dict) -> bool:
 @lru_cache(maxsize=1)
 def _catalog() -> tuple[dict, ...]:
     resolves = _shortcode_map()
-    entries = []
+    rank = {name: i for i, name in enumerate(GROUP_ORDER)}
+    entries: list[tuple[tuple, dict]] = []
     for emj, data in emoji.EMOJI_DATA.items():
         if not _offered(emj, data):
             continue
@@ -244,17 +248,11 @@ def _catalog() -> tuple[dict, ...]:
         # A name is listed only where emojize gives this emoji: ':kiss:' is the English name of
         # the kissing couple but the alias of the kiss mark, and emojize prefers aliases.
         names = [n for n in names if resolves.get(n) == emj]
-        entries.append(
-            {
-                "emoji": emj,
-                "name": _readable(data["en"]),
-                "shortcodes": names,
-                "group": _group(emj),
-            }
-        )
-    rank = {name: i for i, name in enumerate(GROUP_ORDER)}
-    entries.sort(key=lambda e: (rank[e["group"]], [ord(c) for c in e["emoji"]]))
-    return tuple(entries)
+        group, index = _place(emj)
+        entry = {"emoji": emj, "name": _readable(data["en"]), "shortcodes": names, "group": group}
+        entries.append(((rank[group], index, [ord(c) for c in emj]), entry))
+    entries.sort(key=lambda pair: pair[0])
+    return tuple(entry for _, entry in entries)
 
 
 def catalog() -> list[dict]:

@@ -64,8 +64,8 @@
     const id = `emoji-picker-${++instances}`;
     let data = null;
     let built = false;
-    let options_ = []; // every option element of the full list, in catalog order
-    let entries = []; // catalog entries, index-aligned with options_
+    let allOptions = []; // every option element of the full list, in catalog order
+    let entries = []; // catalog entries, index-aligned with allOptions
     let visible = []; // option elements now shown, in display order
     let active = -1; // index into visible
     let expanding = false;
@@ -166,7 +166,7 @@
       let group = null;
       let groupName = null;
       entries = data.emoji;
-      options_ = entries.map((entry, i) => {
+      allOptions = entries.map((entry, i) => {
         const name = entry.group || "Emoji";
         if (name !== groupName) {
           groupName = name;
@@ -199,7 +199,7 @@
       const searching = terms.length > 0;
       const recentGroup = list.querySelector(".emoji-picker-recent");
       recentGroup.hidden = searching || recentGroup.children.length < 2;
-      for (const option of options_) {
+      for (const option of allOptions) {
         const haystack = option.dataset.search;
         option.hidden = searching && !terms.every((t) => haystack.includes(t));
       }
@@ -212,7 +212,9 @@
     }
 
     function setActive(index, scroll) {
-      if (active >= 0 && visible[active]) visible[active].setAttribute("aria-selected", "false");
+      // The selected element is looked up afresh: `visible` may have changed since it was set.
+      const previous = list.querySelector("[aria-selected=true]");
+      if (previous) previous.setAttribute("aria-selected", "false");
       active = index;
       const option = visible[active];
       if (option) {
@@ -404,13 +406,15 @@
       setActive(next, true);
     }
 
+    /** How many options share the active one's row (read from its neighbours only). */
     function columns() {
-      const list_ = visible;
-      if (list_.length < 2) return 1;
-      const top = list_[active].getBoundingClientRect().top;
-      let n = 0;
-      for (const option of list_) if (Math.abs(option.getBoundingClientRect().top - top) < 2) n += 1;
-      return Math.max(1, n);
+      const top = visible[active].getBoundingClientRect().top;
+      const inRow = (i) => Math.abs(visible[i].getBoundingClientRect().top - top) < 2;
+      let first = active;
+      let last = active;
+      while (first > 0 && inRow(first - 1)) first -= 1;
+      while (last < visible.length - 1 && inRow(last + 1)) last += 1;
+      return last - first + 1;
     }
 
     function onListClick(event) {
