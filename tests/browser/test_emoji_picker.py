@@ -239,3 +239,22 @@ def test_shortcodes_expand_as_the_server_expands_them(compose):
     )
     assert js == [emoji.emojize(t, language="alias") for t in texts]
     assert js[0].startswith("👍 👍 👍 :Thumbs_Up: :xyz:")
+
+
+def test_shift_enter_keeps_it_open_and_tab_out_or_esc_in_the_grid_closes(compose):
+    open_with_keyboard(compose)
+    compose.keyboard.type("pizza")
+    compose.keyboard.press("Shift+Enter")
+    compose.keyboard.press("Shift+Enter")
+    assert compose.locator("#body").input_value() == "🍕🍕"
+    assert dialog(compose).is_visible()
+    compose.keyboard.press("Tab")  # into the grid
+    compose.keyboard.press("Tab")  # out of the picker, to the next control on the page
+    dialog(compose).wait_for(state="hidden")
+    assert focused_id(compose) == "after"
+
+    open_with_keyboard(compose)
+    compose.keyboard.press("ArrowDown")
+    compose.keyboard.press("Escape")
+    dialog(compose).wait_for(state="hidden")
+    assert focused_id(compose) == "emoji-button"
