@@ -1,0 +1,173 @@
+"""The Flask app factory: configuration, security (sessions, CSRF, login required), blueprints.
+
+Every page and endpoint needs a logged-in user, except the login page and static files.
+Roles: ``admin`` (modems, short codes, users, settings) and ``agent`` (profiles, texting, chat).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import secrets
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from .auth import LoginThrottle, load_user
+from .context import GatewayContext
+
+log = logging.getLogger(__name__)
+
+# One module per area, each exposing ``bp``; the order is the order of the left pane.
+BLUEPRINTS = [
+    "gateway.web.auth",
+    "gateway.web.views.home",
+    "gateway.web.views.profiles",
+    "gateway.web.views.inbox",
+    "gateway.web.views.agent",
+    "gateway.web.views.messages",
+    "gateway.web.views.modems",
+    "gateway.web.views.settings",
+    "gateway.web.views.phones",
+    "gateway.web.views.api",
+]
+
+PUBLIC_ENDPOINTS = {"auth.login", "static"}
+
+
+class SecretKeyError(RuntimeError):
+    """The session signing key cannot be read or created."""
+
+
+def _secret_key(path: Path) -> str:
+    try:
+        if path.exists():
+            key = path.read_text(encoding="ascii").strip()
+            if len(key) >= 32:
+                return key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key + "\n")
+        return key
+    except OSError as exc:
+        raise SecretKeyError(f"web.secret_key_file: cannot use {path}: {exc}") from exc
+
+
+def create_app(ctx: GatewayContext, **overrides: object) -> Flask:
+    """The web app for a running gateway (``overrides`` go into ``app.config``, for tests)."""
+    app = Flask(__name__)
+    web = ctx.config.web
+    key_file = web.secret_key_file or ctx.config.data_dir / "secret_key"
+    app.config.update(
+        SECRET_KEY=_secret_key(Path(key_file)),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=web.https,
+        SESSION_COOKIE_NAME="gateway_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=web.session_hours),
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session, which expires on its own
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,  # CSV imports
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(overrides)
+    app.extensions["gateway"] = ctx
+    app.extensions["gateway.stopping"] = threading.Event()
+    app.extensions["gateway.throttle"] = LoginThrottle()
+    CSRFProtect(app)
+
+    for name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).bp)
+
+    @app.before_request
+    def require_login():
+        g.ctx = ctx
+        g.user = load_user(ctx.store, session.get("uid"), session.get("pwv"))
+        if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+            return None
+        if g.user is None:
+            session.clear()
+            if _wants_json():
+                return jsonify(error="log in first"), 401
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        # No request to any outside host, and no inline script: what handsets send stays text.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        )
+        return response
+
+    @app.context_processor
+    def layout():
+        return {"ctx": ctx, "user": g.get("user"), "nav": _nav(g.get("user"), ctx)}
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        message = "The form expired or did not come from this site; reload the page and try again."
+        if _wants_json():
+            return jsonify(error=message), 400
+        return render_template("error.html", code=400, message=message), 400
+
+    for code, message in (
+        (403, "Only an administrator can do that."),
+        (404, "There is nothing at this address."),
+        (405, "That does not work at this address."),
+        (413, "The upload is too large (8 MB at most)."),
+    ):
+        app.register_error_handler(code, _error_page(code, message))
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        log.exception("request %s %s failed", request.method, request.path)
+        return _error_page(500, "Something went wrong on the gateway; it has been logged.")(exc)
+
+    return app
+
+
+def _error_page(code: int, message: str):
+    def handler(exc):
+        text = getattr(exc, "description", None) if code in (400, 403, 404) else None
+        shown = (
+            text
+            if text and not str(text).startswith(("The requested URL", "You don't"))
+            else message
+        )
+        if _wants_json():
+            return jsonify(error=shown), code
+        return render_template("error.html", code=code, message=shown), code
+
+    return handler
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _nav(user, ctx: GatewayContext) -> list[tuple[str, str, str]]:
+    """(endpoint, label, path prefix) of the left pane for this user."""
+    items = [
+        ("home.index", "Home", "/home"),
+        ("profiles.index", "Profiles", "/profiles"),
+        ("inbox.index", "Inbox", "/inbox"),
+        ("agent.index", "Agent View", "/agent"),
+        ("messages.index", "Messages", "/messages"),
+        ("modems.index", "Modems", "/modems"),
+    ]
+    if user is not None and user["role"] == "admin":
+        items.append(("settings.index", "Settings", "/settings"))
+    if ctx.sim is not None:
+        items.append(("phones.index", "Phones", "/phones"))
+    return items

@@ -1,0 +1,35 @@
+// Site-wide behaviour: the phone-size menu toggle and a fetch helper that sends the CSRF token.
+(function () {
+  "use strict";
+  const toggle = document.querySelector(".nav-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      const open = document.body.classList.toggle("nav-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  // JSON requests to our own API: same origin, CSRF header, errors as exceptions with the
+  // server's message so the page can show it.
+  window.gatewayFetch = async function (url, options) {
+    const opts = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
+    opts.headers = Object.assign({ Accept: "application/json" }, opts.headers);
+    if (opts.body && typeof opts.body !== "string" && !(opts.body instanceof FormData)) {
+      opts.body = JSON.stringify(opts.body);
+      opts.headers["Content-Type"] = "application/json";
+    }
+    if (meta && opts.method && opts.method.toUpperCase() !== "GET") {
+      opts.headers["X-CSRFToken"] = meta.content;
+    }
+    const response = await fetch(url, opts);
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    if (!response.ok) {
+      const err = new Error((data && data.error) || ("HTTP " + response.status));
+      err.status = response.status;
+      err.data = data;
+      throw err;
+    }
+    return data;
+  };
+})();

@@ -1,0 +1,1 @@
+"""One blueprint per area of the web app; each module exposes ``bp``."""
