@@ -1,0 +1,52 @@
+"""Small helpers shared by the views: whether chat is available for a profile, short code
+health, and display formats."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from ..messaging.phone import is_mobile_capable
+from .context import GatewayContext
+
+
+def short_codes_status(ctx: GatewayContext) -> list[dict]:
+    """Each configured short code with whether any modem of its pool can send now."""
+    return [
+        {
+            "code": sc.code,
+            "name": sc.name,
+            "up": bool(ctx.dispatcher and ctx.dispatcher.short_code_up(sc.code)),
+            "modems": list(sc.modems),
+        }
+        for sc in ctx.config.short_codes
+    ]
+
+
+def chat_unavailable_reason(ctx: GatewayContext, profile: sqlite3.Row) -> str | None:
+    """Why this profile cannot be chatted with now, or None when it can: it must be active,
+    subscribed, have a mobile number, and some short code must have a healthy modem."""
+    if profile["status"] != "active":
+        return "the profile is inactive"
+    if not profile["subscribed"]:
+        return "the profile has opted out"
+    if not is_mobile_capable(profile["phone"]):
+        return "the number cannot receive SMS"
+    if not any(s["up"] for s in short_codes_status(ctx)):
+        return "no short code has a modem up"
+    return None
+
+
+def chat_available(ctx: GatewayContext, profile: sqlite3.Row) -> bool:
+    return chat_unavailable_reason(ctx, profile) is None
+
+
+def shown_time(stamp: str | None) -> str:
+    """A store timestamp as 'YYYY-MM-DD HH:MM' in UTC for tables (the page's script may show
+    local time from the datetime attribute)."""
+    if not stamp:
+        return ""
+    try:
+        return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
