@@ -15,6 +15,8 @@ from . import __version__
 COMMAND_MODULES = [
     "gateway.commands.sms",
     "gateway.commands.config",
+    "gateway.commands.daemon",
+    "gateway.commands.ops",
 ]
 
 

@@ -79,6 +79,7 @@ class Daemon:
     housekeeper: Housekeeper | None = None
     control: ControlServer | None = None
     web_server: Any = None
+    on_started: Any = None  # called with the daemon once everything is up (the demo banner)
     _stopped: threading.Event = field(default_factory=threading.Event)
     _watchdog: threading.Thread | None = None
 
@@ -87,6 +88,10 @@ class Daemon:
     def start(self) -> None:
         cfg = self.config
         self.store = Store.open(cfg.data_dir)
+        if self.demo:
+            from .demo import seed
+
+            seed(cfg, self.store)
         self.dispatcher = Dispatcher(cfg, self.store, self.events)
         self.outbox = Outbox(cfg, self.store, self.events, self.dispatcher.wake)
         self.inbound = Inbound(cfg, self.store, self.events, self.outbox)
@@ -257,6 +262,8 @@ class Daemon:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
         self.start()
+        if self.on_started is not None:
+            self.on_started(self)
         try:
             stop.wait()
         finally:

@@ -1,0 +1,86 @@
+"""``gateway run`` and ``gateway demo``: the long-running process."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from ..config import ConfigError, load_config
+from ..control import ControlError
+from ..store import StoreError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = "/etc/gateway/gateway.yaml"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run the gateway (modems, store, web app)")
+    run.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"default {DEFAULT_CONFIG}")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser(
+        "demo", help="run the gateway with simulated modems and demo data (no hardware)"
+    )
+    demo.add_argument("--port", type=int, default=8080, help="web port (default 8080)")
+    demo.add_argument(
+        "--data-dir", default="var/demo", help="where the demo keeps its data (default var/demo)"
+    )
+    demo.add_argument("--bind", default="127.0.0.1", help="web address (default 127.0.0.1)")
+    demo.set_defaults(func=cmd_demo)
+
+
+def _run(config, *, demo: bool) -> int:
+    from ..daemon import Daemon, DaemonError
+    from ..web.server import WebServerError
+
+    daemon = Daemon(config, demo=demo)
+    try:
+        if demo:
+            daemon.on_started = _print_demo_banner
+        daemon.run_forever()
+    except (DaemonError, StoreError, WebServerError, ControlError, OSError) as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return _run(config, demo=False)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..demo import demo_config_path
+
+    path = demo_config_path()
+    try:
+        config = load_config(path, data_dir=Path(args.data_dir).resolve())
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    web = dataclasses.replace(config.web, port=args.port, bind=args.bind)
+    config = dataclasses.replace(config, web=web)
+    return _run(config, demo=True)
+
+
+def _print_demo_banner(daemon) -> None:
+    demo = daemon.config.demo
+    lines = [
+        "",
+        "  SMS gateway demo is running.",
+        f"  Web app:    {daemon.web_server.url}",
+        f"  Log in as:  {demo.admin_user} / {demo.admin_password}",
+    ]
+    if daemon.sim_server is not None:
+        lines.append(f"  Simulator:  {daemon.sim_server.url}  (JSON control API)")
+    lines.append(f"  Data:       {daemon.config.data_dir}")
+    lines += ["  Stop with Ctrl+C.", ""]
+    print("\n".join(lines), flush=True)

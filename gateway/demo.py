@@ -1,0 +1,82 @@
+"""The demo's data: an admin user, profiles and conversations put into an empty store, so that
+a visitor sees a working gateway at once. Runs only once per data directory."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+from .config import Config
+from .store import Store
+from .store.times import iso, now
+
+log = logging.getLogger(__name__)
+
+
+def demo_config_path() -> Path:
+    """The bundled demo configuration (gateway/data/demo.yaml, also config/demo.yaml)."""
+    return Path(str(resources.files("gateway") / "data" / "demo.yaml"))
+
+
+def seed(config: Config, store: Store) -> bool:
+    """Put the demo's users, profiles and conversations into an empty store; False when the
+    store already has profiles (a second start keeps what the visitor did)."""
+    demo = config.demo
+    if demo is None:
+        return False
+    if store.users.by_name(demo.admin_user) is None:
+        store.users.add(demo.admin_user, demo.admin_password, role="admin")
+    if store.profiles.count():
+        return False
+    names = {h.number: h.name for h in (config.simulator.handsets if config.simulator else ())}
+    for p in demo.profiles:
+        pid = store.profiles.add(
+            p.phone,
+            p.name or names.get(p.phone) or "",
+            status=p.status,
+            subscribed=not p.opted_out,
+            custom=dict(p.custom),
+        )
+        if p.opted_out:
+            store.opt_events.record(pid, "opt_out", source="import", actor="demo")
+    master = store.campaigns.master_id()
+    start = now() - timedelta(hours=6)
+    with store.db.tx() as conn:
+        for c_index, conv in enumerate(demo.conversations):
+            profile = store.profiles.by_phone(conv.phone)
+            if profile is None:
+                continue
+            sc = config.short_code(conv.short_code)
+            modem = sc.default_modem or sc.modems[0]
+            for m_index, msg in enumerate(conv.messages):
+                at = iso(start + timedelta(minutes=40 * c_index + 3 * m_index))
+                last_inbound = (not msg.outbound) and m_index == len(conv.messages) - 1
+                conn.execute(
+                    "INSERT INTO messages (direction, profile_id, phone, short_code, campaign_id,"
+                    " modem_id, body, encoding, parts_total, status, kind, priority,"
+                    " agent_state, created_by, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 1, ?, ?, 0, ?, ?, ?, ?)",
+                    (
+                        "out" if msg.outbound else "in",
+                        profile["id"],
+                        profile["phone"],
+                        sc.code,
+                        master if msg.outbound else None,
+                        modem,
+                        msg.text,
+                        "delivered" if msg.outbound else "received",
+                        None if msg.outbound else "reply",
+                        "open" if last_inbound else ("answered" if not msg.outbound else None),
+                        "demo" if msg.outbound else None,
+                        at,
+                        at,
+                    ),
+                )
+                conn.execute(
+                    "UPDATE profiles SET last_message_at = ?, sticky_modem = ? WHERE id = ?",
+                    (at, modem, profile["id"]),
+                )
+    log.info("demo data created: %d profiles", len(demo.profiles))
+    return True
