@@ -708,13 +708,13 @@ class AtCommandsMixin:
             self.sent.append(
                 SentPart(mr, header.destination, pdu_hex, header.status_report_request)
             )
-            reply.after.append(lambda: self.network.route_submit(self, header, pdu_hex, mr))
+            # The network takes the message before the modem answers +CMGS (the SMSC acknowledged
+            # it); a status report lands in this modem's queue and so comes after the answer.
+            self.network.route_submit(self, header, pdu_hex, mr)
         else:
             srr = bool(self.at.csmp[0] & 0x20)
             self.sent.append(SentPart(mr, prompt.destination, "", srr))
-            reply.after.append(
-                lambda: self.network.route_text(self, prompt.destination, body, mr, srr)
-            )
+            self.network.route_text(self, prompt.destination, body, mr, srr)
         reply.blocks.append([f"+CMGS: {mr}"])
         return reply
 

@@ -64,6 +64,7 @@ FAULT_PARAMS: dict[str, dict[str, Any]] = {
 CTRL_Z = 0x1A
 ESC = 0x1B
 CALL_TIMEOUT = 5.0
+RESET_GRACE = 0.05
 
 
 @dataclass
@@ -144,6 +145,7 @@ class SimModem(AtCommandsMixin):
         self.port = str(link) if link is not None else str(device)
 
         self._lock = threading.RLock()
+        self._faults_changed = threading.Condition(self._lock)
         self._calls: queue.Queue[tuple[Callable[[], Any], threading.Event, list]] = queue.Queue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -286,6 +288,11 @@ class SimModem(AtCommandsMixin):
     def replug(self) -> None:
         """Plug the modem back in: a new pty, the link follows it, the modem boots."""
         self._call(lambda: self._clear_fault("unplug"))
+
+    def wait_fault_cleared(self, kind: str, timeout: float = 5.0) -> bool:
+        """Wait until fault ``kind`` is over (e.g. a hang with a duration); True if it is."""
+        with self._faults_changed:
+            return self._faults_changed.wait_for(lambda: kind not in self.faults, timeout)
 
     def stored(self) -> list[dict]:
         """What is in its storage now: memory, index, stat, kind and PDU of each message."""
@@ -617,14 +624,15 @@ class SimModem(AtCommandsMixin):
             assert self._device_path is not None
             self._endpoint = DeviceEndpoint(self._device_path, self._baudrate)
         self._last_device = self._endpoint.device
-        self._plugged.set()
         self._boot()
+        self._plugged.set()  # after the boot URCs went out, for whoever waits to open it
 
     def _unplug(self, duration: float | None) -> None:
-        if self._endpoint is not None:
-            self._endpoint.close()
-            self._endpoint = None
+        # State first, then the close a client can see: whoever notices the EOF finds us gone.
+        ep, self._endpoint = self._endpoint, None
         self._plugged.clear()
+        if ep is not None:
+            ep.close()
         self._power_down()
         if duration is not None:
             epoch = self._boot_epoch
@@ -685,13 +693,24 @@ class SimModem(AtCommandsMixin):
             ready()
 
     def reset(self, full: bool) -> None:
-        """AT+CFUN=1,1 (modem thread): the modem restarts; USB families re-enumerate."""
-        if self.profile.reset_reenumerates and self._link is not None:
-            self._unplug(None)
-            self._after(self.reset_time, self._plug)
-        else:
-            self._power_down()
-            self._after(self.reset_time, self._boot)
+        """AT+CFUN=1,1 (modem thread): the modem restarts; USB families re-enumerate.
+
+        It stops reading at once, and goes away RESET_GRACE seconds after its OK (a real one
+        takes a moment too), so a client that reads promptly sees the OK before the EOF.
+        """
+        self._power_down()
+        epoch = self._boot_epoch
+
+        def go() -> None:
+            if epoch != self._boot_epoch:
+                return
+            if self.profile.reset_reenumerates and self._link is not None:
+                self._unplug(None)
+                self._after(self.reset_time, self._plug)
+            else:
+                self._after(self.reset_time, self._boot)
+
+        self._after(RESET_GRACE, go)
 
     # ------------------------------------------------------------------------------------------
     # Faults
@@ -735,6 +754,7 @@ class SimModem(AtCommandsMixin):
                 self._memfull_announced = False
         self._update_registration()
         self._retry_held()
+        self._faults_changed.notify_all()
 
     # ------------------------------------------------------------------------------------------
     # Network registration
