@@ -147,7 +147,7 @@ def test_cmgd_flags(net):
     [
         ("simcom", 1, r'\+CMGR: 0,"",\d+', "\r\nOK\r\n"),
         ("quectel", 0, r"\+CMGR: 0,,\d+", "\r\n+CMS ERROR: 321\r\n"),
-        ("sierra", 0, r"\+CMGR: 0,\d+", "\r\n+CMS ERROR: 321\r\n"),
+        ("sierra", 0, r"\+CMGR: 0,,\d+", "\r\n+CMS ERROR: 321\r\n"),
         ("huawei", 0, r"\+CMGR: 0,,\d+", "\r\n+CMS ERROR: 321\r\n"),
     ],
 )

@@ -17,7 +17,7 @@ simcom     SIM800 on a CP2102 USB-UART bridge. ``RDY``/``Call Ready``/``SMS Read
            boot URCs and echo come back on it).
 quectel    EC25. ``RDY``, ``+QUSIM``, ``+QIND: SMS DONE`` (SMS commands answer ``ERROR`` until
            then); storage index 0 is valid; default storage ``ME``; ``AT+QCCID``; LTE (act 7).
-sierra     MC7455. Few URCs; ``AT!ICCID?`` and ``AT+ICCID``; index 0 valid; ``+CMGR: 0,29``.
+sierra     MC7455. Few URCs; ``AT!ICCID?`` and ``AT+ICCID``; index 0 valid.
 ublox      SARA-U270. ``AT+CCID`` answers ``+CCID: ...``; 3G.
 generic    A plain 27.005/27.007 modem with none of the above.
 =========  ===========================================================================
@@ -175,8 +175,6 @@ PROFILES: dict[str, Family] = {
             "IMEI: {imei}",
         ),
         first_index=0,
-        cmgr_header="{stat},{length}",
-        cmgl_header="{index},{stat},,{length}",
         iccid_commands={"!ICCID read": "ICCID: {iccid}", "+ICCID action": "ICCID: {iccid}"},
         access_technology=7,
         supports_cereg=True,
