@@ -12,8 +12,10 @@ what=$1; shift
 # System packages: Debian splits venv out of python3; the browser tests need Debian's Chromium.
 apt_missing=""
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing="python3-venv"
-if [ "$what" = test ] && [ -e gateway/web/static ] && [ ! -x /usr/bin/chromium ]; then
-    apt_missing="$apt_missing chromium chromium-driver"
+if [ "$what" = test ]; then
+    [ -x /usr/bin/chromium ] || apt_missing="$apt_missing chromium chromium-driver"
+    # Emoji in screenshots and in the picker; without it Chromium draws empty boxes.
+    [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || apt_missing="$apt_missing fonts-noto-color-emoji"
 fi
 if [ -n "$apt_missing" ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
