@@ -316,6 +316,11 @@ class Dispatcher:
             message_id = slot.jobs.get()
             if message_id is None:
                 return
+            if self._stop.is_set():
+                # Shutting down: a claimed message not started yet goes back to the queue at
+                # once; only a send already under way is finished.
+                self.store.messages.unclaim(message_id)
+                continue
             try:
                 self._send(slot, message_id)
             except Exception:  # a bug must not kill the modem's sender: log, requeue, go on

@@ -125,6 +125,15 @@ class Messages:
             )
             return cur.rowcount == 1
 
+    def unclaim(self, message_id: int) -> None:
+        """A claimed message that was never started goes back to the queue."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE messages SET status = 'queued', attempts = MAX(0, attempts - 1),"
+                " updated_at = ? WHERE id = ? AND status = 'sending'",
+                (iso(now()), message_id),
+            )
+
     def set_concat_ref(self, message_id: int, ref: int) -> None:
         with self.db.tx() as conn:
             conn.execute("UPDATE messages SET concat_ref = ? WHERE id = ?", (ref, message_id))
