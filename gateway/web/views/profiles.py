@@ -1,17 +1,402 @@
-"""Profiles: list, search, add, edit, import/export; a profile's page; Text This Profile."""
+"""Profiles: list, search, add, edit, import/export; a profile's page; Text This Profile.
+
+Thin views over :class:`gateway.messaging.profiles.ProfileService` (checks, recorded changes,
+CSV) and :meth:`gateway.messaging.outbound.Outbox.submit` (sending). Every route needs a login
+(the app refuses anonymous requests) and every POST a CSRF token (CSRFProtect); agents may do
+all of it, since it is their daily work.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from ...messaging.outbound import SendRefused
+from ...messaging.profiles import (
+    STATUSES,
+    CsvFileError,
+    ProfileInvalid,
+    ProfileNotFound,
+    ProfileService,
+)
+from ...store.profiles import custom_fields
+from ..helpers import chat_available, chat_unavailable_reason, short_codes_status, shown_time
 
 bp = Blueprint("profiles", __name__)
+
+PER_PAGE = 50
+HISTORY_PAGE = 100
+SORT_COLUMNS = ("name", "phone", "status", "subscribed", "last_message")
+MAX_TEXT_CHARS = 10_000  # far above 10 SMS; only stops absurd posts before the codec sees them
+STATUS_MARKS = {
+    "queued": "⏳",
+    "sending": "⏳",
+    "sent": "✓",
+    "delivered": "✓✓",
+    "failed": "✗",
+    "expired": "✗",
+}
+
+
+def _service() -> ProfileService:
+    return ProfileService(g.ctx.config, g.ctx.store, g.ctx.events)
+
+
+def _profile_or_404(profile_id: int):
+    try:
+        return _service().get(profile_id)
+    except ProfileNotFound:
+        abort(404, description=f"There is no profile with id {profile_id}.")
+
+
+def _actor() -> str:
+    return g.user["username"]
+
+
+@bp.app_template_global()
+def status_mark(status: str | None) -> str:
+    """The mark shown beside an outbound message's status (⏳ ✓ ✓✓ ✗)."""
+    return STATUS_MARKS.get(status or "", "")
+
+
+# -- the list ----------------------------------------------------------------------------
 
 
 @bp.route("/profiles")
 def index():
-    abort(501)  # being built (issue 5)
+    ctx = g.ctx
+    query = request.args.get("q", "").strip()[:200]
+    sort = request.args.get("sort", "name")
+    if sort not in SORT_COLUMNS:
+        sort = "name"
+    descending = request.args.get("dir") == "desc"
+    status = request.args.get("status", "")
+    if status not in STATUSES:
+        status = ""
+    page = _int_arg("page", 1)
+    rows, total = ctx.store.profiles.search(
+        query,
+        sort=sort,
+        descending=descending,
+        limit=PER_PAGE,
+        offset=(page - 1) * PER_PAGE,
+        status=status or None,
+    )
+    pages = max(1, math.ceil(total / PER_PAGE))
+    if page > pages:  # a stale link after deletions or a narrower search
+        return redirect(_list_url(q=query, sort=sort, dir=_dir(descending), status=status))
+    profiles = [
+        {"row": r, "chat": chat_available(ctx, r), "last": shown_time(r["last_message_at"])}
+        for r in rows
+    ]
+
+    def sort_link(column: str) -> str:
+        flip = column == sort and not descending
+        return _list_url(q=query, sort=column, dir="desc" if flip else "asc", status=status)
+
+    def page_link(number: int) -> str:
+        return _list_url(q=query, sort=sort, dir=_dir(descending), status=status, page=number)
+
+    return render_template(
+        "profiles/index.html",
+        profiles=profiles,
+        total=total,
+        query=query,
+        sort=sort,
+        descending=descending,
+        status=status,
+        page=page,
+        pages=pages,
+        page_numbers=_page_window(page, pages),
+        sort_link=sort_link,
+        page_link=page_link,
+    )
+
+
+def _dir(descending: bool) -> str:
+    return "desc" if descending else "asc"
+
+
+def _list_url(**args: Any) -> str:
+    kept = {k: v for k, v in args.items() if v not in ("", None) and (k, v) != ("page", 1)}
+    if kept.get("sort") == "name":
+        kept.pop("sort")
+    if kept.get("dir") == "asc":
+        kept.pop("dir")
+    return url_for("profiles.index", **kept)
+
+
+def _int_arg(name: str, default: int) -> int:
+    try:
+        return max(1, int(request.args.get(name, default)))
+    except ValueError:
+        return default
+
+
+def _page_window(page: int, pages: int, width: int = 2) -> list[int | None]:
+    """Page numbers to show: the first, the last, and ``width`` either side of the current
+    one; None stands for a gap."""
+    shown = sorted({1, pages, *range(max(1, page - width), min(pages, page + width) + 1)})
+    out: list[int | None] = []
+    for number in shown:
+        if out and out[-1] is not None and number - out[-1] > 1:
+            out.append(None)
+        out.append(number)
+    return out
+
+
+# -- add and edit ------------------------------------------------------------------------
+
+
+def _custom_from_form() -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The custom fields typed in the form, as a dict (for checking) and as the rows to show
+    again (blank rows dropped). A value without a name is kept under '' so it is reported."""
+    names = request.form.getlist("custom_name")
+    values = request.form.getlist("custom_value")
+    pairs = [(n.strip(), v.strip()) for n, v in zip(names, values, strict=False)]
+    rows = [(n, v) for n, v in pairs if n or v]
+    return dict(rows), rows
+
+
+@bp.route("/profiles/new", methods=["GET", "POST"])
+def new():
+    form: dict[str, Any] = {"name": "", "phone": "", "status": "active", "subscribed": "yes"}
+    errors: dict[str, str] = {}
+    custom_rows: list[tuple[str, str]] = []
+    if request.method == "POST":
+        form = {k: request.form.get(k, "") for k in form}
+        custom, custom_rows = _custom_from_form()
+        service = _service()
+        try:
+            fields = service.validate(
+                name=form["name"],
+                phone=form["phone"],
+                status=form["status"],
+                subscribed=form["subscribed"] != "no",
+                custom=custom,
+            )
+            pid = service.create(fields, actor=_actor())
+        except ProfileInvalid as exc:
+            errors = exc.errors
+        else:
+            flash(f"Profile {fields.name or fields.phone} added.", "success")
+            return redirect(url_for("profiles.show", profile_id=pid))
+    return render_template(
+        "profiles/form.html",
+        profile=None,
+        form=form,
+        custom_rows=custom_rows,
+        errors=errors,
+    ), (400 if errors else 200)
+
+
+@bp.route("/profiles/<int:profile_id>/edit", methods=["GET", "POST"])
+def edit(profile_id: int):
+    profile = _profile_or_404(profile_id)
+    form = {"name": profile["name"], "phone": profile["phone"], "status": profile["status"]}
+    custom_rows = list(custom_fields(profile).items())
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = {k: request.form.get(k, "") for k in form}
+        custom, custom_rows = _custom_from_form()
+        service = _service()
+        try:
+            fields = service.validate(
+                name=form["name"],
+                phone=form["phone"],
+                status=form["status"],
+                subscribed=bool(profile["subscribed"]),
+                custom=custom,
+                profile_id=profile_id,
+            )
+            service.update(profile_id, fields, actor=_actor())
+        except ProfileInvalid as exc:
+            errors = exc.errors
+        else:
+            flash("Profile saved.", "success")
+            return redirect(url_for("profiles.show", profile_id=profile_id))
+    return render_template(
+        "profiles/form.html",
+        profile=profile,
+        form=form,
+        custom_rows=custom_rows,
+        errors=errors,
+    ), (400 if errors else 200)
+
+
+@bp.route("/profiles/<int:profile_id>/deactivate", methods=["POST"])
+def deactivate(profile_id: int):
+    return _set_active(profile_id, False)
+
+
+@bp.route("/profiles/<int:profile_id>/reactivate", methods=["POST"])
+def reactivate(profile_id: int):
+    return _set_active(profile_id, True)
+
+
+def _set_active(profile_id: int, active: bool):
+    _profile_or_404(profile_id)
+    changed = _service().set_active(profile_id, active, actor=_actor())
+    word = "reactivated" if active else "deactivated"
+    flash(f"Profile {word}." if changed else f"The profile was already {word}.", "success")
+    return redirect(url_for("profiles.show", profile_id=profile_id))
+
+
+@bp.route("/profiles/<int:profile_id>/opt-out", methods=["POST"])
+def opt_out(profile_id: int):
+    return _set_subscribed(profile_id, False)
+
+
+@bp.route("/profiles/<int:profile_id>/resubscribe", methods=["POST"])
+def resubscribe(profile_id: int):
+    return _set_subscribed(profile_id, True)
+
+
+def _set_subscribed(profile_id: int, subscribed: bool):
+    _profile_or_404(profile_id)
+    changed = _service().set_subscribed(profile_id, subscribed, actor=_actor())
+    if subscribed:
+        message = "Re-subscribed by hand; recorded in the opt history."
+    else:
+        message = "Opted out by hand; recorded in the opt history. No more texts will go out."
+    flash(message if changed else "Nothing changed.", "success")
+    return redirect(url_for("profiles.show", profile_id=profile_id))
+
+
+# -- a profile's page --------------------------------------------------------------------
 
 
 @bp.route("/profiles/<int:profile_id>")
 def show(profile_id: int):
-    abort(501)  # being built (issue 5)
+    ctx = g.ctx
+    profile = _profile_or_404(profile_id)
+    before = request.args.get("before", type=int)
+    messages, parts, more = _service().history(profile_id, before=before, limit=HISTORY_PAGE)
+    modems = {m.id: m.label or m.id for m in ctx.config.modems}
+    return render_template(
+        "profiles/show.html",
+        profile=profile,
+        custom=custom_fields(profile),
+        opt_history=ctx.store.opt_events.history(profile_id),
+        messages=messages,
+        parts=parts,
+        more=more,
+        before=before,
+        modems=modems,
+        chat=chat_available(ctx, profile),
+        chat_reason=chat_unavailable_reason(ctx, profile),
+        shown_time=shown_time,
+    )
+
+
+# -- Text This Profile -------------------------------------------------------------------
+
+
+@bp.route("/profiles/<int:profile_id>/text", methods=["GET", "POST"])
+def text(profile_id: int):
+    ctx = g.ctx
+    profile = _profile_or_404(profile_id)
+    codes = short_codes_status(ctx)
+    try:
+        default_code = ctx.outbox.short_code_for(None, profile_id).code
+    except SendRefused:
+        default_code = ""
+    form = {"text": "", "short_code": default_code, "idempotency_key": uuid.uuid4().hex}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form["text"] = request.form.get("text", "")
+        form["short_code"] = request.form.get("short_code", "").strip()
+        key = request.form.get("idempotency_key", "").strip()
+        if key:
+            form["idempotency_key"] = key[:100]
+        if len(form["text"]) > MAX_TEXT_CHARS:
+            errors["text"] = f"the text is far too long ({len(form['text'])} characters)"
+        elif not form["short_code"]:
+            errors["short_code"] = "choose a short code to send from"
+        else:
+            try:
+                accepted = ctx.outbox.submit(
+                    form["text"],
+                    profile_id=profile_id,
+                    short_code=form["short_code"],
+                    user=_actor(),
+                    idempotency_key=form["idempotency_key"],
+                )
+            except SendRefused as exc:
+                errors[exc.field if exc.field in ("text", "short_code") else "profile"] = exc.reason
+            else:
+                if accepted.created:
+                    sms = f"{accepted.parts} SMS" if accepted.parts > 1 else "1 SMS"
+                    flash(f"Message queued ({sms}) from {accepted.short_code}.", "success")
+                else:
+                    flash("This message had already been sent; it was not sent again.", "success")
+                return redirect(url_for("profiles.show", profile_id=profile_id))
+    return render_template(
+        "profiles/text.html",
+        profile=profile,
+        codes=codes,
+        form=form,
+        errors=errors,
+        blocked=_send_blocked(profile),
+        limits=ctx.config.messages,
+    ), (400 if errors else 200)
+
+
+def _send_blocked(profile) -> str | None:
+    """Why no text can go to this profile now (shown above the form), or None."""
+    if profile["status"] != "active":
+        return "This profile is inactive; reactivate it to text it."
+    if not profile["subscribed"]:
+        return "This person has opted out; they must text START to receive messages again."
+    return None
+
+
+# -- CSV ---------------------------------------------------------------------------------
+
+
+@bp.route("/profiles/import", methods=["GET", "POST"])
+def import_csv():
+    error = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            error = "Choose a CSV file to import."
+        else:
+            try:
+                report = _service().import_csv(upload.read(), actor=_actor())
+            except CsvFileError as exc:
+                error = f"{upload.filename}: {exc}. Nothing was imported."
+            else:
+                return render_template(
+                    "profiles/import_report.html", report=report, filename=upload.filename
+                )
+    return render_template("profiles/import.html", error=error), (400 if error else 200)
+
+
+@bp.route("/profiles/export.csv")
+def export_csv():
+    body = _service().export_csv()
+    g.ctx.store.audit.add("profile.export", actor=_actor())
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    return Response(
+        body.encode("utf-8"),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="profiles-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
