@@ -1,0 +1,78 @@
+/*
+ * Text This Profile: the compose form's live SMS counter, emoji picker and :name: shortcodes.
+ *
+ * Wires, for every form[data-compose] on the page:
+ *   - SmsCount.attach(textarea, [data-counter], {maxParts, ref16}) from the textarea's
+ *     data-max-parts / data-ref16 (the server's limits), so the count follows the codec's rules;
+ *     once the emoji catalog is loaded the counter counts :name: as the emoji the server sends;
+ *   - EmojiPicker.attach([data-emoji-button], textarea, {catalogUrl}) (which also turns a typed
+ *     :name: into its emoji);
+ *   - on submit: known :name: are expanded in the text box and the Send button is disabled, so a
+ *     double click sends once (the form's idempotency key covers a resubmit as well).
+ *
+ * Needs smscount.js and emoji-picker.js loaded first. No inline script (CSP), no HTML from text.
+ */
+(function () {
+  "use strict";
+
+  function wire(form) {
+    const textarea = form.querySelector("textarea[name=text]");
+    const output = form.querySelector("[data-counter]");
+    const emojiButton = form.querySelector("[data-emoji-button]");
+    const send = form.querySelector("[data-send]");
+    if (!textarea) return;
+    let counter = null;
+    let catalog = null;
+    if (window.SmsCount && output) {
+      counter = window.SmsCount.attach(textarea, output, {
+        maxParts: parseInt(textarea.dataset.maxParts || "10", 10),
+        ref16: textarea.dataset.ref16 === "true",
+      });
+    }
+    if (window.EmojiPicker && emojiButton) {
+      const picker = window.EmojiPicker.attach(emojiButton, textarea, {
+        catalogUrl: emojiButton.dataset.catalogUrl || "/api/emoji",
+      });
+      Promise.resolve(picker.ready)
+        .then(function (data) {
+          catalog = data;
+          if (counter) counter.setOptions({ shortcodes: data });
+        })
+        .catch(function (err) {
+          // The text box and counter still work; only the picker and :name: need the catalog.
+          console.warn("emoji catalog unavailable:", err);
+          emojiButton.disabled = true;
+          emojiButton.title = "Emoji are unavailable right now";
+        });
+    } else if (emojiButton) {
+      emojiButton.hidden = true;
+    }
+
+    form.addEventListener("submit", function (event) {
+      if (send && send.disabled) {
+        event.preventDefault();
+        return;
+      }
+      if (catalog && window.SmsCount) {
+        const expanded = window.SmsCount.expandShortcodes(textarea.value, catalog);
+        if (expanded !== textarea.value) textarea.value = expanded;
+      }
+      if (send) {
+        // After this event: disabling during it would not stop the form's own submission.
+        window.setTimeout(function () {
+          send.disabled = true;
+          send.textContent = "Sending…";
+        }, 0);
+      }
+    });
+    // Back/forward cache: a page restored after sending must be usable again.
+    window.addEventListener("pageshow", function (event) {
+      if (event.persisted && send) {
+        send.disabled = false;
+        send.textContent = "Send Message";
+      }
+    });
+  }
+
+  document.querySelectorAll("form[data-compose]").forEach(wire);
+})();

@@ -1,0 +1,251 @@
+/*
+ * A profile's page: the Actions disclosure menu and the live message history.
+ *
+ * - button[data-disclosure="<id>"]: toggles the element with that id (aria-expanded), closes on
+ *   Escape (focus back to the button) and on a click or focus outside. The menu is in the HTML
+ *   open, so it works without this script; the script closes it at start.
+ * - table#message-history[data-profile-id][data-live]: listens to /api/events (server-sent
+ *   events) for message.status and message.new of this profile. A status change updates the
+ *   row's status cell; a new message is fetched from /api/profiles/<id>/conversation?after=<id>
+ *   and put at the top (the table is newest first). After the stream reconnects, the page
+ *   catches up the same way. profile.changed updates the subscription shown.
+ *
+ * Text from handsets is set with textContent only, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  const MARKS = { queued: "⏳", sending: "⏳", sent: "✓", delivered: "✓✓", failed: "✗", expired: "✗" };
+
+  // -- Actions menu ------------------------------------------------------------------------
+
+  function disclosure(button) {
+    const menu = document.getElementById(button.dataset.disclosure);
+    if (!menu) return;
+    const container = button.parentElement;
+    function setOpen(open, focusButton) {
+      menu.hidden = !open;
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      if (!open && focusButton) button.focus();
+    }
+    setOpen(false, false);
+    button.addEventListener("click", function () {
+      const open = menu.hidden;
+      setOpen(open, false);
+      if (open) {
+        const first = menu.querySelector("a, button");
+        if (first) first.focus();
+      }
+    });
+    container.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && !menu.hidden) {
+        event.preventDefault();
+        setOpen(false, true);
+      }
+    });
+    document.addEventListener("click", function (event) {
+      if (!menu.hidden && !container.contains(event.target)) setOpen(false, false);
+    });
+    container.addEventListener("focusout", function (event) {
+      if (!menu.hidden && event.relatedTarget && !container.contains(event.relatedTarget)) {
+        setOpen(false, false);
+      }
+    });
+    // A chat opened from the menu takes the focus elsewhere; the menu has done its job.
+    menu.addEventListener("click", function (event) {
+      if (event.target.closest(".chat-open")) setOpen(false, false);
+    });
+  }
+
+  document.querySelectorAll("button[data-disclosure]").forEach(disclosure);
+
+  // -- Live history ------------------------------------------------------------------------
+
+  const table = document.getElementById("message-history");
+  if (!table || table.dataset.live !== "true" || !window.EventSource) return;
+  const profileId = Number(table.dataset.profileId);
+  const tbody = table.tBodies[0];
+  const live = document.getElementById("history-live");
+
+  function shownTime(stamp) {
+    return stamp ? String(stamp).slice(0, 16).replace("T", " ") : "";
+  }
+
+  function cell(label, className) {
+    const td = document.createElement("td");
+    td.dataset.label = label;
+    if (className) td.className = className;
+    return td;
+  }
+
+  function setStatus(td, direction, status, error, kind) {
+    td.className = "status-" + status;
+    td.replaceChildren();
+    if (direction === "out") {
+      const mark = document.createElement("span");
+      mark.setAttribute("aria-hidden", "true");
+      mark.textContent = MARKS[status] || "";
+      td.append(mark, " ");
+    }
+    let word = status;
+    if (direction === "in" && kind && kind !== "reply") word += " (" + kind + ")";
+    td.append(word);
+    if (error) td.title = error;
+    else td.removeAttribute("title");
+  }
+
+  function setNotes(td, error, maybeDuplicate) {
+    td.replaceChildren();
+    if (error) {
+      const span = document.createElement("span");
+      span.className = "status-failed";
+      span.dataset.error = "";
+      span.textContent = error;
+      td.append(span);
+    }
+    if (maybeDuplicate) {
+      const badge = document.createElement("span");
+      badge.className = "badge badge-warn";
+      badge.textContent = "may have been sent twice";
+      td.append(" ", badge);
+    }
+  }
+
+  function rowFor(id) {
+    return tbody.querySelector('tr[data-message-id="' + Number(id) + '"]');
+  }
+
+  function buildRow(m) {
+    const tr = document.createElement("tr");
+    tr.dataset.messageId = String(m.id);
+    const when = cell("Time");
+    const time = document.createElement("time");
+    time.dateTime = m.created_at || "";
+    time.textContent = shownTime(m.created_at);
+    when.append(time);
+    const direction = cell("Direction");
+    direction.textContent = m.direction === "out" ? "sent" : "received";
+    const body = cell("Message", "body-text");
+    body.textContent = m.body || "";
+    const status = cell("Status");
+    status.dataset.status = "";
+    setStatus(status, m.direction, m.status, m.error, m.kind);
+    const parts = cell("Parts");
+    parts.dataset.parts = "";
+    parts.textContent = String(m.parts_total || 1);
+    const modem = cell("Short code · modem");
+    modem.dataset.modem = "";
+    modem.textContent = m.short_code || "";
+    const notes = cell("Notes");
+    notes.dataset.notes = "";
+    setNotes(notes, m.error, m.maybe_duplicate);
+    tr.append(when, direction, body, status, parts, modem, notes);
+    return tr;
+  }
+
+  function newestId() {
+    let max = 0;
+    tbody.querySelectorAll("tr[data-message-id]").forEach(function (tr) {
+      max = Math.max(max, Number(tr.dataset.messageId));
+    });
+    return max;
+  }
+
+  function announce(text) {
+    if (live) live.textContent = text;
+  }
+
+  let fetching = null;
+  let again = false;
+
+  // Fetch what is newer than the newest row and put it on top; one request at a time. With
+  // `full` (after a reconnect) the recent history comes again and the rows' statuses follow it.
+  function catchUp(full) {
+    if (fetching) {
+      again = true;
+      return fetching;
+    }
+    const after = full ? 0 : newestId();
+    const url = "/api/profiles/" + profileId + "/conversation?after=" + after;
+    fetching = window
+      .gatewayFetch(url)
+      .then(function (data) {
+        const messages = (data && data.messages) || [];
+        const empty = tbody.querySelector("tr[data-empty]");
+        let added = 0;
+        for (const m of messages) {
+          const existing = rowFor(m.id);
+          if (existing) {
+            if (m.direction === "out") onStatus(m);
+            continue;
+          }
+          if (empty) empty.remove();
+          tbody.insertBefore(buildRow(m), tbody.firstChild);
+          added += 1;
+        }
+        if (added) announce(added === 1 ? "1 new message." : added + " new messages.");
+      })
+      .catch(function (err) {
+        console.warn("could not load new messages:", err);
+        announce("New messages could not be loaded; reload the page to see them.");
+      })
+      .finally(function () {
+        fetching = null;
+        if (again) {
+          again = false;
+          catchUp(false);
+        }
+      });
+    return fetching;
+  }
+
+  function onStatus(data) {
+    const tr = rowFor(data.id);
+    if (!tr) return;
+    const td = tr.querySelector("[data-status]");
+    if (td) setStatus(td, "out", data.status, data.error, null);
+    const notes = tr.querySelector("[data-notes]");
+    if (notes && data.error !== undefined) {
+      const duplicate = Boolean(notes.querySelector(".badge-warn"));
+      setNotes(notes, data.error, duplicate || data.maybe_duplicate);
+    }
+    const modem = tr.querySelector("[data-modem]");
+    if (modem && data.modem_id) {
+      const code = modem.textContent.split(" · ")[0];
+      modem.textContent = code + " · " + data.modem_id;
+    }
+  }
+
+  function parse(event) {
+    try {
+      return JSON.parse(event.data);
+    } catch (err) {
+      console.warn("bad event data:", err);
+      return null;
+    }
+  }
+
+  const source = new EventSource("/api/events");
+  let opened = false;
+  source.addEventListener("open", function () {
+    if (opened) catchUp(true); // reconnected: something may have happened meanwhile
+    opened = true;
+  });
+  source.addEventListener("message.status", function (event) {
+    const data = parse(event);
+    if (data && Number(data.profile_id) === profileId) onStatus(data);
+  });
+  source.addEventListener("message.new", function (event) {
+    const data = parse(event);
+    if (data && Number(data.profile_id) === profileId && !rowFor(data.id)) catchUp(false);
+  });
+  source.addEventListener("profile.changed", function (event) {
+    const data = parse(event);
+    if (!data || Number(data.id) !== profileId) return;
+    const shown = document.querySelector("[data-subscription]");
+    if (shown && typeof data.subscribed === "boolean") {
+      shown.textContent = data.subscribed ? "subscribed" : "opted out";
+      announce("The subscription changed; reload the page for its history.");
+    }
+  });
+})();
