@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "gateway.commands.config",
     "gateway.commands.daemon",
     "gateway.commands.ops",
+    "gateway.commands.sim",
 ]
 
 
