@@ -1,7 +1,276 @@
-"""JSON API and the server-sent event stream used by the pages' scripts."""
+"""JSON API and the server-sent event stream used by the pages' scripts.
+
+- ``GET /api/events``: every event of the bus as SSE (``id``, ``event: <kind>``, ``data: <json>``),
+  a ``: keep-alive`` comment every 15 s; the stream ends after 55 s or when the app stops, and
+  the browser's EventSource reconnects by itself.
+- ``GET /api/profiles/<id>/conversation?after=<message id>``: the conversation and whether chat
+  is available; ``POST /api/profiles/<id>/messages``: send (an answer: it clears the profile's
+  waiting messages from the agent queue); ``POST /api/profiles/<id>/read``: mark it read.
+- ``GET /api/emoji``: the emoji picker's data (catalog and extra ``:name:`` shortcodes).
+
+Errors are JSON ``{"error": ..., "field": ...}`` with a 4xx status. Login and CSRF (the
+``X-CSRFToken`` header) are enforced by the app for every route here.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request
+
+from ...messaging.events import Event, Subscription
+from ...messaging.outbound import SendRefused
+from .. import emoji_catalog
+from ..helpers import chat_unavailable_reason, short_codes_status
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+SSE_SECONDS = 55.0  # a stream's life; the browser reconnects (proxies drop idle streams)
+SSE_HEARTBEAT = 15.0
+SSE_POLL = 0.5  # how often a quiet stream looks at the stopping flag
+SSE_RETRY_MS = 2000  # how soon the browser reconnects after a stream ends
+# Each open stream holds one of the WSGI server's worker threads for its whole life, so only
+# this many may be open at once; the rest are told to come back (live.js retries).
+SSE_MAX_STREAMS = 10
+
+
+@bp.record_once
+def _setup(state) -> None:
+    app = state.app
+    limit = int(app.config.get("GATEWAY_SSE_MAX_STREAMS", SSE_MAX_STREAMS))
+    app.extensions["gateway.sse_slots"] = threading.BoundedSemaphore(limit)
+
+
+# -- JSON shapes and errors ----------------------------------------------------------------
+
+
+def json_error(error: str, field: str | None = None, status: int = 400) -> tuple[Response, int]:
+    """The API's error answer: ``{"error": ..., "field": ...}`` with ``status``."""
+    return jsonify(error=error, field=field), status
+
+
+def profile_json(profile: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": profile["id"],
+        "name": profile["name"],
+        "phone": profile["phone"],
+        "status": profile["status"],
+        "subscribed": bool(profile["subscribed"]),
+    }
+
+
+def message_json(m: sqlite3.Row) -> dict[str, Any]:
+    """A message as the chat window and the other pages' scripts read it."""
+    return {
+        "id": m["id"],
+        "direction": m["direction"],
+        "body": m["body"],
+        "status": m["status"],
+        "kind": m["kind"],
+        "created_at": m["created_at"],
+        "parts_total": m["parts_total"],
+        "error": m["error"],
+        "maybe_duplicate": bool(m["maybe_duplicate"]),
+        "short_code": m["short_code"],
+        "created_by": m["created_by"],
+    }
+
+
+def profile_or_404(profile_id: int) -> sqlite3.Row:
+    profile = g.ctx.store.profiles.get(profile_id)
+    if profile is None:
+        abort(404, description=f"There is no profile with id {profile_id}.")
+    return profile
+
+
+def json_body() -> dict[str, Any] | None:
+    """The request's JSON object, or None when the body is not one."""
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else None
+
+
+# -- server-sent events --------------------------------------------------------------------
+
+
+def sse_event(event: Event) -> str:
+    """One event in the text/event-stream format (JSON has no raw newline to split on)."""
+    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
+
+
+def sse_stream(
+    sub: Subscription,
+    stopping: threading.Event,
+    *,
+    seconds: float = SSE_SECONDS,
+    heartbeat: float = SSE_HEARTBEAT,
+) -> Iterator[str]:
+    """The event stream of one browser: every event of the subscription as it is published,
+    a keep-alive comment when quiet, until ``seconds`` have passed or ``stopping`` is set.
+    Closes the subscription when it ends."""
+    try:
+        # A first chunk at once: the headers go out and the browser's EventSource opens.
+        yield f"retry: {SSE_RETRY_MS}\n: connected\n\n"
+        start = time.monotonic()
+        deadline = start + seconds
+        next_beat = start + heartbeat
+        while not stopping.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now >= next_beat:
+                yield ": keep-alive\n\n"
+                next_beat = now + heartbeat
+                continue
+            event = sub.get(timeout=min(SSE_POLL, deadline - now, next_beat - now))
+            if event is not None:
+                yield sse_event(event)
+    finally:
+        sub.close()
+
+
+@bp.get("/events")
+def events():
+    app = current_app._get_current_object()
+    slots: threading.BoundedSemaphore = app.extensions["gateway.sse_slots"]
+    if not slots.acquire(blocking=False):
+        log.warning("too many live event streams open; one more was asked to retry")
+        resp, status = json_error("Too many live pages are open; retrying shortly.", None, 503)
+        resp.headers["Retry-After"] = "10"
+        return resp, status
+    sub = g.ctx.events.subscribe()
+    stopping: threading.Event = app.extensions["gateway.stopping"]
+    seconds = float(app.config.get("GATEWAY_SSE_SECONDS", SSE_SECONDS))
+    heartbeat = float(app.config.get("GATEWAY_SSE_HEARTBEAT", SSE_HEARTBEAT))
+    released = threading.Lock()
+
+    def cleanup() -> None:
+        # Runs when the stream ends or when the server closes an unread response; only once.
+        if released.acquire(blocking=False):
+            sub.close()
+            slots.release()
+
+    def stream() -> Iterator[str]:
+        try:
+            yield from sse_stream(sub, stopping, seconds=seconds, heartbeat=heartbeat)
+        finally:
+            cleanup()
+
+    resp = Response(stream(), mimetype="text/event-stream")
+    resp.call_on_close(cleanup)
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Accel-Buffering"] = "no"  # nginx or similar in front: do not buffer
+    return resp
+
+
+# -- conversations -------------------------------------------------------------------------
+
+
+@bp.get("/profiles/<int:profile_id>/conversation")
+def conversation(profile_id: int):
+    ctx = g.ctx
+    profile = profile_or_404(profile_id)
+    raw_after = request.args.get("after", "0").strip() or "0"
+    if not raw_after.isdigit():
+        return json_error("after must be a message id (a whole number).", "after")
+    rows = ctx.store.messages.conversation(profile_id, after_id=int(raw_after))
+    reason = chat_unavailable_reason(ctx, profile)
+    try:
+        default_code = ctx.outbox.short_code_for(None, profile_id).code
+    except SendRefused:
+        default_code = None
+    return jsonify(
+        profile=profile_json(profile),
+        chat_available=reason is None,
+        reason=reason,
+        short_codes=[
+            {"code": s["code"], "name": s["name"], "up": s["up"]} for s in short_codes_status(ctx)
+        ],
+        default_short_code=default_code,
+        unread=ctx.store.messages.unread_count(profile_id, g.user["id"]),
+        messages=[message_json(r) for r in rows],
+    )
+
+
+@bp.post("/profiles/<int:profile_id>/messages")
+def send(profile_id: int):
+    ctx = g.ctx
+    profile_or_404(profile_id)
+    data = json_body()
+    if data is None:
+        return json_error("Send a JSON object with the text of the message.", "text")
+    text = data.get("text")
+    short_code = data.get("short_code") or None
+    key = data.get("idempotency_key") or None
+    if not isinstance(text, str):
+        return json_error("text must be a string.", "text")
+    if short_code is not None and not isinstance(short_code, str):
+        return json_error("short_code must be a short code such as 55123.", "short_code")
+    if key is not None and (not isinstance(key, str) or len(key) > 200):
+        return json_error("idempotency_key must be a string of 200 characters at most.", "key")
+    try:
+        accepted = ctx.outbox.submit(
+            text,
+            profile_id=profile_id,
+            short_code=short_code,
+            idempotency_key=key,
+            user=g.user["username"],
+            answers=True,
+        )
+    except SendRefused as exc:
+        return json_error(exc.reason, exc.field)
+    if accepted.profile_id != profile_id:
+        return json_error(
+            "This idempotency_key was already used for a message to someone else.",
+            "idempotency_key",
+            409,
+        )
+    row = ctx.store.messages.get(accepted.message_id)
+    return jsonify(message=message_json(row)), 201 if accepted.created else 200
+
+
+@bp.post("/profiles/<int:profile_id>/read")
+def mark_read(profile_id: int):
+    """Mark the conversation read up to ``last_id`` (default: its newest message)."""
+    ctx = g.ctx
+    profile_or_404(profile_id)
+    data = json_body() or {}
+    last_id = data.get("last_id")
+    if last_id is None:
+        last_id = ctx.store.db.value(
+            "SELECT MAX(id) FROM messages WHERE profile_id = ?", (profile_id,)
+        )
+    elif not isinstance(last_id, int) or isinstance(last_id, bool) or last_id < 0:
+        return json_error("last_id must be a message id (a whole number).", "last_id")
+    if last_id:
+        ctx.store.messages.mark_read(profile_id, g.user["id"], int(last_id))
+    return jsonify(unread=ctx.store.messages.unread_count(profile_id, g.user["id"]))
+
+
+# -- emoji ---------------------------------------------------------------------------------
+
+
+@bp.get("/emoji")
+def emoji():
+    """The picker's data (``emoji_catalog.picker_data()``): the same for every user and for
+    the life of the process, so it is built once and cached by the browser."""
+    cached = current_app.extensions.get("gateway.emoji_json")
+    if cached is None:
+        body = json.dumps(emoji_catalog.picker_data(), ensure_ascii=False, separators=(",", ":"))
+        cached = (body.encode("utf-8"), hashlib.sha256(body.encode("utf-8")).hexdigest()[:32])
+        current_app.extensions["gateway.emoji_json"] = cached
+    body, etag = cached
+    resp = Response(body, mimetype="application/json")
+    resp.set_etag(etag)
+    resp.cache_control.private = True
+    resp.cache_control.max_age = 86400
+    return resp.make_conditional(request)

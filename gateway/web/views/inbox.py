@@ -1,12 +1,146 @@
-"""Inbox: recent inbound messages with their type and actions."""
+"""Inbox: recent inbound messages, newest first, with their type and actions (opt out or
+reactivate the sender, message them, start a chat). New messages appear live (inbox.js reads
+``/api/inbox?after=<id>`` when the event stream says one arrived)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort
+import sqlite3
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+
+from ...messaging.agent import AgentDesk, ProfileMissing
+from ..helpers import chat_unavailable_reason, shown_time
+from .api import json_error, message_json, profile_json
 
 bp = Blueprint("inbox", __name__)
 
+PER_PAGE = 50
+# The ``kind`` of inbound messages, as the filter offers them.
+KINDS = {
+    "reply": "Reply",
+    "opt-out": "Opt-out",
+    "opt-in": "Opt-in",
+    "help": "Help",
+    "oops": "Undo of STOP",
+    "unknown": "New number",
+}
+KIND_BADGES = {"opt-out": "badge-bad", "opt-in": "badge-ok", "help": "badge-warn"}
+# What the page's <template> row is rendered from; inbox.js fills in a real message.
+BLANK_ROW = {
+    "message": {"id": 0, "body": "", "created_at": ""},
+    "profile": {"id": 0, "name": "", "phone": "", "subscribed": True, "status": "active"},
+    "chat_available": True,
+    "kind_label": "",
+    "kind_badge": "",
+    "shown_time": "",
+}
 
-@bp.route("/inbox")
+
+def _kind_arg() -> str | None:
+    kind = request.args.get("kind", "").strip()
+    if kind and kind not in KINDS:
+        abort(400, description=f"kind: must be one of {', '.join(KINDS)}, not {kind!r}")
+    return kind or None
+
+
+def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    """Messages with their sender's profile and whether chat with them is available."""
+    ctx = g.ctx
+    profiles: dict[int, sqlite3.Row | None] = {}
+    reasons: dict[int, str | None] = {}
+    rows = []
+    for m in messages:
+        pid = int(m["profile_id"])
+        if pid not in profiles:
+            profiles[pid] = ctx.store.profiles.get(pid)
+            profile = profiles[pid]
+            reasons[pid] = chat_unavailable_reason(ctx, profile) if profile else "no profile"
+        profile = profiles[pid]
+        if profile is None:  # cannot happen with the foreign key; never show half a row
+            continue
+        rows.append(
+            {
+                "message": message_json(m),
+                "profile": profile_json(profile),
+                "chat_available": reasons[pid] is None,
+                "reason": reasons[pid],
+                "kind_label": KINDS.get(m["kind"] or "", m["kind"] or ""),
+                "kind_badge": KIND_BADGES.get(m["kind"] or "", ""),
+                "shown_time": shown_time(m["created_at"]),
+            }
+        )
+    return rows
+
+
+@bp.get("/inbox")
 def index():
-    abort(501)  # being built (issue 5)
+    kind = _kind_arg()
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page = 1
+    messages, total = g.ctx.store.messages.search(
+        direction="in", kind=kind, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
+    pages = max(1, -(-total // PER_PAGE))
+    return render_template(
+        "inbox/index.html",
+        rows=_rows(messages),
+        kinds=KINDS,
+        kind=kind,
+        page=page,
+        pages=pages,
+        total=total,
+        here=request.full_path.rstrip("?"),
+        blank_row=BLANK_ROW,
+    )
+
+
+@bp.get("/api/inbox")
+def rows_json():
+    """Inbound messages newer than ``after`` (newest first, at most one page), for live rows."""
+    kind = request.args.get("kind", "").strip() or None
+    if kind and kind not in KINDS:
+        return json_error(f"kind must be one of {', '.join(KINDS)}.", "kind")
+    raw_after = request.args.get("after", "0").strip() or "0"
+    if not raw_after.isdigit():
+        return json_error("after must be a message id (a whole number).", "after")
+    after = int(raw_after)
+    messages, _ = g.ctx.store.messages.search(direction="in", kind=kind, limit=PER_PAGE)
+    newer = [m for m in messages if m["id"] > after]
+    # More than a page arrived since: the page reloads instead of showing a gap.
+    complete = len(newer) < len(messages) or len(messages) < PER_PAGE
+    return jsonify(rows=_rows(newer), complete=complete)
+
+
+def _back() -> str:
+    target = request.form.get("next", "")
+    return target if target.startswith("/inbox") else url_for("inbox.index")
+
+
+def _set_subscription(profile_id: int, subscribed: bool):
+    desk = AgentDesk(g.ctx.config, g.ctx.store, g.ctx.events)
+    try:
+        changed = desk.set_subscription(profile_id, subscribed, actor=g.user["username"])
+    except ProfileMissing:
+        abort(404, description=f"There is no profile with id {profile_id}.")
+    profile = g.ctx.store.profiles.get(profile_id)
+    who = profile["name"] or profile["phone"]
+    if not changed:
+        flash(f"{who} was already {'subscribed' if subscribed else 'opted out'}.", "info")
+    elif subscribed:
+        flash(f"{who} is subscribed again.", "success")
+    else:
+        flash(f"{who} is opted out. No message was sent to them.", "success")
+    return redirect(_back())
+
+
+@bp.post("/inbox/profiles/<int:profile_id>/opt-out")
+def opt_out(profile_id: int):
+    return _set_subscription(profile_id, False)
+
+
+@bp.post("/inbox/profiles/<int:profile_id>/reactivate")
+def reactivate(profile_id: int):
+    return _set_subscription(profile_id, True)

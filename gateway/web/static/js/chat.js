@@ -1,0 +1,485 @@
+/*
+ * Chat: a conversation with one profile, live, with a reply box (counter, emoji, short code).
+ *
+ * Public API (window.Chat):
+ *   Conversation(root, options): the conversation inside `root`, which holds .history (an <ol>),
+ *       .chat-notice, and the reply box of templates/agent/composer.html (.chat-form,
+ *       .chat-short-code, .chat-text, .chat-counter, .chat-error, .chat-emoji, .chat-send and any
+ *       .canned buttons, whose data-text they insert).
+ *       options: {settings: {emojiUrl, maxParts, ref16}, onUpdate(data), onSent(message),
+ *                 markRead (default true)}
+ *       methods: load(profileId) -> Promise, refresh() -> Promise (fetch what is new),
+ *                reload() -> Promise (everything again), send() -> Promise, stop(), focus(),
+ *                state (the last GET /api/profiles/<id>/conversation answer), profileId.
+ *   open(profileId, {name, phone}, opener) / close(): the pop-up panel of
+ *       templates/chat_panel.html. Clicking any <button class="chat-open" data-profile-id
+ *       data-name data-phone> opens it; Esc or "× Close" closes it and focus goes back to the
+ *       button.
+ *
+ * Messages from the handset appear as soon as the event stream (live.js) says so; our messages
+ * carry ⏳ (queued/sending), ✓ (sent), ✓✓ (delivered) or ✗ (failed, with the error as title).
+ * Handset text is only ever set with textContent.
+ */
+(function (global) {
+  "use strict";
+
+  const API = "/api/profiles/";
+  const MARKS = {
+    queued: ["⏳", "Queued"],
+    sending: ["⏳", "Sending"],
+    sent: ["✓", "Sent"],
+    delivered: ["✓✓", "Delivered"],
+    failed: ["✗", "Failed"],
+    expired: ["✗", "Expired, not sent"],
+  };
+  const KIND_NOTES = { "opt-out": "opted out", "opt-in": "opted in", help: "asked for help", oops: "undid STOP" };
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  /** A random idempotency key; crypto.randomUUID needs HTTPS, getRandomValues does not. */
+  function newKey() {
+    const bytes = new Uint8Array(16);
+    global.crypto.getRandomValues(bytes);
+    return "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function shownTime(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return iso || "";
+    const now = new Date();
+    const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (d.toDateString() === now.toDateString()) return time;
+    return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
+  }
+
+  class Conversation {
+    constructor(root, options) {
+      this.root = root;
+      this.options = Object.assign({ markRead: true }, options);
+      const settings = Object.assign({ maxParts: 10, ref16: false, emojiUrl: "/api/emoji" }, this.options.settings);
+      const find = (selector) => root.querySelector(selector);
+      this.history = find(".history");
+      this.notice = find(".chat-notice");
+      this.form = find(".chat-form");
+      this.select = find(".chat-short-code");
+      this.textarea = find(".chat-text");
+      this.errorBox = find(".chat-error");
+      this.emojiButton = find(".chat-emoji");
+      this.sendButton = find(".chat-send");
+      this.profileId = null;
+      this.state = null;
+      this.lastId = 0; // the newest message fetched from the conversation endpoint
+      this.readId = 0;
+      this.items = new Map(); // message id -> {message, li}
+      this.generation = 0; // answers for an earlier load() are ignored
+      this.busy = null;
+      this.again = false;
+      this.fullNext = false;
+      this.sending = false;
+      this.key = null; // idempotency key of the text being sent, kept until it is accepted
+      this.chosenCode = null;
+      this.soon = null;
+
+      this.counter = global.SmsCount.attach(this.textarea, find(".chat-counter"), {
+        maxParts: settings.maxParts,
+        ref16: settings.ref16,
+      });
+      this.picker = global.EmojiPicker.attach(this.emojiButton, this.textarea, { catalogUrl: settings.emojiUrl });
+      this.picker.ready.then((data) => this.counter.setOptions({ shortcodes: data }), () => {});
+
+      this.form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.send();
+      });
+      this.textarea.addEventListener("keydown", (event) => {
+        if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+        if (event.ctrlKey || event.altKey || event.metaKey) return;
+        event.preventDefault();
+        this.send();
+      });
+      this.textarea.addEventListener("input", () => {
+        if (!this.sending) this.key = null;
+        this.hideError();
+      });
+      this.select.addEventListener("change", () => {
+        this.chosenCode = this.select.value;
+      });
+      for (const button of root.querySelectorAll(".canned")) {
+        button.addEventListener("click", () => this.insert(button.dataset.text || ""));
+      }
+      this.listen();
+    }
+
+    listen() {
+      const live = global.Live;
+      if (!live) {
+        console.warn("chat: live.js is not loaded; the conversation will not update by itself");
+        return;
+      }
+      live.on("message.new", (d) => {
+        if (this.is(d.profile_id)) this.refresh();
+      });
+      live.on("message.status", (d) => {
+        if (!this.is(d.profile_id)) return;
+        const item = this.items.get(d.id);
+        if (item && item.message.direction === "out") {
+          item.message.status = d.status;
+          item.message.error = d.error || item.message.error;
+          this.renderMark(item);
+        } else if (item) {
+          this.reload(); // an inbound message completed by late parts: its text changed
+        } else {
+          this.refresh();
+        }
+      });
+      live.on("profile.changed", (d) => {
+        if (this.is(d.id)) this.refresh();
+      });
+      const later = () => {
+        if (this.profileId !== null) this.refreshSoon();
+      };
+      live.on("modem.up", later);
+      live.on("modem.down", later);
+      live.on("live.open", (d) => {
+        if (d.reconnected && this.profileId !== null) this.reload();
+      });
+    }
+
+    is(profileId) {
+      return this.profileId !== null && Number(profileId) === this.profileId;
+    }
+
+    /** Show this profile's conversation (from the start). */
+    load(profileId) {
+      this.profileId = Number(profileId);
+      this.generation += 1;
+      this.state = null;
+      this.lastId = 0;
+      this.readId = 0;
+      this.items.clear();
+      this.history.replaceChildren();
+      this.chosenCode = null;
+      this.key = null;
+      this.textarea.value = "";
+      this.textarea.dispatchEvent(new Event("input", { bubbles: true }));
+      this.hideError();
+      this.busy = null;
+      this.again = false;
+      return this.refresh();
+    }
+
+    stop() {
+      this.profileId = null;
+      this.generation += 1;
+    }
+
+    focus() {
+      if (this.textarea.disabled) this.history.focus();
+      else this.textarea.focus();
+    }
+
+    reload() {
+      this.fullNext = true;
+      return this.refresh();
+    }
+
+    refreshSoon() {
+      if (this.soon) return;
+      this.soon = global.setTimeout(() => {
+        this.soon = null;
+        this.refresh();
+      }, 300);
+    }
+
+    /** Fetch what is new; calls made while a fetch runs are folded into one more fetch. */
+    refresh() {
+      if (this.profileId === null) return Promise.resolve();
+      if (this.busy) {
+        this.again = true;
+        return this.busy;
+      }
+      const generation = this.generation;
+      this.busy = (async () => {
+        do {
+          this.again = false;
+          await this.pull(generation);
+        } while (this.again && generation === this.generation);
+      })().finally(() => {
+        if (generation === this.generation) this.busy = null;
+      });
+      return this.busy;
+    }
+
+    async pull(generation) {
+      const full = this.fullNext;
+      this.fullNext = false;
+      const after = full ? 0 : this.lastId;
+      let data;
+      try {
+        data = await global.gatewayFetch(`${API}${this.profileId}/conversation?after=${after}`);
+      } catch (err) {
+        if (generation === this.generation) this.showError(`The conversation could not be loaded: ${err.message}`);
+        return;
+      }
+      if (generation !== this.generation) return;
+      if (full) {
+        this.items.clear();
+        this.history.replaceChildren();
+        this.lastId = 0;
+      }
+      this.apply(data);
+    }
+
+    apply(data) {
+      this.state = data;
+      this.renderAvailability(data);
+      this.renderShortCodes(data);
+      const stick = this.nearBottom() || this.items.size === 0;
+      this.addMessages(data.messages);
+      for (const m of data.messages) this.lastId = Math.max(this.lastId, m.id);
+      if (stick) this.history.scrollTop = this.history.scrollHeight;
+      this.markRead();
+      if (this.options.onUpdate) this.options.onUpdate(data);
+    }
+
+    nearBottom() {
+      const h = this.history;
+      return h.scrollHeight - h.scrollTop - h.clientHeight < 48;
+    }
+
+    renderAvailability(data) {
+      const off = !data.chat_available;
+      this.notice.hidden = !off;
+      this.notice.textContent = off ? `Chat is not available: ${data.reason}.` : "";
+      for (const control of [this.textarea, this.select, this.emojiButton, this.sendButton]) {
+        control.disabled = off || (control === this.sendButton && this.sending);
+      }
+      for (const button of this.root.querySelectorAll(".canned")) button.disabled = off;
+    }
+
+    renderShortCodes(data) {
+      // The code the user picked stays picked; otherwise the one the profile last talked with.
+      const known = (code) => data.short_codes.some((s) => s.code === code);
+      let chosen = known(this.chosenCode) ? this.chosenCode : data.default_short_code;
+      if (!known(chosen)) chosen = data.short_codes.length ? data.short_codes[0].code : "";
+      this.select.replaceChildren();
+      for (const sc of data.short_codes) {
+        const option = el("option", null, `${sc.code} ${sc.name}${sc.up ? "" : " (no modem up)"}`);
+        option.value = sc.code;
+        this.select.append(option);
+      }
+      this.select.value = chosen;
+    }
+
+    addMessages(messages) {
+      for (const m of messages) {
+        const known = this.items.get(m.id);
+        if (known) {
+          known.message = m;
+          this.renderMark(known);
+          continue;
+        }
+        const item = { message: m, li: this.renderMessage(m) };
+        this.items.set(m.id, item);
+        // Keep the list in id order: a just-sent message may be shown before an earlier one
+        // that the next fetch brings.
+        let before = null;
+        for (const child of this.history.children) {
+          if (Number(child.dataset.id) > m.id) {
+            before = child;
+            break;
+          }
+        }
+        this.history.insertBefore(item.li, before);
+      }
+    }
+
+    renderMessage(m) {
+      const out = m.direction === "out";
+      const li = el("li", out ? "bubble out" : "bubble in");
+      li.dataset.id = String(m.id);
+      li.append(el("div", "body-text", m.body));
+      const meta = el("div", "meta");
+      const time = el("time", null, shownTime(m.created_at));
+      time.dateTime = m.created_at;
+      meta.append(time);
+      if (!out && KIND_NOTES[m.kind]) meta.append(" · ", el("span", "badge", KIND_NOTES[m.kind]));
+      if (!out && m.status === "incomplete") meta.append(" · ", el("span", "badge badge-warn", "parts missing"));
+      if (out && m.created_by) meta.append(" · ", el("span", "chat-by", m.created_by));
+      if (out) {
+        meta.append(" ");
+        meta.append(el("span", "chat-mark"));
+      }
+      li.append(meta);
+      if (out) this.renderMark({ message: m, li });
+      return li;
+    }
+
+    renderMark(item) {
+      const mark = item.li.querySelector(".chat-mark");
+      if (!mark) return;
+      const m = item.message;
+      const [symbol, words] = MARKS[m.status] || ["", m.status];
+      let title = words;
+      if (m.error && (m.status === "failed" || m.status === "expired" || m.status === "queued")) {
+        title += `: ${m.error}`;
+      }
+      if (m.maybe_duplicate) title += " (may have arrived twice)";
+      mark.textContent = symbol;
+      mark.title = title;
+      mark.setAttribute("aria-label", title);
+      mark.className = `chat-mark status-${m.status}`;
+      item.li.dataset.status = m.status;
+    }
+
+    markRead() {
+      if (!this.options.markRead || this.lastId <= this.readId || document.visibilityState !== "visible") return;
+      const last = this.lastId;
+      this.readId = last;
+      global
+        .gatewayFetch(`${API}${this.profileId}/read`, { method: "POST", body: { last_id: last } })
+        .catch((err) => console.warn("chat: could not mark the conversation read:", err.message));
+    }
+
+    insert(text) {
+      const t = this.textarea;
+      if (t.disabled) return;
+      const start = t.selectionStart ?? t.value.length;
+      const end = t.selectionEnd ?? t.value.length;
+      t.setRangeText(text, start, end, "end");
+      t.dispatchEvent(new Event("input", { bubbles: true }));
+      t.focus();
+    }
+
+    showError(message) {
+      this.errorBox.textContent = message;
+      this.errorBox.hidden = false;
+    }
+
+    hideError() {
+      this.errorBox.hidden = true;
+      this.errorBox.textContent = "";
+    }
+
+    async send() {
+      if (this.profileId === null || this.sending) return;
+      if (this.state && !this.state.chat_available) return;
+      const text = this.textarea.value;
+      if (!text.trim()) {
+        this.showError("Type a message first.");
+        this.textarea.focus();
+        return;
+      }
+      const analysis = this.counter.analysis();
+      if (analysis && analysis.too_long) {
+        this.showError(`The message is too long: ${analysis.max_parts} SMS at most.`);
+        return;
+      }
+      const profileId = this.profileId;
+      this.key = this.key || newKey();
+      this.sending = true;
+      this.sendButton.disabled = true;
+      this.form.setAttribute("aria-busy", "true");
+      try {
+        const data = await global.gatewayFetch(`${API}${profileId}/messages`, {
+          method: "POST",
+          body: { text, short_code: this.select.value || null, idempotency_key: this.key },
+        });
+        this.key = null;
+        if (profileId !== this.profileId) return;
+        this.textarea.value = "";
+        this.textarea.dispatchEvent(new Event("input", { bubbles: true }));
+        this.hideError();
+        this.addMessages([data.message]);
+        this.history.scrollTop = this.history.scrollHeight;
+        if (this.options.onSent) this.options.onSent(data.message);
+        this.refresh();
+      } catch (err) {
+        this.showError(err.message);
+        if (err.data && err.data.field === "profile") this.refresh();
+      } finally {
+        this.sending = false;
+        this.form.removeAttribute("aria-busy");
+        this.sendButton.disabled = Boolean(this.state && !this.state.chat_available);
+      }
+    }
+  }
+
+  // ----- the pop-up panel ----------------------------------------------------------------------
+  let panel = null;
+  let conversation = null;
+  let opener = null;
+
+  function panelConversation() {
+    if (!conversation) {
+      const data = panel.dataset;
+      conversation = new Conversation(panel.querySelector(".conversation"), {
+        settings: {
+          emojiUrl: data.emojiUrl,
+          maxParts: Number(data.maxParts) || 10,
+          ref16: data.ref16 === "true",
+        },
+        onUpdate(state) {
+          const p = state.profile;
+          setTitle(p.name, p.phone);
+          if (document.activeElement === conversation.textarea && conversation.textarea.disabled) {
+            panel.querySelector(".chat-close").focus();
+          }
+        },
+      });
+    }
+    return conversation;
+  }
+
+  function setTitle(name, phone) {
+    panel.querySelector("#chat-title").textContent = `Chat with ${name || phone || "…"}`;
+    panel.querySelector(".chat-phone").textContent = name ? phone || "" : "";
+  }
+
+  function open(profileId, info, from) {
+    if (!panel) return;
+    const conv = panelConversation();
+    opener = from || document.activeElement;
+    setTitle(info && info.name, info && info.phone);
+    panel.hidden = false;
+    conv.load(profileId).then(() => {
+      if (!panel.hidden && panel.contains(document.activeElement)) conv.focus();
+    });
+    conv.textarea.disabled = false;
+    conv.textarea.focus();
+  }
+
+  function close() {
+    if (!panel || panel.hidden) return;
+    panel.hidden = true;
+    if (conversation) conversation.stop();
+    if (opener && opener.isConnected) opener.focus();
+    opener = null;
+  }
+
+  function init() {
+    panel = document.getElementById("chat-panel");
+    if (!panel) return;
+    document.addEventListener("click", (event) => {
+      const button = event.target.closest(".chat-open");
+      if (!button || !button.dataset.profileId) return;
+      event.preventDefault();
+      open(button.dataset.profileId, { name: button.dataset.name, phone: button.dataset.phone }, button);
+    });
+    panel.querySelector(".chat-close").addEventListener("click", close);
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !event.defaultPrevented) {
+        event.preventDefault();
+        close();
+      }
+    });
+  }
+
+  global.Chat = Object.freeze({ Conversation, open, close });
+  init();
+})(window);

@@ -1,0 +1,146 @@
+/*
+ * Inbox page: new inbound messages appear at the top without a reload (on the first page), and
+ * each row's actions follow the sender's subscription as it changes.
+ *
+ * Rows come from GET /api/inbox?after=<newest id shown>&kind=<filter> and are made from the
+ * page's <template id="inbox-row">; every text is set with textContent. Reactivating a profile
+ * asks for confirmation first.
+ */
+(function (global) {
+  "use strict";
+
+  const table = document.getElementById("inbox-table");
+  if (!table) return;
+  const tbody = document.getElementById("inbox-rows");
+  const template = document.getElementById("inbox-row");
+  const status = document.getElementById("inbox-live");
+  const empty = document.getElementById("inbox-empty");
+  const total = document.getElementById("inbox-total");
+  const kind = table.dataset.kind || "";
+  const firstPage = table.dataset.page === "1";
+  let latest = Number(table.dataset.latestId) || 0;
+  let busy = false;
+  let again = false;
+  let missed = 0;
+
+  /** "/inbox/profiles/0/opt-out" with 0 replaced by the profile's id. */
+  function withId(url, id) {
+    return url.replace(/\/0(\/|$)/, `/${id}$1`);
+  }
+
+  function fill(row) {
+    const tr = template.content.firstElementChild.cloneNode(true);
+    const m = row.message;
+    const p = row.profile;
+    tr.dataset.id = String(m.id);
+    tr.dataset.profileId = String(p.id);
+    const link = tr.querySelector(".js-profile");
+    link.href = withId(table.dataset.profileUrl, p.id);
+    link.textContent = p.name || p.phone;
+    tr.querySelector(".js-phone").textContent = p.name ? p.phone : "";
+    tr.querySelector(".js-body").textContent = m.body;
+    const badge = tr.querySelector(".js-kind");
+    badge.textContent = row.kind_label;
+    if (row.kind_badge) badge.classList.add(row.kind_badge);
+    const time = tr.querySelector(".js-time");
+    time.dateTime = m.created_at;
+    time.textContent = row.shown_time;
+    tr.querySelector(".js-opt-out").action = withId(table.dataset.optOutUrl, p.id);
+    tr.querySelector(".js-reactivate").action = withId(table.dataset.reactivateUrl, p.id);
+    tr.querySelector(".js-text").href = `/profiles/${p.id}/text`;
+    const chat = tr.querySelector(".chat-open");
+    chat.dataset.profileId = String(p.id);
+    chat.dataset.name = p.name;
+    chat.dataset.phone = p.phone;
+    setSubscription(tr, p.subscribed, p.status === "active", row.chat_available);
+    tr.classList.add("inbox-new");
+    return tr;
+  }
+
+  function setSubscription(tr, subscribed, active, chatAvailable) {
+    tr.querySelector(".js-opted-out").hidden = subscribed;
+    tr.querySelector(".js-opt-out").hidden = !subscribed;
+    tr.querySelector(".js-reactivate").hidden = subscribed && active;
+    tr.querySelector(".chat-open").hidden = !chatAvailable;
+  }
+
+  function say(text) {
+    status.textContent = text;
+  }
+
+  async function pull() {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      do {
+        again = false;
+        const query = new URLSearchParams({ after: String(latest) });
+        if (kind) query.set("kind", kind);
+        const data = await global.gatewayFetch(`${table.dataset.api}?${query}`);
+        if (!data.complete) {
+          global.location.reload(); // more arrived than a page holds: start afresh
+          return;
+        }
+        if (!data.rows.length) continue;
+        latest = Math.max(latest, ...data.rows.map((r) => r.message.id));
+        if (!firstPage) {
+          missed += data.rows.length;
+          say(`${missed} new message${missed === 1 ? "" : "s"} since this page was loaded; see the first page.`);
+          continue;
+        }
+        // Newest first: insert the oldest new one first so that the newest ends up on top.
+        for (const row of data.rows.slice().reverse()) {
+          if (tbody.querySelector(`tr[data-id="${row.message.id}"]`)) continue;
+          tbody.insertBefore(fill(row), tbody.firstElementChild);
+        }
+        empty.hidden = true;
+        if (total) total.textContent = String(Number(total.textContent) + data.rows.length);
+        say(`${data.rows.length} new message${data.rows.length === 1 ? "" : "s"}.`);
+      } while (again);
+    } catch (err) {
+      say(`New messages could not be loaded: ${err.message}`);
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function profileChanged(profileId) {
+    const rows = tbody.querySelectorAll(`tr[data-profile-id="${profileId}"]`);
+    if (!rows.length) return;
+    try {
+      // after=<huge>: only the profile and whether chat is available, no messages.
+      const data = await global.gatewayFetch(
+        `/api/profiles/${profileId}/conversation?after=${Number.MAX_SAFE_INTEGER}`,
+      );
+      for (const tr of rows) {
+        setSubscription(tr, data.profile.subscribed, data.profile.status === "active", data.chat_available);
+      }
+    } catch (err) {
+      console.warn(`inbox: profile ${profileId} could not be refreshed:`, err.message);
+    }
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!form.classList || !form.classList.contains("js-reactivate")) return;
+    const tr = form.closest("tr");
+    const who = tr ? tr.querySelector(".js-profile").textContent : "this profile";
+    const ok = global.confirm(
+      `Subscribe ${who} again? Only do this when they asked to receive messages again.`,
+    );
+    if (!ok) event.preventDefault();
+  });
+
+  if (global.Live) {
+    global.Live.on("message.new", (d) => {
+      if (d.direction === "in") pull();
+    });
+    global.Live.on("profile.changed", (d) => profileChanged(d.id));
+    global.Live.on("live.open", (d) => {
+      if (d.reconnected) pull();
+    });
+  }
+})(window);
