@@ -3,7 +3,6 @@
 // Everything from the server is set with textContent: error texts come from modems and networks.
 (function () {
   "use strict";
-  if (typeof EventSource === "undefined") { return; }
 
   const MARKS = { queued: "⏳", sending: "⏳", sent: "✓", delivered: "✓✓", failed: "✗", expired: "✗" };
 
@@ -40,24 +39,35 @@
     if (note) { note.hidden = false; }
   }
 
-  function parse(event) {
-    try { return JSON.parse(event.data); } catch (e) { return null; }
+  // Live events: through live.js's shared stream (window.Live) when the page loads it, else
+  // an EventSource of our own that is closed while the tab is hidden.
+  function listen(handlers) {
+    if (window.Live && typeof window.Live.on === "function") {
+      Object.keys(handlers).forEach(function (kind) { window.Live.on(kind, handlers[kind]); });
+      return;
+    }
+    if (typeof EventSource === "undefined") { return; }
+    let source = null;
+    function connect() {
+      if (source) { return; }
+      source = new EventSource("/api/events");
+      Object.keys(handlers).forEach(function (kind) {
+        source.addEventListener(kind, function (e) {
+          let data = null;
+          try { data = JSON.parse(e.data); } catch (err) { return; }
+          handlers[kind](data);
+        });
+      });
+    }
+    function disconnect() {
+      if (source) { source.close(); source = null; }
+    }
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) { disconnect(); } else { connect(); }
+    });
+    window.addEventListener("pagehide", disconnect);
+    if (!document.hidden) { connect(); }
   }
 
-  let source = null;
-  function connect() {
-    if (source) { return; }
-    source = new EventSource("/api/events");
-    source.addEventListener("message.status", function (e) { onStatus(parse(e)); });
-    source.addEventListener("message.new", function () { onNew(); });
-  }
-  function disconnect() {
-    if (source) { source.close(); source = null; }
-  }
-  // No open stream while the tab is hidden: the server keeps no thread for a page nobody sees.
-  document.addEventListener("visibilitychange", function () {
-    if (document.hidden) { disconnect(); } else { connect(); }
-  });
-  window.addEventListener("pagehide", disconnect);
-  if (!document.hidden) { connect(); }
+  listen({ "message.status": onStatus, "message.new": onNew });
 })();

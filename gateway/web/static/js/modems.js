@@ -3,7 +3,6 @@
 // Values come from modems and networks (operator names, error texts): set with textContent only.
 (function () {
   "use strict";
-  if (typeof EventSource === "undefined") { return; }
 
   const STATE_HELP = {
     searching: "looking for its port",
@@ -97,32 +96,41 @@
     }
   }
 
-  function parse(event) {
-    try { return JSON.parse(event.data); } catch (e) { return null; }
+  // Live events: through live.js's shared stream (window.Live) when the page loads it, else
+  // an EventSource of our own that is closed while the tab is hidden.
+  function listen(handlers) {
+    if (window.Live && typeof window.Live.on === "function") {
+      Object.keys(handlers).forEach(function (kind) { window.Live.on(kind, handlers[kind]); });
+      return;
+    }
+    if (typeof EventSource === "undefined") { return; }
+    let source = null;
+    function connect() {
+      if (source) { return; }
+      source = new EventSource("/api/events");
+      Object.keys(handlers).forEach(function (kind) {
+        source.addEventListener(kind, function (e) {
+          let data = null;
+          try { data = JSON.parse(e.data); } catch (err) { return; }
+          handlers[kind](data);
+        });
+      });
+    }
+    function disconnect() {
+      if (source) { source.close(); source = null; }
+    }
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) { disconnect(); } else { connect(); }
+    });
+    window.addEventListener("pagehide", disconnect);
+    if (!document.hidden) { connect(); }
   }
 
-  let source = null;
-  function connect() {
-    if (source) { return; }
-    source = new EventSource("/api/events");
-    source.addEventListener("modem.health", function (e) { onHealth(parse(e)); });
-    source.addEventListener("modem.up", function (e) {
-      const d = parse(e); const el = d && card(d.id);
-      if (el) { setState(el, "up"); }
-    });
-    source.addEventListener("modem.down", function (e) {
-      const d = parse(e); const el = d && card(d.id);
-      if (el) { setState(el, "down", d.reason); }
-    });
-  }
-  function disconnect() {
-    if (source) { source.close(); source = null; }
-  }
-  // The page may have missed changes while hidden: the manager's next health event brings
-  // each card up to date again.
-  document.addEventListener("visibilitychange", function () {
-    if (document.hidden) { disconnect(); } else { connect(); }
+  // The page may miss changes while hidden: the manager's next health event brings each card
+  // up to date again.
+  listen({
+    "modem.health": onHealth,
+    "modem.up": function (d) { const el = d && card(d.id); if (el) { setState(el, "up"); } },
+    "modem.down": function (d) { const el = d && card(d.id); if (el) { setState(el, "down", d.reason); } },
   });
-  window.addEventListener("pagehide", disconnect);
-  if (!document.hidden) { connect(); }
 })();

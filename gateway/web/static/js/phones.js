@@ -64,20 +64,38 @@
     }
   }
 
-  let timer = null;
+  // A message status change (or a new message) often means a handset got something: refresh
+  // then, through live.js's shared stream when the page loads it.
   let source = null;
-  function start() {
-    if (timer === null) { timer = window.setInterval(refresh, POLL_MS); }
+  function listen() {
+    if (window.Live && typeof window.Live.on === "function") {
+      if (!source) {
+        source = "live";
+        ["message.status", "message.new", "live.open"].forEach(function (kind) {
+          window.Live.on(kind, refresh);
+        });
+      }
+      return;
+    }
     if (!source && typeof EventSource !== "undefined") {
       source = new EventSource("/api/events");
       source.addEventListener("message.status", refresh);
       source.addEventListener("message.new", refresh);
     }
+  }
+  function unlisten() {
+    if (source && source !== "live") { source.close(); source = null; }
+  }
+
+  let timer = null;
+  function start() {
+    if (timer === null) { timer = window.setInterval(refresh, POLL_MS); }
+    listen();
     refresh();
   }
   function stop() {
     if (timer !== null) { window.clearInterval(timer); timer = null; }
-    if (source) { source.close(); source = null; }
+    unlisten();
   }
   document.addEventListener("visibilitychange", function () {
     if (document.hidden) { stop(); } else { start(); }
