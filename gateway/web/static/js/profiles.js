@@ -5,7 +5,8 @@
  *   Escape (focus back to the button) and on a click or focus outside. The menu is in the HTML
  *   open, so it works without this script; the script closes it at start.
  * - table#message-history[data-profile-id][data-live]: listens to /api/events (server-sent
- *   events) for message.status and message.new of this profile. A status change updates the
+ *   events; through live.js's shared stream when the page has it, else its own EventSource)
+ *   for message.status and message.new of this profile. A status change updates the
  *   row's status cell; a new message is fetched from /api/profiles/<id>/conversation?after=<id>
  *   and put at the top (the table is newest first). After the stream reconnects, the page
  *   catches up the same way. profile.changed updates the subscription shown.
@@ -62,10 +63,16 @@
   // -- Live history ------------------------------------------------------------------------
 
   const table = document.getElementById("message-history");
-  if (!table || table.dataset.live !== "true" || !window.EventSource) return;
+  if (!table || table.dataset.live !== "true") return;
   const profileId = Number(table.dataset.profileId);
   const tbody = table.tBodies[0];
   const live = document.getElementById("history-live");
+  let modemLabels = {};
+  try {
+    modemLabels = JSON.parse(table.dataset.modems || "{}");
+  } catch (err) {
+    console.warn("bad modem labels:", err);
+  }
 
   function shownTime(stamp) {
     return stamp ? String(stamp).slice(0, 16).replace("T", " ") : "";
@@ -212,40 +219,57 @@
     const modem = tr.querySelector("[data-modem]");
     if (modem && data.modem_id) {
       const code = modem.textContent.split(" · ")[0];
-      modem.textContent = code + " · " + data.modem_id;
+      modem.textContent = code + " · " + (modemLabels[data.modem_id] || data.modem_id);
     }
   }
 
-  function parse(event) {
-    try {
-      return JSON.parse(event.data);
-    } catch (err) {
-      console.warn("bad event data:", err);
-      return null;
-    }
+  function onNew(data) {
+    if (Number(data.profile_id) === profileId && !rowFor(data.id)) catchUp(false);
   }
 
-  const source = new EventSource("/api/events");
-  let opened = false;
-  source.addEventListener("open", function () {
-    if (opened) catchUp(true); // reconnected: something may have happened meanwhile
-    opened = true;
-  });
-  source.addEventListener("message.status", function (event) {
-    const data = parse(event);
-    if (data && Number(data.profile_id) === profileId) onStatus(data);
-  });
-  source.addEventListener("message.new", function (event) {
-    const data = parse(event);
-    if (data && Number(data.profile_id) === profileId && !rowFor(data.id)) catchUp(false);
-  });
-  source.addEventListener("profile.changed", function (event) {
-    const data = parse(event);
-    if (!data || Number(data.id) !== profileId) return;
+  function onProfile(data) {
+    if (Number(data.id) !== profileId) return;
     const shown = document.querySelector("[data-subscription]");
     if (shown && typeof data.subscribed === "boolean") {
       shown.textContent = data.subscribed ? "subscribed" : "opted out";
       announce("The subscription changed; reload the page for its history.");
     }
+  }
+
+  function onStatusEvent(data) {
+    if (Number(data.profile_id) === profileId) onStatus(data);
+  }
+
+  // The page's shared stream (live.js, loaded with the chat panel) when there is one.
+  if (window.Live) {
+    window.Live.on("message.status", onStatusEvent);
+    window.Live.on("message.new", onNew);
+    window.Live.on("profile.changed", onProfile);
+    window.Live.on("live.open", function (info) {
+      if (info && info.reconnected) catchUp(true); // something may have happened meanwhile
+    });
+    return;
+  }
+  if (!window.EventSource) return;
+  const source = new EventSource("/api/events");
+  let opened = false;
+  function listen(kind, fn) {
+    source.addEventListener(kind, function (event) {
+      let data = null;
+      try {
+        data = JSON.parse(event.data);
+      } catch (err) {
+        console.warn("bad event data:", err);
+        return;
+      }
+      if (data) fn(data);
+    });
+  }
+  source.addEventListener("open", function () {
+    if (opened) catchUp(true);
+    opened = true;
   });
+  listen("message.status", onStatusEvent);
+  listen("message.new", onNew);
+  listen("profile.changed", onProfile);
 })();
