@@ -362,11 +362,18 @@ class ModemManager:
 
     def _release(self, real: str, owner: str) -> None:
         with self._lock:
-            if self._claims.get(real) == owner:
-                del self._claims[real]
+            if self._claims.get(real) != owner:
+                return
+            del self._claims[real]
+        # Another supervisor may have skipped this port while we held it: let it look again
+        # now rather than after its backoff.
+        for modem_id, wake in self._wake.items():
+            if modem_id != owner:
+                wake.set()
 
-    def _locate(self, spec: ModemSpec) -> tuple[str, str] | None:
-        """(port, real device) of this modem, claimed for it, or None."""
+    def _locate(self, spec: ModemSpec) -> tuple[str, str] | str | None:
+        """(port, real device) of this modem, claimed for it; or why the configured port was
+        refused (another modem answers there); or None when it was not found."""
         candidates = [spec.port] if spec.port else self._candidates()
         for port in candidates:
             real = os.path.realpath(port)
@@ -380,26 +387,53 @@ class ModemManager:
                     self._unconfigured.pop(real, None)
                 return port, real
             self._release(real, spec.id)
+            if spec.port and probe is not None:
+                wanted = f"IMEI {spec.imei}" if spec.imei else f"ICCID {spec.iccid}"
+                return (
+                    f"{port} is IMEI {probe.imei or 'unknown'} (ICCID "
+                    f"{probe.iccid or 'not read'}), not the configured {wanted}: refusing it; "
+                    "fix the port or the IMEI/ICCID in the configuration"
+                )
         return None
+
+    def _cached_probe(self, port: str) -> tuple[bool, Probe | None]:
+        """(known, probe): what an earlier probe of this device said, without opening it."""
+        real = os.path.realpath(port)
+        try:
+            st = os.stat(real)
+        except OSError:
+            return True, None
+        with self._lock:
+            key = (real, st.st_rdev, st.st_ctime_ns)
+            return key in self._probes, self._probes.get(key)
 
     def _discover(self) -> None:
         """List AT ports that no configured modem claims, as 'unconfigured' modems."""
         seen = -1
+        timeout: float | None = 0.0
+        bound_ports = {os.path.realpath(s.port) for s in self.specs.values() if s.port}
         while not self._stop.is_set():
-            seen = self.hotplug.wait(seen, None if self.hotplug.active else 60.0)
+            seen = self.hotplug.wait(seen, timeout)
             if self._stop.is_set():
                 return
             for ev in self._wake.values():
                 ev.set()  # searching supervisors look again
             found: dict[str, ModemStatus] = {}
+            pending = False
             for port in self._candidates():
                 real = os.path.realpath(port)
-                if not self._claim(real, "probe"):
-                    continue
-                try:
-                    probe = self._probe_cached(port, None)
-                finally:
-                    self._release(real, "probe")
+                if self._claim(real, "probe"):
+                    try:
+                        probe = self._probe_cached(port, None)
+                    finally:
+                        self._release(real, "probe")
+                else:
+                    # A supervisor holds it: in use, or being probed right now. Its probe
+                    # lands in the cache; until it does, look again shortly.
+                    known, probe = self._cached_probe(port)
+                    if not known:
+                        pending = pending or real not in bound_ports
+                        continue
                 if probe is None or probe.imei is None:
                     continue
                 if any(
@@ -418,12 +452,23 @@ class ModemManager:
             with self._lock:
                 new = set(found) - set(self._unconfigured)
                 self._unconfigured = found
+            # Supervisors that found a port busy with our probes may look again now.
+            for ev in self._wake.values():
+                ev.set()
             for real in new:
                 log.warning(
                     "found a modem that is not configured: IMEI %s on %s",
                     found[real].identity.imei if found[real].identity else "?",
                     found[real].port,
                 )
+                try:
+                    self.on_status(replace(found[real]))
+                except Exception:
+                    log.exception("status callback failed for %s", found[real].port)
+            if pending:
+                timeout = min(1.0, self.probe_timeout * 2)
+            else:
+                timeout = None if self.hotplug.active else 60.0
 
     # -- supervising ---------------------------------------------------------------------
 
@@ -432,6 +477,15 @@ class ModemManager:
         seen = self.hotplug.generation
         while not self._stop.is_set():
             located = self._locate(spec)
+            if isinstance(located, str):
+                # The wrong modem on the configured port: never use it, keep looking in case
+                # the right one is plugged in there.
+                if self.status(spec.id).last_error != located:
+                    log.error("modem %s: %s", spec.id, located)
+                self._set(spec.id, state="failed", port=None, last_error=located)
+                seen = self._wait_for_change(spec.id, seen, backoff)
+                backoff = min(backoff * 2, self.reconnect_max_seconds)
+                continue
             if located is None:
                 self._set(spec.id, state="searching", port=None)
                 seen = self._wait_for_change(spec.id, seen, backoff)
@@ -501,8 +555,12 @@ class ModemManager:
         reason = "stopped"
         try:
             self.on_up(spec.id, modem)
-            self._health(spec, modem)
-            self._sweep(spec, modem)
+            try:
+                self._health(spec, modem)
+            except CommandTimeout as exc:
+                # The heartbeat of _watch counts it as missed and resets the modem if need be.
+                log.warning("modem %s: no health reading after start-up: %s", spec.id, exc)
+            self._safe_sweep(spec, modem)
             reason = self._watch(spec, modem)
         except PortGone as exc:
             reason = f"the port went away: {exc.why}"
@@ -536,14 +594,14 @@ class ModemManager:
             now = time.monotonic()
             if self._sweep_now[spec.id].is_set() or now >= next_sweep:
                 self._sweep_now[spec.id].clear()
-                try:
-                    self._sweep(spec, modem)
-                except (CommandTimeout, CommandError, ModemError) as exc:
-                    log.warning("modem %s: storage sweep failed: %s", spec.id, exc)
+                self._safe_sweep(spec, modem)
                 next_sweep = time.monotonic() + self.sweep_seconds
             if now >= next_beat:
                 try:
-                    modem.ping()
+                    try:
+                        modem.ping()
+                    except CommandError as exc:  # an odd answer is still an answer
+                        log.info("modem %s: heartbeat answered %s", spec.id, exc.final)
                     missed = 0
                     self._health(spec, modem)
                 except CommandTimeout as exc:
@@ -557,7 +615,7 @@ class ModemManager:
                             return f"hung, and the reset failed: {rexc}"
                         missed = 0
                         self._set(spec.id, state="up", last_error=None)
-                        self._sweep(spec, modem)
+                        self._safe_sweep(spec, modem)
                 next_beat = time.monotonic() + (
                     self.heartbeat_seconds if missed == 0 else min(5.0, self.heartbeat_seconds)
                 )
@@ -581,6 +639,13 @@ class ModemManager:
             self._set(spec.id, **changes)
 
     # -- messages ------------------------------------------------------------------------
+
+    def _safe_sweep(self, spec: ModemSpec, modem: Modem) -> None:
+        """A sweep whose failure is logged and retried at the next one (PortGone goes up)."""
+        try:
+            self._sweep(spec, modem)
+        except (CommandTimeout, CommandError, ModemError) as exc:
+            log.warning("modem %s: storage sweep failed: %s", spec.id, exc)
 
     def _sweep(self, spec: ModemSpec, modem: Modem) -> None:
         """Everything stored on the modem: commit, then delete. Also frees the space that read
@@ -615,9 +680,15 @@ class ModemManager:
                 stored.index,
             )
             return
-        with self._lock:
-            self._status[spec.id].received += 1
         modem.delete(stored.index, stored.storage)
+        with self._lock:
+            status = self._status[spec.id]
+            status.received += 1
+            snapshot = replace(status)
+        try:
+            self.on_status(snapshot)
+        except Exception:
+            log.exception("modem %s: status callback failed", spec.id)
 
     def _on_event(self, spec: ModemSpec, modem: Modem, event: ModemEvent) -> None:
         """Runs on the Modem's event thread: it may call the Modem back."""
