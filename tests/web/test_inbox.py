@@ -1,0 +1,148 @@
+"""The Inbox: typed inbound messages newest first, filters, pages, live rows, and opting a
+profile out or back in by hand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.modem.pdu import encode_deliver
+from gateway.web.views import inbox
+
+from .conftest import AGENT, Web, csrf_token
+
+XSS = "<script>alert(1)</script> <img src=x onerror=alert(1)>"
+
+
+def receive(web: Web, phone: str, text: str) -> int:
+    got = web.inbound.receive("a", encode_deliver(phone, text)[0])
+    assert got.message_id is not None
+    return got.message_id
+
+
+@pytest.fixture
+def modems_up(web: Web, monkeypatch) -> None:
+    monkeypatch.setattr(web.dispatcher, "short_code_up", lambda code: True)
+
+
+def test_needs_a_login(web: Web) -> None:
+    anon = web.client(None)
+    assert anon.get("/inbox").status_code == 302
+    assert anon.get("/api/inbox").status_code == 401
+    pid = web.store.profiles.add("+15551230001")
+    resp = anon.post(
+        f"/inbox/profiles/{pid}/opt-out", data={"csrf_token": csrf_token(anon, "/login")}
+    )
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    assert web.store.profiles.get(pid)["subscribed"] == 1
+
+
+def test_messages_are_typed_newest_first_and_escaped(web: Web) -> None:
+    first = receive(web, "+15551230001", "hello")  # a number never seen before
+    second = receive(web, "+15551230001", XSS)
+    stop = receive(web, "+15551230002", "STOP")
+    html = web.client(AGENT).get("/inbox").get_data(as_text=True)
+    table = html[html.index('id="inbox-rows"') : html.index("</tbody>")]
+    assert table.index(f'data-id="{stop}"') < table.index(f'data-id="{second}"')
+    assert table.index(f'data-id="{second}"') < table.index(f'data-id="{first}"')
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt;" in html
+    assert "New number" in table and "Reply" in table and "Opt-out" in table
+    assert "<script>" not in html.replace('<script src="', "")  # no inline script at all
+
+
+def test_filter_by_type_and_pages(web: Web, monkeypatch) -> None:
+    monkeypatch.setattr(inbox, "PER_PAGE", 2)
+    ids = [receive(web, "+15551230001", f"message {n}") for n in range(3)]
+    help_id = receive(web, "+15551230002", "HELP")
+    client = web.client(AGENT)
+    html = client.get("/inbox?kind=help").get_data(as_text=True)
+    assert f'data-id="{help_id}"' in html and f'data-id="{ids[0]}"' not in html
+    page2 = client.get("/inbox?page=2").get_data(as_text=True)
+    assert "Page 2 of 2" in page2
+    assert f'data-id="{ids[1]}"' in page2 and f'data-id="{ids[0]}"' in page2
+    assert f'data-id="{help_id}"' not in page2
+    resp = client.get("/inbox?kind=nonsense")
+    assert resp.status_code == 400 and "kind" in resp.get_data(as_text=True)
+
+
+def test_rows_json_for_live_updates(web: Web) -> None:
+    first = receive(web, "+15551230001", "one")
+    second = receive(web, "+15551230001", XSS)
+    client = web.client(AGENT)
+    data = client.get(f"/api/inbox?after={first}").json
+    assert [r["message"]["id"] for r in data["rows"]] == [second]
+    assert data["rows"][0]["message"]["body"] == XSS and data["complete"] is True
+    assert data["rows"][0]["kind_label"] == "Reply"
+    assert client.get("/api/inbox?after=x").json["field"] == "after"
+    assert client.get("/api/inbox?kind=bad").json["field"] == "kind"
+
+
+def test_rows_json_says_when_a_page_is_not_enough(web: Web, monkeypatch) -> None:
+    monkeypatch.setattr(inbox, "PER_PAGE", 2)
+    for n in range(3):
+        receive(web, "+15551230001", f"message {n}")
+    assert web.client(AGENT).get("/api/inbox?after=0").json["complete"] is False
+
+
+def test_chat_button_only_where_chat_is_available(web: Web, modems_up) -> None:
+    receive(web, "+15551230001", "hi")
+    receive(web, "+15551230002", "STOP")
+    html = web.client(AGENT).get("/inbox").get_data(as_text=True)
+    rows = html[html.index('id="inbox-rows"') : html.index("</tbody>")]
+    buttons = [line for line in rows.splitlines() if 'class="chat-open"' in line]
+    shown = [b for b in buttons if " hidden" not in b]
+    assert len(buttons) == 2 and len(shown) == 1
+    assert 'data-phone="+15551230001"' in shown[0]
+
+
+def test_opt_out_by_hand_sends_nothing_and_is_recorded(web: Web, modems_up) -> None:
+    mid = receive(web, "+15551230001", "hi")
+    pid = web.store.messages.get(mid)["profile_id"]
+    sub = web.events.subscribe()
+    client = web.client(AGENT)
+    resp = client.post(
+        f"/inbox/profiles/{pid}/opt-out",
+        data={"csrf_token": csrf_token(client, "/inbox"), "next": "/inbox?kind=reply"},
+    )
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/inbox?kind=reply")
+    assert web.store.profiles.get(pid)["subscribed"] == 0
+    event = web.store.opt_events.last(pid)
+    assert (event["action"], event["source"], event["actor"]) == ("opt_out", "agent", "agent")
+    audit = web.store.audit.recent(1)[0]
+    assert audit["action"] == "profile.opt_out" and json.loads(audit["detail"])["profile_id"] == pid
+    # No STOP confirmation: the team opted them out, the handset did not ask.
+    assert web.store.db.value("SELECT COUNT(*) FROM messages WHERE direction = 'out'") == 0
+    got = sub.get(timeout=1)
+    assert got.kind == "profile.changed" and got.data == {"id": pid, "subscribed": False}
+    page = client.get("/inbox?kind=reply").get_data(as_text=True)
+    assert "is opted out. No message was sent to them." in page
+
+
+def test_reactivate_subscribes_and_activates(web: Web) -> None:
+    pid = web.store.profiles.add("+15551230001", "Ann", subscribed=False, status="inactive")
+    client = web.client(AGENT)
+    resp = client.post(
+        f"/inbox/profiles/{pid}/reactivate", data={"csrf_token": csrf_token(client, "/inbox")}
+    )
+    assert resp.status_code == 302
+    profile = web.store.profiles.get(pid)
+    assert profile["subscribed"] == 1 and profile["status"] == "active"
+    assert web.store.opt_events.last(pid)["action"] == "opt_in"
+    assert web.store.opt_events.last(pid)["source"] == "agent"
+
+
+def test_opt_out_bad_requests_change_nothing(web: Web) -> None:
+    pid = web.store.profiles.add("+15551230001", "Ann")
+    client = web.client(AGENT)
+    assert client.post(f"/inbox/profiles/{pid}/opt-out").status_code == 400  # no CSRF token
+    assert web.store.profiles.get(pid)["subscribed"] == 1
+    token = csrf_token(client, "/inbox")
+    assert client.post("/inbox/profiles/999/opt-out", data={"csrf_token": token}).status_code == 404
+    resp = client.post(
+        f"/inbox/profiles/{pid}/reactivate",
+        data={"csrf_token": token, "next": "https://evil.example/"},
+    )
+    assert resp.headers["Location"].endswith("/inbox")  # never elsewhere
+    assert web.store.opt_events.last(pid) is None  # already subscribed: nothing recorded
