@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "gateway.commands.daemon",
     "gateway.commands.ops",
     "gateway.commands.sim",
+    "gateway.commands.modem",
 ]
 
 
