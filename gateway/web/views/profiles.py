@@ -40,7 +40,14 @@ bp = Blueprint("profiles", __name__)
 
 PER_PAGE = 50
 HISTORY_PAGE = 100
-SORT_COLUMNS = ("name", "phone", "status", "subscribed", "last_message")
+SORT_LABELS = (
+    ("name", "name"),
+    ("phone", "phone number"),
+    ("status", "status"),
+    ("subscribed", "subscription"),
+    ("last_message", "last message"),
+)
+SORT_COLUMNS = tuple(column for column, _ in SORT_LABELS)
 MAX_TEXT_CHARS = 10_000  # far above 10 SMS; only stops absurd posts before the codec sees them
 STATUS_MARKS = {
     "queued": "⏳",
@@ -124,6 +131,7 @@ def index():
         page_numbers=_page_window(page, pages),
         sort_link=sort_link,
         page_link=page_link,
+        sort_labels=SORT_LABELS,
     )
 
 
@@ -334,7 +342,8 @@ def text(profile_id: int):
                     profile_id=profile_id,
                     short_code=form["short_code"],
                     user=_actor(),
-                    idempotency_key=form["idempotency_key"],
+                    # Scoped to this page and profile: a key can never match another's text.
+                    idempotency_key=f"text-{profile_id}-{form['idempotency_key']}",
                 )
             except SendRefused as exc:
                 errors[exc.field if exc.field in ("text", "short_code") else "profile"] = exc.reason
