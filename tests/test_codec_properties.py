@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.modem import pdu, text
-from gateway.modem.alphabets import DEFAULT_LOCKING, DEFAULT_SINGLE_SHIFT
+from gateway.modem.alphabets import DEFAULT_LOCKING, DEFAULT_SINGLE_SHIFT, LOCKING_SHIFT, UNDEFINED
 from gateway.modem.errors import CodecError
 
 # Per-test settings (not a global profile, which would change other modules' tests).
@@ -210,3 +210,30 @@ def test_8bit_data_round_trip(data: bytes, ref16: bool) -> None:
     assert b"".join(d.data for d in decoded) == data
     for p in parts:
         _check_part(p.pdu, submit=True)
+
+
+def _reference_unpack(data: bytes, count: int, fill: int) -> list[int]:
+    value = int.from_bytes(data, "little") >> fill
+    return [(value >> (7 * i)) & 0x7F for i in range(count)]
+
+
+@fast
+@given(st.binary(max_size=200), st.integers(0, 250), st.integers(0, 7))
+def test_unpack_matches_a_plain_reference(data: bytes, count: int, fill: int) -> None:
+    """The fast unpacker (lanes of bytes.translate) equals the obvious shift-and-mask one,
+    including past the end of the data (missing bits read as zero)."""
+    expected = _reference_unpack(data, count, fill)
+    assert text.unpack_septets(data, count, fill) == expected
+    assert text.unpack_septet_bytes(data, count, fill) == bytes(expected)
+
+
+@fast
+@given(st.lists(st.integers(0, 300), max_size=200), st.sampled_from([0, 1, 2, 3]))
+def test_decode_gsm7_fast_and_slow_paths_agree(septets: list[int], locking: int) -> None:
+    """Lists, bytes and values above 127 decode the same (only the low seven bits count)."""
+    masked = [s & 0x7F for s in septets]
+    as_list = text.decode_gsm7(septets, locking=locking)
+    assert as_list == text.decode_gsm7(bytes(masked), locking=locking)
+    table = LOCKING_SHIFT.get(locking, DEFAULT_LOCKING)
+    if 0x1B not in masked:
+        assert as_list == "".join(" " if table[s] == UNDEFINED else table[s] for s in masked)

@@ -11,6 +11,7 @@ the octet offset and field; nothing else escapes it, and it never loops on its i
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -231,8 +232,6 @@ def status_meaning(status: int) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------------
 # Addresses
 
-_BCD_DIGITS = "0123456789*#abc"
-_DIGIT_VALUES = {c: i for i, c in enumerate(_BCD_DIGITS)}
 _NUMBER_SEPARATORS = " -.()/\u00a0"
 
 TOA_INTERNATIONAL = 0x91
@@ -241,14 +240,21 @@ TOA_NATIONAL = 0xA1
 TOA_ALPHANUMERIC = 0xD0
 
 
+# Semi-octets through C-level string functions: digits as hex, then each octet's nibbles swapped.
+_SEPARATORS = str.maketrans("", "", _NUMBER_SEPARATORS)
+_DIALLABLE = re.compile(r"[0-9*#]{1,20}")
+_DIGITS_TO_HEX = str.maketrans("*#abc", "ABCDE")
+_SWAP_NIBBLES = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
+
+
+_PLAIN_NUMBER = re.compile(r"\+?[0-9]{1,20}")
+
+
 def _swap_digits(number: str) -> bytes:
-    digits = number + ("F" if len(number) % 2 else "")
-    out = bytearray()
-    for i in range(0, len(digits), 2):
-        lo = _DIGIT_VALUES[digits[i]]
-        hi = 0xF if digits[i + 1] == "F" else _DIGIT_VALUES[digits[i + 1]]
-        out.append(lo | (hi << 4))
-    return bytes(out)
+    digits = number if number.isdigit() else number.translate(_DIGITS_TO_HEX)
+    if len(digits) % 2:
+        digits += "F"
+    return bytes.fromhex(digits).translate(_SWAP_NIBBLES)
 
 
 def normalize_number(number: str) -> tuple[str, int]:
@@ -262,12 +268,12 @@ def normalize_number(number: str) -> tuple[str, int]:
     if raw.startswith("+"):
         # "+44 (0)20 ..." shows a trunk prefix that is not dialled after the country code.
         raw = raw.replace("(0)", "")
-    cleaned = "".join(c for c in raw if c not in _NUMBER_SEPARATORS)
+    cleaned = raw.translate(_SEPARATORS)
     toa = TOA_UNKNOWN
     if cleaned.startswith("+"):
         toa = TOA_INTERNATIONAL
         cleaned = cleaned[1:]
-    if not cleaned or len(cleaned) > 20 or any(c not in "0123456789*#" for c in cleaned):
+    if _DIALLABLE.fullmatch(cleaned) is None:
         raise CodecError("number", f"{number!r} is not a phone number (digits, optional +)")
     return cleaned, toa
 
@@ -278,7 +284,11 @@ def encode_address(number: str, *, toa: int | None = None) -> bytes:
     Letters make an alphanumeric address (type 0xD0, the text packed as GSM-7; its length is the
     number of semi-octets actually used, ceil(7n/4) for n characters).
     """
-    cleaned = "".join(c for c in number.strip() if c not in _NUMBER_SEPARATORS)
+    if _PLAIN_NUMBER.fullmatch(number):  # the usual case, a number as the store keeps it
+        digits = number.lstrip("+")
+        default_toa = TOA_INTERNATIONAL if number[0] == "+" else TOA_UNKNOWN
+        return bytes([len(digits), default_toa if toa is None else toa]) + _swap_digits(digits)
+    cleaned = number.strip().translate(_SEPARATORS)
     is_numeric = cleaned.lstrip("+").isdigit() and cleaned.count("+") <= 1
     if not is_numeric:
         if not number or len(number) > 11:
@@ -302,16 +312,13 @@ def encode_smsc(smsc: str | None) -> bytes:
     return bytes([len(body)]) + body
 
 
+# Nibble values written as hex digits -> the digits of TS 23.040 9.1.2.3; F is filler (also
+# tolerated where the specification does not put one) and is dropped.
+_HEX_TO_DIGITS = str.maketrans({"a": "*", "b": "#", "c": "a", "d": "b", "e": "c", "f": None})
+
+
 def _decode_digits(data: bytes, count: int) -> str:
-    out = []
-    for b in data:
-        for nibble in (b & 0x0F, b >> 4):
-            if len(out) >= count:
-                break
-            if nibble == 0xF:
-                continue  # filler (also tolerated where the spec does not put one)
-            out.append(_BCD_DIGITS[nibble])
-    return "".join(out)
+    return data.translate(_SWAP_NIBBLES).hex().translate(_HEX_TO_DIGITS)[:count]
 
 
 def _format_number(digits: str, toa: int) -> str:
@@ -357,26 +364,30 @@ def validity_minutes(octet: int) -> int:
 # Timestamps
 
 
-def _bcd(o: int) -> int:
-    lo, hi = o & 0x0F, o >> 4
-    if lo > 9 or hi > 9:
-        raise ValueError("not BCD")
-    return lo * 10 + hi
+# Every time zone a timestamp can carry (TS 23.040 9.2.3.11: up to 18 hours either way).
+_ZONES = {q: timezone(timedelta(minutes=15 * q)) for q in range(-18 * 4, 18 * 4 + 1)}
 
 
 def _decode_timestamp(raw: bytes, where: str, warnings: list[str]) -> datetime | None:
     try:
-        year, month, day, hour, minute, second = (_bcd(o) for o in raw[:6])
+        digits = raw[:6].translate(_SWAP_NIBBLES).hex()  # yymmddhhmmss, semi-octets swapped
+        if not digits.isdigit():
+            raise ValueError("not BCD")
         tz = raw[6]
-        quarters = (tz & 0x07) * 10 + (tz >> 4)
         if (tz >> 4) > 9:
             raise ValueError("not BCD")
+        quarters = (tz & 0x07) * 10 + (tz >> 4)
         if quarters > 18 * 4:
             raise ValueError("time zone out of range")
-        offset = timedelta(minutes=15 * quarters)
-        if tz & 0x08:
-            offset = -offset
-        return datetime(2000 + year, month, day, hour, minute, second, tzinfo=timezone(offset))
+        return datetime(
+            2000 + int(digits[0:2]),
+            int(digits[2:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            int(digits[10:12]),
+            tzinfo=_ZONES[-quarters if tz & 0x08 else quarters],
+        )
     except ValueError as exc:
         warnings.append(f"{where}: timestamp {raw.hex().upper()} is not a valid time ({exc})")
         return None
@@ -414,12 +425,14 @@ class Dcs:
 _MWI_TYPES = ("voicemail", "fax", "email", "other")
 
 
+_ALPHABETS = (smstext.GSM7, smstext.DATA8, smstext.UCS2, smstext.GSM7)  # 11 is reserved
+
+
 def parse_dcs(dcs: int) -> Dcs:
     """Read any TP-DCS value; reserved values fall back to GSM-7 as the specification says."""
     group = dcs >> 4
     if group <= 0x7:  # general data coding (00xx) and automatic deletion (01xx)
-        alphabet = (dcs >> 2) & 0x03
-        encoding = {0: smstext.GSM7, 1: smstext.DATA8, 2: smstext.UCS2}.get(alphabet, smstext.GSM7)
+        encoding = _ALPHABETS[(dcs >> 2) & 0x03]
         cls = dcs & 0x03 if dcs & 0x10 else None
         return Dcs(encoding, cls, compressed=bool(dcs & 0x20))
     if group in (0xC, 0xD, 0xE):
@@ -571,7 +584,7 @@ def _read_user_data(
         if count < 0:
             raise CodecError(where, f"TP-UDL {udl} septets is shorter than the header")
         fill = header_septets * 7 - header_octets * 8
-        septets = smstext.unpack_septets(ud[header_octets:], count, fill)
+        septets = smstext.unpack_septet_bytes(ud[header_octets:], count, fill)
         locking, shift = _shift_tables(elements)
         return (
             smstext.decode_gsm7(septets, locking=locking, shift=shift, warnings=warnings),
@@ -791,10 +804,9 @@ def _segments(
         if len(chunks) > max_parts:
             raise MessageTooLong(len(chunks), len(data), smstext.DATA8, max_parts)
         return smstext.DATA8, chunks
-    analysis = smstext.analyze(
+    return smstext.segments_to_send(
         payload, encoding=encoding, ref16=ref16, max_parts=max_parts, locking=locking, shift=shift
-    ).check()
-    return analysis.encoding, analysis.segments
+    )
 
 
 def _new_reference(ref16: bool) -> int:
@@ -841,28 +853,29 @@ def encode_submit(
             raise CodecError("reference", f"{reference} is not a {16 if ref16 else 8}-bit value")
     national = _shift_udh(locking, shift) if enc == smstext.GSM7 else b""
     dcs = make_dcs(enc, flash=flash)
+    first = 0x01
+    if total > 1 or national:
+        first |= 0x40  # TP-UDHI: every part has a header
+    if status_report:
+        first |= 0x20
+    if vp:
+        first |= 0x10  # TP-VPF = relative
+    if reject_duplicates:
+        first |= 0x04
+    # Everything before TP-UDL is the same in every part.
+    head = bytes([first, message_reference & 0xFF]) + da + bytes([0x00, dcs]) + vp
+    sca_hex = sca.hex().upper()
     parts = []
     for seq, segment in enumerate(segments, start=1):
         elements = national
         if total > 1:
             assert reference is not None
             elements = _concat_udh(reference, total, seq, ref16) + national
-        udh = _with_udhl(elements)
-        udl, ud = _user_data(segment, enc, udh, locking=locking, shift=shift)
-        first = 0x01
-        if udh:
-            first |= 0x40
-        if status_report:
-            first |= 0x20
-        if vp:
-            first |= 0x10  # TP-VPF = relative
-        if reject_duplicates:
-            first |= 0x04
-        tpdu = bytes([first, message_reference & 0xFF]) + da + bytes([0x00, dcs]) + vp
-        tpdu += bytes([udl]) + ud
+        udl, ud = _user_data(segment, enc, _with_udhl(elements), locking=locking, shift=shift)
+        tpdu = head + bytes([udl]) + ud
         parts.append(
             SubmitPart(
-                pdu=(sca + tpdu).hex().upper(),
+                pdu=sca_hex + tpdu.hex().upper(),
                 length=len(tpdu),
                 seq=seq,
                 total=total,

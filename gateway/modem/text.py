@@ -19,9 +19,13 @@ These are the rules that the browser's character counter repeats in JavaScript
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Iterator
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import accumulate, chain
+from operator import or_
 
 from .alphabets import (
     DEFAULT_LOCKING,
@@ -56,6 +60,18 @@ def _reverse(locking: str, shift: dict[int, str]) -> dict[str, tuple[int, ...]]:
 
 
 _DEFAULT_REVERSE = _reverse(DEFAULT_LOCKING, DEFAULT_SINGLE_SHIFT)
+# The default tables in forms the C-level string functions take: a str.translate map from a
+# character to its septets written as code points, a pattern that finds a character outside
+# GSM-7, and the characters that cost an escape.
+_DEFAULT_TRANSLATE = {ord(ch): "".join(map(chr, code)) for ch, code in _DEFAULT_REVERSE.items()}
+_NOT_DEFAULT_GSM7 = re.compile("[^" + "".join(map(re.escape, _DEFAULT_REVERSE)) + "]")
+_DEFAULT_EXTENSION = tuple(ch for ch, code in _DEFAULT_REVERSE.items() if len(code) == 2)
+_BITS7 = [format(i, "07b") for i in range(128)]
+_LANES_FROM = 64  # septets; below this a shift per septet is cheaper than the lanes' set-up
+_DEFAULT_DECODE = dict(enumerate(DEFAULT_LOCKING))
+_LOW7 = bytes(b & 0x7F for b in range(256))
+_SHR = [bytes(b >> s for b in range(256)) for s in range(8)]  # b >> s
+_SHL7 = [bytes((b << k) & 0x7F for b in range(256)) for k in range(8)]  # (b << k) & 0x7F
 
 
 def _reverse_for(locking: int, shift: int) -> dict[str, tuple[int, ...]]:
@@ -76,22 +92,29 @@ def gsm7_septets(char: str, *, locking: int = 0, shift: int = 0) -> tuple[int, .
 
 def is_gsm7(text: str, *, locking: int = 0, shift: int = 0) -> bool:
     """True when every character of ``text`` is in the GSM-7 tables."""
-    table = _reverse_for(locking, shift)
-    return all(ch in table for ch in text)
+    if locking == 0 and shift == 0:
+        return _NOT_DEFAULT_GSM7.search(text) is None
+    return set(text) <= _reverse_for(locking, shift).keys()
+
+
+def _not_gsm7(text: str, table: dict[str, tuple[int, ...]]) -> CodecError:
+    pos, ch = next((pos, ch) for pos, ch in enumerate(text) if ch not in table)
+    return CodecError(
+        f"character {pos}", f"{ch!r} (U+{ord(ch):04X}) is not in the GSM 7-bit alphabet"
+    )
 
 
 def encode_gsm7(text: str, *, locking: int = 0, shift: int = 0) -> list[int]:
     """Turn text into septets (escapes included); raises CodecError on a character with none."""
+    if locking == 0 and shift == 0:
+        if _NOT_DEFAULT_GSM7.search(text) is not None:
+            raise _not_gsm7(text, _DEFAULT_REVERSE)
+        return list(text.translate(_DEFAULT_TRANSLATE).encode("ascii"))
     table = _reverse_for(locking, shift)
-    out: list[int] = []
-    for pos, ch in enumerate(text):
-        septets = table.get(ch)
-        if septets is None:
-            raise CodecError(
-                f"character {pos}", f"{ch!r} (U+{ord(ch):04X}) is not in the GSM 7-bit alphabet"
-            )
-        out.extend(septets)
-    return out
+    try:
+        return list(chain.from_iterable(map(table.__getitem__, text)))
+    except KeyError:
+        raise _not_gsm7(text, table) from None
 
 
 def decode_gsm7(
@@ -109,6 +132,20 @@ def decode_gsm7(
     """
     lock_table = LOCKING_SHIFT.get(locking, DEFAULT_LOCKING)
     shift_table = SINGLE_SHIFT.get(shift, DEFAULT_SINGLE_SHIFT)
+    if isinstance(septets, bytes | bytearray):
+        raw = bytes(septets)
+    else:
+        try:
+            raw = bytes(septets)
+        except ValueError:  # a value above 255: only its low seven bits count
+            raw = bytes(s & 0x7F for s in septets)
+    if not raw.isascii():
+        raw = raw.translate(_LOW7)
+    if b"\x1b" not in raw and (lock_table is DEFAULT_LOCKING or UNDEFINED not in lock_table):
+        # The common case, no escapes and nothing undefined: one C-level table lookup.
+        table = _DEFAULT_DECODE if lock_table is DEFAULT_LOCKING else dict(enumerate(lock_table))
+        return raw.decode("ascii").translate(table)
+    septets = raw
     out: list[str] = []
     i = 0
     n = len(septets)
@@ -146,19 +183,39 @@ def decode_gsm7(
 
 def pack_septets(septets: list[int], fill_bits: int = 0) -> bytes:
     """Pack septets into octets, least significant bit first, after ``fill_bits`` zero bits."""
-    acc = 0
-    nbits = fill_bits
-    out = bytearray()
-    for s in septets:
-        acc |= (s & 0x7F) << nbits
-        nbits += 7
-        while nbits >= 8:
-            out.append(acc & 0xFF)
-            acc >>= 8
-            nbits -= 8
-    if nbits:
-        out.append(acc & 0xFF)
-    return bytes(out)
+    # Build one integer with the first septet in the lowest bits (from its binary digits, last
+    # septet first), then write it little-endian.
+    if septets and max(septets) > 0x7F:
+        septets = [s & 0x7F for s in septets]
+    value = int("".join(map(_BITS7.__getitem__, reversed(septets))) or "0", 2)
+    nbits = fill_bits + 7 * len(septets)
+    return (value << fill_bits).to_bytes((nbits + 7) // 8, "little")
+
+
+def unpack_septet_bytes(data: bytes, count: int, fill_bits: int = 0) -> bytes:
+    """Like :func:`unpack_septets`, as one byte per septet (what :func:`decode_gsm7` reads
+    fastest)."""
+    if count <= _LANES_FROM:
+        return bytes(unpack_septets(data, count, fill_bits))
+    need = (7 * count + fill_bits + 7) // 8
+    raw = bytes(data[:need]).ljust(need, b"\0")  # missing bits read as zero
+    if fill_bits:
+        raw = (int.from_bytes(raw, "little") >> fill_bits).to_bytes(need, "little")
+    # Eight septets fill seven octets; septet k of each group is made of the top k bits of
+    # octet k-1 and the low 7-k bits of octet k. Each of the eight lanes is computed for all
+    # groups at once with bytes.translate and map, then the lanes are interleaved.
+    groups = -(-count // 8)
+    n = groups * 7
+    raw = raw.ljust(n, b"\0")
+    lanes = [raw[k:n:7] for k in range(7)]
+    out = bytearray(groups * 8)
+    out[0::8] = lanes[0].translate(_SHL7[0])
+    for k in range(1, 7):
+        out[k::8] = bytes(
+            map(or_, lanes[k - 1].translate(_SHR[8 - k]), lanes[k].translate(_SHL7[k]))
+        )
+    out[7::8] = lanes[6].translate(_SHR[1])
+    return bytes(out[:count])
 
 
 def unpack_septets(data: bytes, count: int, fill_bits: int = 0) -> list[int]:
@@ -166,9 +223,10 @@ def unpack_septets(data: bytes, count: int, fill_bits: int = 0) -> list[int]:
 
     The caller checks that ``data`` is long enough; missing bits read as zero.
     """
-    value = int.from_bytes(data, "little")
-    value >>= fill_bits
-    return [(value >> (7 * i)) & 0x7F for i in range(count)]
+    if count > _LANES_FROM:
+        return list(unpack_septet_bytes(data, count, fill_bits))
+    value = int.from_bytes(data[: (7 * count + fill_bits + 7) // 8], "little") >> fill_bits
+    return [(value >> (7 * i)) & 0x7F for i in range(max(count, 0))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,12 +312,57 @@ def text_units(text: str, encoding: str, *, locking: int = 0, shift: int = 0) ->
     return sum(_utf16_units(ch) for ch in text)
 
 
-def _segment(text: str, cap: int, cost) -> list[str]:
+def _costs(text: str, encoding: str, *, locking: int = 0, shift: int = 0) -> dict[str, int]:
+    """What each distinct character of ``text`` costs in ``encoding`` (CodecError if it has none).
+
+    Working per distinct character keeps counting and splitting fast on long texts.
+    """
+    chars = set(text)
+    if encoding == GSM7:
+        table = _reverse_for(locking, shift)
+        if not chars <= table.keys():
+            raise _not_gsm7(text, table)
+        return {ch: len(table[ch]) for ch in chars}
+    if not text or max(text) <= "\uffff":
+        return dict.fromkeys(chars, 1)
+    return {ch: 2 if ord(ch) > 0xFFFF else 1 for ch in chars}
+
+
+@lru_cache(maxsize=4096)
+def _joins_cluster(ch: str) -> bool:
+    # Memoised: a pure function of one character, asked once per distinct character of a text.
+    return _is_extend(ch) or _is_regional(ch)
+
+
+def _segment(text: str, cap: int, costs: dict[str, int]) -> list[str]:
+    if any(map(_joins_cluster, costs)):
+        return _segment_clusters(text, cap, costs)
+    # No character that joins a cluster: every character is a cluster of its own, except CR LF.
+    # Find each cut by bisecting the running total of costs (or by counting, when all cost 1).
+    uniform = max(costs.values()) == 1
+    totals = [] if uniform else list(accumulate(map(costs.__getitem__, text)))
+    parts: list[str] = []
+    start = 0
+    base = 0
+    while True:
+        end = start + cap if uniform else bisect_right(totals, base + cap, lo=start)
+        if end >= len(text):
+            parts.append(text[start:])
+            return parts
+        if end - 1 > start and text[end - 1] == "\r" and text[end] == "\n":
+            end -= 1  # CR LF moves whole
+        parts.append(text[start:end])
+        base = 0 if uniform else totals[end - 1]
+        start = end
+
+
+def _segment_clusters(text: str, cap: int, costs: dict[str, int]) -> list[str]:
+    cost = costs.__getitem__
     parts: list[str] = []
     current: list[str] = []
     used = 0
     for cluster in clusters(text):
-        size = sum(cost(ch) for ch in cluster)
+        size = sum(map(cost, cluster))
         if used + size <= cap:
             current.append(cluster)
             used += size
@@ -289,6 +392,33 @@ def _shift_udh_octets(locking: int, shift: int) -> int:
     return SHIFT_IE_OCTETS * ((locking != 0) + (shift != 0))
 
 
+def _units(text: str, encoding: str, locking: int, shift: int) -> int:
+    """Total units of ``text``; CodecError when ``encoding`` cannot carry it."""
+    if encoding == UCS2:
+        return _utf16_length(text)
+    if locking == 0 and shift == 0:
+        if _NOT_DEFAULT_GSM7.search(text) is not None:
+            raise _not_gsm7(text, _DEFAULT_REVERSE)
+        return len(text) + sum(map(text.count, _DEFAULT_EXTENSION))
+    return sum(map(_costs(text, encoding, locking=locking, shift=shift).__getitem__, text))
+
+
+def _plan(
+    text: str, encoding: str, ref16: bool, locking: int, shift: int
+) -> tuple[list[str], int, int, int]:
+    """(segments, units, capacity of the last part, units of the last part)."""
+    national = _shift_udh_octets(locking, shift) if encoding == GSM7 else 0
+    units = _units(text, encoding, locking, shift)
+    single = capacity(encoding, national + (1 if national else 0))
+    if units <= single:
+        return [text], units, single, units
+    concat = CONCAT16_UDH_OCTETS if ref16 else CONCAT8_UDH_OCTETS
+    cap = capacity(encoding, concat + national)
+    costs = _costs(text, encoding, locking=locking, shift=shift)
+    segments = _segment(text, cap, costs)
+    return segments, units, cap, sum(map(costs.__getitem__, segments[-1]))
+
+
 def plan(
     text: str,
     encoding: str,
@@ -301,30 +431,44 @@ def plan(
 
     The capacity returned is that of the last part, which is what "remaining" is counted from.
     """
-    if encoding == GSM7:
-        national = _shift_udh_octets(locking, shift)
+    return _plan(text, encoding, ref16, locking, shift)[:3]
 
-        def cost(ch: str) -> int:
-            return char_units(ch, GSM7, locking=locking, shift=shift)
-    else:
-        national = 0
-        cost = _utf16_units
-    units = sum(cost(ch) for ch in text)
-    single = capacity(encoding, national + (1 if national else 0))
-    if units <= single:
-        return [text], units, single
-    concat = CONCAT16_UDH_OCTETS if ref16 else CONCAT8_UDH_OCTETS
-    cap = capacity(encoding, concat + national)
-    return _segment(text, cap, cost), units, cap
+
+def _resolve_encoding(text: str, encoding: str, max_parts: int, locking: int, shift: int) -> str:
+    if encoding not in ("auto", GSM7, UCS2):
+        raise CodecError("encoding", f"unknown encoding {encoding!r}; use auto, gsm7 or ucs2")
+    if max_parts < 1:
+        raise CodecError("max_parts", f"must be at least 1, not {max_parts}")
+    if encoding == "auto":
+        encoding = choose_encoding(text, locking=locking, shift=shift)
+    return encoding  # a text the encoding cannot carry is refused by _units, naming the character
 
 
 def split(
     text: str, *, encoding: str = "auto", ref16: bool = False, locking: int = 0, shift: int = 0
 ) -> list[str]:
     """The text of each part, in order; joined they give back ``text``."""
-    if encoding == "auto":
-        encoding = choose_encoding(text, locking=locking, shift=shift)
-    return plan(text, encoding, ref16=ref16, locking=locking, shift=shift)[0]
+    encoding = _resolve_encoding(text, encoding, DEFAULT_MAX_PARTS, locking, shift)
+    return _plan(text, encoding, ref16, locking, shift)[0]
+
+
+def segments_to_send(
+    text: str,
+    *,
+    encoding: str = "auto",
+    ref16: bool = False,
+    max_parts: int = DEFAULT_MAX_PARTS,
+    locking: int = 0,
+    shift: int = 0,
+) -> tuple[str, list[str]]:
+    """(encoding, parts) of a text about to be sent: what :func:`analyze` decides, without the
+    report. Raises CodecError for a text the encoding cannot carry, MessageTooLong past
+    ``max_parts``."""
+    encoding = _resolve_encoding(text, encoding, max_parts, locking, shift)
+    segments, units = _plan(text, encoding, ref16, locking, shift)[:2]
+    if len(segments) > max_parts:
+        raise MessageTooLong(len(segments), units, encoding, max_parts)
+    return encoding, segments
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,17 +615,14 @@ class Analysis:
         }
 
 
-def _unicode_chars(text: str) -> Iterator[UnicodeChar]:
-    for pos, ch in enumerate(text):
-        if ch not in _DEFAULT_REVERSE:
-            yield UnicodeChar(ch, pos, lookalike(ch))
+def _utf16_length(text: str) -> int:
+    """UTF-16 units of ``text``.
 
-
-def _check_utf16(text: str) -> None:
-    # A lone surrogate (JSON can carry "\ud83d") is no character and has no UTF-16 form; say so
-    # here rather than let the encoder fail later with a UnicodeEncodeError.
+    A lone surrogate (JSON can carry "\\ud83d") is no character and has no UTF-16 form; it is
+    refused here rather than let the encoder fail later with a UnicodeEncodeError.
+    """
     try:
-        text.encode("utf-16-be")
+        return len(text.encode("utf-16-le")) // 2
     except UnicodeEncodeError as exc:
         raise CodecError(
             f"character {exc.start}",
@@ -503,22 +644,22 @@ def analyze(
     ``encoding`` is "auto", "gsm7" or "ucs2"; "gsm7" on a text with a character outside the
     tables raises CodecError naming the character.
     """
-    if encoding not in ("auto", GSM7, UCS2):
-        raise CodecError("encoding", f"unknown encoding {encoding!r}; use auto, gsm7 or ucs2")
-    if max_parts < 1:
-        raise CodecError("max_parts", f"must be at least 1, not {max_parts}")
-    if encoding == "auto":
-        encoding = choose_encoding(text, locking=locking, shift=shift)
-    elif encoding == GSM7:
-        encode_gsm7(text, locking=locking, shift=shift)  # raises, naming the first bad character
-    if encoding == UCS2:
-        _check_utf16(text)
-    segments, units, cap = plan(text, encoding, ref16=ref16, locking=locking, shift=shift)
-    last_units = text_units(segments[-1], encoding, locking=locking, shift=shift)
-    forced = list(_unicode_chars(text)) if encoding == UCS2 else []
+    encoding = _resolve_encoding(text, encoding, max_parts, locking, shift)
+    segments, units, cap, last_units = _plan(text, encoding, ref16, locking, shift)
+    forced: list[UnicodeChar] = []
     suggestion = None
-    if forced and any(u.replacement is not None for u in forced):
-        suggestion = transliterate(text)
+    if encoding == UCS2:
+        # One look-alike lookup per distinct character, not per character.
+        replacements = {ch: lookalike(ch) for ch in set(text) if ch not in _DEFAULT_REVERSE}
+        forced = [
+            UnicodeChar(ch, pos, replacements[ch])
+            for pos, ch in enumerate(text)
+            if ch in replacements
+        ]
+        if any(rep is not None for rep in replacements.values()):
+            suggestion = "".join(
+                ch if replacements.get(ch) is None else replacements[ch] for ch in text
+            )
     return Analysis(
         text=text,
         encoding=encoding,
