@@ -360,6 +360,23 @@ def test_hang_leads_to_reset_and_back_up(net, manager):
     assert modem.signal().rssi == sim.signal
 
 
+def test_reset_on_request(net, manager):
+    # A Huawei stick re-enumerates on reset: it comes back on another pty behind the same link.
+    sim = net.add_modem("huawei", boot_time=0.05)
+    mgr, rec = manager([spec("x", imei=sim.imei)])
+    modem = up_of(rec, "x")
+    wait_status(mgr, rec, lambda s: s.storage is not None, "x")
+    first = sim.device
+    mgr.request_reset("x")
+    wait_status(mgr, rec, lambda s: s.state == "starting", "x")
+    wait_status(mgr, rec, lambda s: s.state == "up" and s.last_error is None, "x")
+    assert sim.device != first
+    assert mgr.modem("x") is modem
+    net.handset(PEER).send(to=sim.number, text="after the reset")
+    _id, pdu, _src = next_of(rec.pdus, what="a message after the reset")
+    assert pdumod.decode(pdu, smsc=True).text == "after the reset"
+
+
 def test_unplug_and_replug_on_a_new_pty(net, manager):
     sim = net.add_modem("quectel", boot_time=0.05)
     mgr, rec = manager([spec("x", imei=sim.imei)])

@@ -245,6 +245,7 @@ class ModemManager:
         self._modems: dict[str, Modem] = {}
         self._wake: dict[str, threading.Event] = {s: threading.Event() for s in self.specs}
         self._sweep_now: dict[str, threading.Event] = {s: threading.Event() for s in self.specs}
+        self._reset_now: dict[str, threading.Event] = {s: threading.Event() for s in self.specs}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.hotplug = HotplugWatcher(
@@ -294,7 +295,14 @@ class ModemManager:
             return self._modems.get(modem_id)
 
     def request_sweep(self, modem_id: str) -> None:
+        """Read the modem's storage now (commit, then delete) instead of at the next period."""
         self._sweep_now[modem_id].set()
+        self._wake[modem_id].set()
+
+    def request_reset(self, modem_id: str) -> None:
+        """Reset the modem (as after a hang) on its own thread, if it is up; the status goes
+        "starting", then "up" again (or "down" when it does not come back)."""
+        self._reset_now[modem_id].set()
         self._wake[modem_id].set()
 
     def rescan(self) -> None:
@@ -517,6 +525,7 @@ class ModemManager:
         """Open, serve and watch one modem until it goes away; returns why (None: stopping
         or a failure that retrying cannot fix)."""
         self._set(spec.id, state="starting", port=port, last_error=None)
+        self._reset_now[spec.id].clear()  # a reset asked for while it was not up is moot
         modem = Modem(port, spec.settings, on_event=lambda ev: self._on_event(spec, modem, ev))
         try:
             modem.open()
@@ -591,6 +600,13 @@ class ModemManager:
                 return "stopped"
             if not modem.is_open:
                 return "the modem stopped answering or was unplugged"
+            if self._reset_now[spec.id].is_set():
+                self._reset_now[spec.id].clear()
+                failed = self._reset(spec, modem, "reset on request")
+                if failed:
+                    return failed
+                missed = 0
+                next_beat = time.monotonic() + self.heartbeat_seconds
             now = time.monotonic()
             if self._sweep_now[spec.id].is_set() or now >= next_sweep:
                 self._sweep_now[spec.id].clear()
@@ -608,18 +624,30 @@ class ModemManager:
                     missed += 1
                     log.warning("modem %s: missed heartbeat %d: %s", spec.id, missed, exc)
                     if missed >= 2:
-                        self._set(spec.id, state="starting", last_error="hung; resetting it")
-                        try:
-                            modem.reset()
-                        except (ATError, ModemError) as rexc:
-                            return f"hung, and the reset failed: {rexc}"
+                        failed = self._reset(spec, modem, "hung")
+                        if failed:
+                            return failed
                         missed = 0
-                        self._set(spec.id, state="up", last_error=None)
-                        self._safe_sweep(spec, modem)
                 next_beat = time.monotonic() + (
                     self.heartbeat_seconds if missed == 0 else min(5.0, self.heartbeat_seconds)
                 )
         return "stopped"
+
+    def _reset(self, spec: ModemSpec, modem: Modem, why: str) -> str | None:
+        """Reset the modem on its supervisor's thread; None when it is back up, else why not."""
+        log.warning("modem %s: %s; resetting it", spec.id, why)
+        self._set(spec.id, state="starting", last_error=f"{why}; resetting it")
+        try:
+            modem.reset()
+        except (ATError, ModemError) as exc:
+            return f"{why}, and the reset failed: {exc}"
+        self._set(spec.id, state="up", last_error=None)
+        try:
+            self._health(spec, modem)
+        except CommandTimeout as exc:
+            log.warning("modem %s: no health reading after the reset: %s", spec.id, exc)
+        self._safe_sweep(spec, modem)
+        return None
 
     def _health(self, spec: ModemSpec, modem: Modem) -> None:
         changes: dict[str, Any] = {}
