@@ -386,6 +386,13 @@ def test_decode_public_submits() -> None:
         13,
     )
     assert s.validity == 3 * 1440 and s.status_report_request
+    bare = pdu.decode("310D0B911326880736F40000A90FF7FBDD454E87CDE1B0DB357EB701", smsc=False)
+    assert (bare.smsc, bare.number, bare.text, bare.reference) == (
+        None,
+        "+31628870634",
+        "www.diafaan.com",
+        13,
+    )
     ucs = pdu.decode("07914346466554F601000B914316565811F9000806304253F68449")
     assert (ucs.number, ucs.smsc, ucs.text) == ("+34616585119", "+34646456456", "あ叶葉")
     data = pdu.decode("0591721891F101000B917228214365F700040C48656C6C6F20776F726C6421")
