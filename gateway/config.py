@@ -319,7 +319,7 @@ class DemoConfig:
     """Demo data: an admin user, profiles and conversations."""
 
     admin_user: str = "admin"
-    admin_password: str = "demo"
+    admin_password: str = "demo1234"
     profiles: tuple[DemoProfile, ...] = ()
     conversations: tuple[DemoConversation, ...] = ()
 

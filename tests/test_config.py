@@ -118,7 +118,7 @@ def test_demo_loads() -> None:
     assert {m.imei for m in config.modems} == {m.imei for m in sim.modems}
     assert all(m.port is None for m in config.modems)
     demo = config.demo
-    assert demo is not None and (demo.admin_user, demo.admin_password) == ("admin", "demo")
+    assert demo is not None and (demo.admin_user, demo.admin_password) == ("admin", "demo1234")
     assert 8 <= len(demo.profiles) <= 12
     assert any(p.opted_out for p in demo.profiles)
     assert any(p.status == "inactive" for p in demo.profiles)

@@ -11,6 +11,7 @@ from .db import Database
 from .times import iso, now
 
 ROLES = ("admin", "agent")
+MIN_PASSWORD = 8  # the web app and the CLI apply the same rule
 
 
 class UserError(ValueError):
@@ -22,8 +23,8 @@ def _check(username: str, password: str | None, role: str | None) -> None:
         raise UserError("username: 1-64 printable characters without spaces")
     if role is not None and role not in ROLES:
         raise UserError(f"role: must be one of {', '.join(ROLES)}, not {role!r}")
-    if password is not None and len(password) < 4:
-        raise UserError("password: at least 4 characters")
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise UserError(f"password: at least {MIN_PASSWORD} characters")
 
 
 class Users:

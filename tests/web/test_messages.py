@@ -6,23 +6,11 @@ import csv
 import io
 
 import pytest
-from argon2 import PasswordHasher
 
 from gateway.modem import pdu
 from gateway.web.views.messages import PAGE_SIZE, safe_cell
 
 from .conftest import AGENT, Web, csrf_token
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 at its lowest cost: the fixture's users and logins take milliseconds, not seconds
-    (set before the ``web`` fixture opens the store)."""
-    monkeypatch.setattr(
-        "gateway.store.users.PasswordHasher",
-        lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
-    )
-
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 

@@ -3,23 +3,11 @@ rescan buttons; what it shows when the daemon's modem manager is not running."""
 
 from __future__ import annotations
 
-import pytest
-from argon2 import PasswordHasher
-
 from gateway.modem.device import Identity, MemoryUsage, StorageUsage
 from gateway.modem.manager import ModemStatus
 from gateway.modem.urc import Registration, signal_from_rssi
 
 from .conftest import AGENT, Web, csrf_token
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 at its lowest cost, so logging in takes milliseconds (set before ``web``)."""
-    monkeypatch.setattr(
-        "gateway.store.users.PasswordHasher",
-        lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
-    )
 
 
 class FakeManager:

@@ -4,10 +4,10 @@ the gateway as a handset, the handsets' inboxes (escaped, newest first) and thei
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 
 import pytest
-from argon2 import PasswordHasher
 
 from gateway.config import SimHandset, SimulatorConfig
 from gateway.modem.sim import Network, SimControl
@@ -19,15 +19,6 @@ JAMES = "+15551230002"
 SUPPORT_NUMBER = "+15550100001"  # modem a: short code 55123
 ALERTS_NUMBER = "+15550100002"  # modem b: short code 55999
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 at its lowest cost, so logging in takes milliseconds (set before ``web``)."""
-    monkeypatch.setattr(
-        "gateway.store.users.PasswordHasher",
-        lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
-    )
 
 
 @pytest.fixture
@@ -99,9 +90,14 @@ def test_text_the_gateway_as_a_handset(web: Web, net: Network) -> None:
     assert [(t["sender"], t["to"], t["text"]) for t in _texts(net)] == [
         (MARIA, SUPPORT_NUMBER, "Is school open today?")
     ]
-    # The modem stored it, ready for the gateway to read (the control call waits its turn on
-    # the modem's thread, after the delivery).
-    assert len(net.modem(SUPPORT_NUMBER).stored()) == 1
+    # The network delivers to the modem on the modem's own thread: wait until it is stored,
+    # ready for the gateway to read.
+    modem = net.modem(SUPPORT_NUMBER)
+    deadline = time.monotonic() + 5
+    while not modem.stored():
+        assert time.monotonic() < deadline, "the text never reached the modem's storage"
+        time.sleep(0.01)
+    assert len(modem.stored()) == 1
     html = client.get("/phones").get_data(as_text=True)
     assert f"{MARIA} texted {SUPPORT_NUMBER} (1 part)." in html
 

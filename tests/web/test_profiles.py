@@ -6,13 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 
 import pytest
-from argon2 import PasswordHasher
 from markupsafe import escape
 
-import gateway.store.users as users_module
 from gateway.modem.pdu import encode_deliver
 from gateway.store.profiles import custom_fields
 
@@ -20,19 +17,6 @@ from .conftest import AGENT, Web, csrf_token
 
 XSS_NAME = '<script>alert("n")</script><img src=x onerror=alert(1)>'
 XSS_BODY = "<img src=x onerror=alert(2)> <script>alert(3)</script>"
-
-
-@pytest.fixture
-def web(tmp_path, monkeypatch) -> Iterator[Web]:
-    """The shared Web fixture with cheap password hashes: these tests log in a lot."""
-    monkeypatch.setattr(
-        users_module,
-        "PasswordHasher",
-        lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
-    )
-    w = Web(tmp_path)
-    yield w
-    w.store.close()
 
 
 @pytest.fixture

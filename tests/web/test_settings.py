@@ -6,20 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from argon2 import PasswordHasher
 
 from gateway.config import parse_config
 
 from .conftest import ADMIN, AGENT, CONFIG, Web, csrf_token
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 at its lowest cost, so logging in takes milliseconds (set before ``web``)."""
-    monkeypatch.setattr(
-        "gateway.store.users.PasswordHasher",
-        lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
-    )
 
 
 def _uid(web: Web, name: str) -> int:

@@ -1,0 +1,16 @@
+"""Fixtures for the whole suite."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its real cost takes most of a second per hash; tests check behaviour, not
+    cost, so users created in tests get the cheapest valid parameters."""
+    monkeypatch.setattr(
+        "gateway.store.users.PasswordHasher",
+        lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+    )
