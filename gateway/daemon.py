@@ -57,6 +57,10 @@ def _settings(config: Config, m: ModemConfig) -> ModemSettings:
         rtscts=m.rtscts,
         pin=m.pin,
         command_timeout=config.modem_manager.command_timeout_seconds,
+        # The '> ' prompt is an immediate answer like any command's; with the driver's own
+        # default a hung modem held its sender (and its heartbeat) for that long whatever the
+        # configured command timeout.
+        prompt_timeout=config.modem_manager.command_timeout_seconds,
     )
 
 
@@ -95,6 +99,7 @@ class Daemon:
         self.dispatcher = Dispatcher(cfg, self.store, self.events)
         self.outbox = Outbox(cfg, self.store, self.events, self.dispatcher.wake)
         self.inbound = Inbound(cfg, self.store, self.events, self.outbox)
+        self.dispatcher.on_part_sent = self.inbound.part_sent
         self.inbound.recover()
         scan = list(cfg.modem_manager.scan)
         if cfg.simulator is not None:
@@ -209,6 +214,24 @@ class Daemon:
 
     def _on_status(self, status: ModemStatus) -> None:
         self.events.publish("modem.health", **status.to_json())
+        self._follow_state(status.modem_id)
+
+    def _follow_state(self, modem_id: str) -> None:
+        """Route only to modems the manager calls up. A hung modem is reset in place (no
+        on_down/on_up around it, and the reset may take minutes): without this the dispatcher
+        kept sending its queue into the dead port instead of the rest of the pool."""
+        if self.manager is None or self.dispatcher is None:
+            return
+        try:
+            state = self.manager.status(modem_id).state  # now, not the snapshot: no stale 'up'
+        except KeyError:
+            return  # a modem found that no configuration names
+        modem = self.manager.modem(modem_id)
+        if state == "up" and modem is not None:
+            if not self.dispatcher.healthy(modem_id):
+                self.dispatcher.modem_up(modem_id, modem)
+        elif self.dispatcher.healthy(modem_id):
+            self.dispatcher.modem_down(modem_id)
 
     # -- control socket ------------------------------------------------------------------
 

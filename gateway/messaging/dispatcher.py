@@ -80,6 +80,9 @@ class Dispatcher:
         self._slots: dict[str, _Slot] = {}
         self._started = clock()
         self._thread: threading.Thread | None = None
+        # Called with (modem id, recipient, TP-MR) once a part is recorded as sent: a status
+        # report that overtook the +CMGS answer is matched then (the daemon wires Inbound's).
+        self.on_part_sent: Callable[[str, str, int], None] | None = None
         for mc in config.modems:
             self._slots[mc.id] = _Slot(mc.id, mc, down_since=self._started)
 
@@ -389,6 +392,11 @@ class Dispatcher:
                 self._after_failure(message_id, slot, failure)
                 return
             self.store.messages.part_sent(part["id"], tp_mr)
+            if self.on_part_sent is not None:
+                try:
+                    self.on_part_sent(slot.modem_id, row["phone"], tp_mr)
+                except Exception:  # the part is out: a failing hook must not resend it
+                    log.exception("modem %s: matching an early status report failed", slot.modem_id)
             with self._lock:
                 at = self.clock()
                 slot.recent.append(at)

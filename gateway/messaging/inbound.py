@@ -7,10 +7,13 @@ after that returns: a crash at any point loses nothing, and reading a PDU twice 
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from ..config import Config, ShortCodeConfig
 from ..modem import pdu as smspdu
@@ -26,6 +29,8 @@ from .reports import apply_status_report
 log = logging.getLogger(__name__)
 
 OOPS_WINDOW = timedelta(hours=24)
+UNMATCHED_KEPT = 256  # early status reports remembered, newest kept
+UNMATCHED_SECONDS = 600.0  # how long a part's +CMGS answer may trail its report
 
 
 def missing_marker(seq: int, total: int) -> str:
@@ -53,6 +58,13 @@ class Inbound:
         self.outbox = outbox
         self._lock = threading.Lock()
         self.stale_changed = threading.Event()  # a new incomplete group: the timer may move
+        # Status reports that matched no part yet, by (modem, recipient, TP-MR): a fast
+        # network's report can overtake the +CMGS answer of its own part (the modem prints
+        # +CDS right after it, and the sender records the TP-MR a moment later).
+        self._reports_lock = threading.Lock()
+        self._unmatched: collections.OrderedDict[tuple[str, str, int], tuple[float, Any]] = (
+            collections.OrderedDict()
+        )
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -88,7 +100,12 @@ class Inbound:
             )
             mid = None
             if new:
-                mid = apply_status_report(self.config, self.store, self.events, modem_id, decoded)
+                with self._reports_lock:
+                    mid = apply_status_report(
+                        self.config, self.store, self.events, modem_id, decoded
+                    )
+                    if mid is None:
+                        self._remember_unmatched(modem_id, decoded)
                 self.store.inbound.mark_done(pdu_id)
             return Received(pdu_id, new, "status-report", mid)
         if isinstance(decoded, smspdu.Submit):
@@ -129,6 +146,24 @@ class Inbound:
             return Received(pdu_id, False, "deliver")
         message_id = self._assemble(pdu_id)
         return Received(pdu_id, True, "deliver", message_id)
+
+    # -- status reports that came early ---------------------------------------------------
+
+    def _remember_unmatched(self, modem_id: str, report: smspdu.StatusReport) -> None:
+        phone = normalize_sender(report.number, self.config.default_region)
+        self._unmatched[(modem_id, phone, report.reference)] = (time.monotonic(), report)
+        while len(self._unmatched) > UNMATCHED_KEPT:
+            self._unmatched.popitem(last=False)
+
+    def part_sent(self, modem_id: str, phone: str, tp_mr: int) -> int | None:
+        """A part was recorded as sent: apply a report that arrived for it before that (the
+        dispatcher calls this). Returns the message id it was about, or None."""
+        with self._reports_lock:
+            early = self._unmatched.pop((modem_id, phone, tp_mr), None)
+            if early is None or time.monotonic() - early[0] > UNMATCHED_SECONDS:
+                return None
+            log.info("modem %s: status report for TP-MR %d came before +CMGS", modem_id, tp_mr)
+            return apply_status_report(self.config, self.store, self.events, modem_id, early[1])
 
     # -- reassembly ----------------------------------------------------------------------
 
