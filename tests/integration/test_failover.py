@@ -4,7 +4,7 @@ blocks nobody else and is up again once the hang ends."""
 
 from __future__ import annotations
 
-from .conftest import ALERTS, ALICE, IMEI_A, NUM_A, NUM_B, NUM_C, SUPPORT, wait_until
+from .harness import ALERTS, ALICE, IMEI_A, NUM_A, NUM_B, NUM_C, SUPPORT, wait_until
 
 RECIPIENTS = [f"+1555777{n:04d}" for n in range(10)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gateway.modem import pdu as smspdu
 
-from .conftest import ALICE, BOB, IMEI_A, NUM_A, NUM_C, SUPPORT, wait_until
+from .harness import ALICE, BOB, IMEI_A, NUM_A, NUM_C, SUPPORT, wait_until
 
 REPLY = "".join(f"Reply sentence number {i} about the trip, with details. " for i in range(8))
 

@@ -7,7 +7,7 @@ import pytest
 
 from gateway.messaging.outbound import SendRefused
 
-from .conftest import ALICE, BOB, NUM_A, NUM_C, SUPPORT, wait_until
+from .harness import ALICE, BOB, NUM_A, NUM_C, SUPPORT, wait_until
 
 
 def _subscribed(gateway, phone: str) -> bool | None:

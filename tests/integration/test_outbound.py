@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from gateway.modem import pdu as smspdu
 
-from .conftest import ALERTS, ALICE, BOB, NUM_A, NUM_C, SUPPORT, wait_until
+from .harness import ALERTS, ALICE, BOB, NUM_A, NUM_C, SUPPORT, wait_until
 
 LONG = "".join(f"Line {i:02d} of a long notice about the school trip. " for i in range(9))[:400]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from gateway.config import load_config
 from gateway.control import ControlError, request
 
-from .conftest import ALICE, BOB, SUPPORT, Gateway, make_config, wait_until
+from .harness import ALICE, BOB, SUPPORT, Gateway, make_config, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 LONG = "".join(f"Part of a long message number {i}. " for i in range(12))[:380]
