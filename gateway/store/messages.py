@@ -163,11 +163,13 @@ class Messages:
         )
 
     def reset_parts(self, message_id: int) -> None:
-        """Every part of the message is to be sent again (through another modem)."""
+        """Every part of the message is to be sent again (through another modem). Parts whose
+        report already came back go too: the handset joins parts from one number only."""
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE message_parts SET status = 'pending', tp_mr = NULL, sent_at = NULL"
-                " WHERE message_id = ? AND status IN ('sent', 'writing')",
+                "UPDATE message_parts SET status = 'pending', tp_mr = NULL, sent_at = NULL,"
+                " report_status = NULL, reported_at = NULL"
+                " WHERE message_id = ? AND status != 'pending'",
                 (message_id,),
             )
 

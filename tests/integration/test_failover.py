@@ -82,3 +82,46 @@ def test_a_hung_modem_blocks_nobody_and_comes_back(start_gateway):
     gw.wait_status(acc.message_id, "delivered")
     assert gw.message(acc.message_id)["modem_id"] == "a"
     assert gw.net.handset("+15557770101").inbox[0].sender == NUM_A
+
+
+def test_a_sticky_profile_waits_for_the_grace_then_moves_with_all_its_parts(start_gateway):
+    gw = start_gateway(latency=0.3, grace=0.02)  # grace: 1.2 s
+    gw.wait_up("a", "b")
+    alice = gw.net.handset(ALICE)
+    first = gw.daemon.outbox.submit("Hello from a", to=ALICE, short_code=SUPPORT)
+    assert alice.wait_for_message(timeout=5).sender == NUM_A
+    gw.wait_status(first.message_id, "delivered")
+    wait_until(
+        gw.sub,
+        lambda: gw.store.profiles.by_phone(ALICE)["sticky_modem"] == "a",
+        3,
+        "Alice to stick to modem a",
+    )
+
+    long = "".join(f"Sentence {i} of a long text that needs three parts. " for i in range(7))
+    acc = gw.daemon.outbox.submit(long, to=ALICE, short_code=SUPPORT)
+    assert acc.parts == 3
+
+    def first_part_out():
+        return gw.store.db.value(
+            "SELECT tp_mr FROM message_parts WHERE message_id = ? AND seq = 1", (acc.message_id,)
+        )
+
+    wait_until(gw.sub, lambda: first_part_out() is not None, 5, "part 1 sent by modem a")
+    gw.net.modem(IMEI_A).unplug()
+    ev = gw.wait_event("modem.down", id="a")
+    assert ev is not None
+    gw.wait_status(acc.message_id, {"sent", "delivered"}, timeout=8)
+    row = gw.message(acc.message_id)
+    assert row["modem_id"] == "b"
+    parts = gw.parts(acc.message_id)
+    assert {p["modem_id"] for p in parts} == {"b"} and all(p["tp_mr"] is not None for p in parts)
+    # The whole text again from b's number, so the handset can join it.
+    got = alice.wait_for_message(timeout=5, predicate=lambda m: m.sender == NUM_B)
+    assert got.text == long and got.parts == 3
+    wait_until(
+        gw.sub,
+        lambda: gw.store.profiles.by_phone(ALICE)["sticky_modem"] == "b",
+        3,
+        "Alice to stick to modem b",
+    )
