@@ -206,7 +206,12 @@
   });
 
   if (global.Live) {
-    for (const kind of ["message.new", "agent.changed", "profile.changed"]) global.Live.on(kind, refreshSoon);
+    for (const kind of ["agent.changed", "profile.changed"]) global.Live.on(kind, refreshSoon);
+    global.Live.on("message.new", () => {
+      refreshSoon();
+      // The event may come a moment before the store shows the message: look once more.
+      global.setTimeout(refreshSoon, 800);
+    });
     global.Live.on("live.open", (d) => {
       if (d.reconnected) refreshSoon();
     });

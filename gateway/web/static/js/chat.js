@@ -84,6 +84,8 @@
       this.key = null; // idempotency key of the text being sent, kept until it is accepted
       this.chosenCode = null;
       this.soon = null;
+      this.wantId = 0; // the newest message an event announced
+      this.retries = 0;
 
       this.counter = global.SmsCount.attach(this.textarea, find(".chat-counter"), {
         maxParts: settings.maxParts,
@@ -122,18 +124,20 @@
         return;
       }
       live.on("message.new", (d) => {
-        if (this.is(d.profile_id)) this.refresh();
+        if (!this.is(d.profile_id)) return;
+        this.wantId = Math.max(this.wantId, Number(d.id) || 0);
+        this.refresh();
       });
       live.on("message.status", (d) => {
-        if (!this.is(d.profile_id)) return;
-        const item = this.items.get(d.id);
+        // Some senders leave profile_id out; a message shown here is known by its id alone.
+        const item = this.profileId === null ? null : this.items.get(d.id);
         if (item && item.message.direction === "out") {
           item.message.status = d.status;
           item.message.error = d.error || item.message.error;
           this.renderMark(item);
         } else if (item) {
           this.reload(); // an inbound message completed by late parts: its text changed
-        } else {
+        } else if (this.is(d.profile_id)) {
           this.refresh();
         }
       });
@@ -164,6 +168,8 @@
       this.items.clear();
       this.history.replaceChildren();
       this.chosenCode = null;
+      this.wantId = 0;
+      this.retries = 0;
       this.key = null;
       this.textarea.value = "";
       this.textarea.dispatchEvent(new Event("input", { bubbles: true }));
@@ -233,6 +239,24 @@
         this.lastId = 0;
       }
       this.apply(data);
+      this.chase();
+    }
+
+    /** An event may announce a message before the store shows it to other connections: ask
+     * again a few times, a little later each time, until it is there. */
+    chase() {
+      if (this.wantId <= this.lastId || this.items.has(this.wantId)) {
+        this.retries = 0;
+        return;
+      }
+      if (this.retries >= 8) {
+        console.warn(`chat: message ${this.wantId} was announced but never arrived`);
+        this.retries = 0;
+        this.wantId = this.lastId;
+        return;
+      }
+      this.retries += 1;
+      global.setTimeout(() => this.refresh(), 100 * this.retries);
     }
 
     apply(data) {
@@ -459,6 +483,12 @@
     panel.hidden = true;
     if (conversation) conversation.stop();
     if (opener && opener.isConnected) opener.focus();
+    if (!opener || document.activeElement !== opener) {
+      // The CHAT button went away (e.g. hidden after an opt-out): its row, else the page.
+      const row = opener && opener.isConnected ? opener.closest("tr, li") : null;
+      const fallback = (row && row.querySelector("a[href]")) || document.getElementById("main");
+      if (fallback) fallback.focus();
+    }
     opener = null;
   }
 
