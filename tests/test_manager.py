@@ -135,7 +135,7 @@ def manager(net: Network) -> Iterator[Callable[..., tuple[ModemManager, Recorder
             heartbeat_seconds=60.0,
             sweep_seconds=300.0,
             reconnect_max_seconds=1.0,
-            probe_timeout=0.5,
+            probe_timeout=0.3,
         )
         options.update(kwargs)
         mgr = ModemManager(
@@ -416,7 +416,7 @@ def test_dead_modem_never_blocks_another(net, manager):
     dead = net.add_modem("generic")
     alive = net.add_modem("generic")
     settings = ModemSettings(
-        command_timeout=0.3, retry_delay=0.02, startup_timeout=2.0, reset_timeout=2.0
+        command_timeout=0.3, retry_delay=0.02, startup_timeout=1.0, reset_timeout=1.0
     )
     mgr, rec = manager(
         [spec("dead", imei=dead.imei, settings=settings), spec("alive", imei=alive.imei)],
