@@ -415,6 +415,9 @@ class Modem:
             except CommandError:
                 return  # it answers, even if oddly
             except CommandTimeout as exc:
+                if self._closing.is_set():
+                    # close() from another thread (shutdown) must not wait for the deadline.
+                    raise PortGone(self.port, "AT", "closed while waiting for the modem") from exc
                 if time.monotonic() >= deadline:
                     raise CommandTimeout(
                         self.port, "AT", "the modem does not answer AT commands"
