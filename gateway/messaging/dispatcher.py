@@ -175,8 +175,8 @@ class Dispatcher:
     def _route_once(self) -> float | None:
         """Assign what can be sent now; return seconds until the next timer, None if none."""
         at = self.clock()
-        for mid in self.store.messages.expire_due(iso(at)):
-            self.events.publish("message.status", id=mid, status="expired")
+        for mid, profile_id in self.store.messages.expire_due(iso(at)):
+            self.events.publish("message.status", id=mid, profile_id=profile_id, status="expired")
         timers: list[datetime] = []
         with self._lock:
             for slot in self._slots.values():
@@ -193,7 +193,11 @@ class Dispatcher:
                 slot.busy = True
                 slot.last_used = at
             self.events.publish(
-                "message.status", id=row["id"], status="sending", modem_id=slot.modem_id
+                "message.status",
+                id=row["id"],
+                profile_id=row["profile_id"],
+                status="sending",
+                modem_id=slot.modem_id,
             )
             slot.jobs.put(row["id"])
         nxt = self.store.messages.next_attempt_time()
@@ -215,7 +219,9 @@ class Dispatcher:
             self.store.messages.fail(
                 row["id"], f"short code {row['short_code']} is no longer configured"
             )
-            self.events.publish("message.status", id=row["id"], status="failed")
+            self.events.publish(
+                "message.status", id=row["id"], profile_id=row["profile_id"], status="failed"
+            )
             return None, None
         grace = timedelta(minutes=self.config.routing.sticky_grace_minutes)
         bulk = row["priority"] >= PRIORITY_BULK

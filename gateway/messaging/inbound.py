@@ -66,6 +66,10 @@ class Inbound:
             collections.OrderedDict()
         )
 
+    def _publish(self, kind: str, /, **data: object) -> None:
+        # After the commit: a browser woken by the event must find the row it announces.
+        self.store.db.after_commit(lambda: self.events.publish(kind, **data))
+
     # -- entry point ---------------------------------------------------------------------
 
     def receive(self, modem_id: str, pdu_hex: str, *, source: str = "") -> Received:
@@ -86,7 +90,7 @@ class Inbound:
                     exc,
                     pdu_id,
                 )
-                self.events.publish("inbound.undecodable", modem_id=modem_id, pdu_id=pdu_id)
+                self._publish("inbound.undecodable", modem_id=modem_id, pdu_id=pdu_id)
             return Received(pdu_id, new, "undecodable")
         if isinstance(decoded, smspdu.StatusReport):
             pdu_id, new = self.store.inbound.add(
@@ -229,9 +233,7 @@ class Inbound:
                 (self._body(have, total), status, iso(now()), message_id),
             )
         msg = self.store.messages.get(message_id)
-        self.events.publish(
-            "message.status", id=message_id, profile_id=msg["profile_id"], status=status
-        )
+        self._publish("message.status", id=message_id, profile_id=msg["profile_id"], status=status)
         return message_id
 
     def flush_stale(self) -> float | None:
@@ -306,7 +308,7 @@ class Inbound:
         )
         self.store.inbound.attach([p["id"] for p in parts], message_id)
         self.store.profiles.set_sticky_modem(profile["id"], modem_id)
-        self.events.publish(
+        self._publish(
             "message.new",
             id=message_id,
             profile_id=profile["id"],
@@ -372,4 +374,4 @@ class Inbound:
             self.store.opt_events.record(
                 profile_id, action, source="keyword", short_code=code, message_id=message_id
             )
-        self.events.publish("profile.changed", id=profile_id, subscribed=subscribed)
+        self._publish("profile.changed", id=profile_id, subscribed=subscribed)

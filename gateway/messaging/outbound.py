@@ -180,14 +180,15 @@ class Outbox:
             if answers and created:
                 self.store.messages.answer_open(profile["id"])
         if created:
-            self.events.publish(
-                "message.new",
-                id=message_id,
-                profile_id=profile["id"],
-                direction="out",
-                status="queued",
-            )
-            self._wake()
+            event = {
+                "id": message_id,
+                "profile_id": profile["id"],
+                "direction": "out",
+                "status": "queued",
+            }
+            # Announced and routed only once committed (a caller may hold a transaction).
+            self.store.db.after_commit(lambda: self.events.publish("message.new", **event))
+            self.store.db.after_commit(self._wake)
         return Accepted(
             message_id,
             profile["id"],

@@ -41,12 +41,12 @@ def apply_status_report(
         part["id"], report.status, report.status_category
     )
     msg = store.messages.get(message_id)
-    events.publish(
-        "message.status",
-        id=message_id,
-        profile_id=msg["profile_id"] if msg else None,
-        status=status,
-        part=part["seq"],
-        report=report.status_meaning,
-    )
+    data = {
+        "id": message_id,
+        "profile_id": msg["profile_id"] if msg else None,
+        "status": status,
+        "part": part["seq"],
+        "report": report.status_meaning,
+    }
+    store.db.after_commit(lambda: events.publish("message.status", **data))
     return message_id

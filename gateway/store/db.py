@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -107,15 +107,32 @@ class Database:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             self._local.depth = 1
+            self._local.pending = []
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
+                self._local.pending = []
                 raise
             else:
                 conn.execute("COMMIT")
             finally:
                 self._local.depth = 0
+        pending, self._local.pending = self._local.pending, []
+        for fn in pending:
+            try:
+                fn()
+            except Exception:  # a failed listener must not undo or hide the commit
+                log.exception("after-commit callback %r failed", fn)
+
+    def after_commit(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` once the current transaction has committed (at once outside one; never
+        after a rollback). Events and wake-ups go through here, so that whoever they wake
+        finds the rows they announce."""
+        if getattr(self._local, "depth", 0):
+            self._local.pending.append(fn)
+        else:
+            fn()
 
     def q(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """Run a query and return all rows."""

@@ -231,22 +231,22 @@ class Messages:
                 (status, error, iso(now()), message_id),
             )
 
-    def expire_due(self, at: str) -> list[int]:
-        """Queued messages past their expiry become 'expired'; returns their ids."""
+    def expire_due(self, at: str) -> list[tuple[int, int]]:
+        """Queued messages past their expiry become 'expired'; returns (id, profile id) pairs."""
         with self.db.tx() as conn:
             rows = conn.execute(
-                "SELECT id FROM messages WHERE direction='out' AND status='queued'"
+                "SELECT id, profile_id FROM messages WHERE direction='out' AND status='queued'"
                 " AND expires_at IS NOT NULL AND expires_at <= ?",
                 (at,),
             ).fetchall()
-            ids = [int(r["id"]) for r in rows]
-            for mid in ids:
+            expired = [(int(r["id"]), int(r["profile_id"])) for r in rows]
+            for mid, _ in expired:
                 conn.execute(
                     "UPDATE messages SET status='expired', next_attempt_at=NULL, updated_at=?,"
                     " error = COALESCE(error, 'expired before it could be sent') WHERE id=?",
                     (iso(now()), mid),
                 )
-        return ids
+        return expired
 
     def recover_after_crash(self) -> list[int]:
         """At start: messages caught mid-send go back to the queue; parts that were being

@@ -73,7 +73,9 @@ def create_app(ctx: GatewayContext, **overrides: object) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=web.session_hours),
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session, which expires on its own
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,  # CSV imports
-        JSON_SORT_KEYS=False,
+        # A session lasts web.session_hours from login; an open tab's event stream, which
+        # reconnects every minute, must not keep it alive for ever.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
     app.config.update(overrides)
     app.extensions["gateway"] = ctx

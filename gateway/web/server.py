@@ -64,7 +64,7 @@ def self_signed(cert: Path, key: Path, hostname: str = "gateway.local") -> None:
 class WebServer:
     """The web app on its own threads; ``url`` once started."""
 
-    def __init__(self, ctx: GatewayContext, *, threads: int = 16, max_threads: int = 64) -> None:
+    def __init__(self, ctx: GatewayContext, *, threads: int = 32, max_threads: int = 64) -> None:
         self.ctx = ctx
         web = ctx.config.web
         self.app = create_app(ctx)
