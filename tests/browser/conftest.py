@@ -166,3 +166,64 @@ def artifacts_dir() -> Path:
     path = REPO / "artifacts" / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# -- End-to-end: the real daemon with the demo config (tests/browser/test_e2e_*.py) -------------
+#
+# One daemon for the whole session (starting one takes a second, and the modems must come up):
+# the demo's profiles, conversations and simulated handsets, its web app on a free port of
+# 127.0.0.1. Each test uses its own profiles, so the tests do not depend on their order.
+# Helpers the tests import are in e2e_helpers.py.
+
+
+@pytest.fixture(scope="session")
+def gateway_daemon(tmp_path_factory) -> Iterator[object]:
+    """The demo gateway (daemon + simulator + web app on 127.0.0.1:<free port>) for the session."""
+    import dataclasses
+
+    from argon2 import PasswordHasher
+    from e2e_helpers import E2E_TIMEOUT_S, GatewayUnderTest, wait_modems_up
+
+    from gateway.config import load_config
+    from gateway.daemon import Daemon
+
+    data_dir = tmp_path_factory.mktemp("e2e-gateway")
+    config = load_config(REPO / "gateway" / "data" / "demo.yaml", data_dir=data_dir)
+    config = dataclasses.replace(config, web=dataclasses.replace(config.web, port=0))
+    daemon = Daemon(config, demo=True, web=True)
+    with pytest.MonkeyPatch.context() as mp:
+        # The seeded admin's hash at the cheapest valid cost, as tests/conftest.py does for
+        # function-scoped users: a login then verifies in milliseconds, not most of a second.
+        mp.setattr(
+            "gateway.store.users.PasswordHasher",
+            lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+        )
+        daemon.start()
+    try:
+        wait_modems_up(daemon, E2E_TIMEOUT_S)
+        yield GatewayUnderTest(daemon)
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_storage_state(browser, gateway_daemon) -> dict:
+    """Cookies of one admin login, so that each test starts logged in without the form."""
+    from e2e_helpers import log_in
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        log_in(page, gateway_daemon.url)
+        return context.storage_state()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def logged_in_page(page, admin_storage_state) -> object:
+    """The ``page`` fixture (same checks: no outside request, no page or console error) with the
+    demo admin's session cookie, on a 1280x800 screen."""
+    page.context.add_cookies(admin_storage_state["cookies"])
+    page.set_viewport_size({"width": 1280, "height": 800})
+    return page
