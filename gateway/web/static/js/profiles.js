@@ -8,7 +8,8 @@
  *   events; through live.js's shared stream when the page has it, else its own EventSource)
  *   for message.status and message.new of this profile. A status change updates the
  *   row's status cell; a new message is fetched from /api/profiles/<id>/conversation?after=<id>
- *   and put at the top (the table is newest first). After the stream reconnects, the page
+ *   and put at the top (the table is newest first). Each time the stream opens (the first time
+ *   too: a status may change between rendering and connecting), the page
  *   catches up the same way. profile.changed updates the subscription shown.
  *
  * Text from handsets is set with textContent only, never as HTML.
@@ -172,7 +173,8 @@
       again = true;
       return fetching;
     }
-    const after = full ? 0 : newestId();
+    const newest = newestId();
+    const after = full ? 0 : newest;
     const url = "/api/profiles/" + profileId + "/conversation?after=" + after;
     fetching = window
       .gatewayFetch(url)
@@ -186,6 +188,9 @@
             if (m.direction === "out") onStatus(m);
             continue;
           }
+          // Older than the newest row yet not shown: beyond this page's oldest row (the API
+          // gives more history than the page shows), not new.
+          if (m.id < newest) continue;
           if (empty) empty.remove();
           tbody.insertBefore(buildRow(m), tbody.firstChild);
           added += 1;
@@ -245,14 +250,15 @@
     window.Live.on("message.status", onStatusEvent);
     window.Live.on("message.new", onNew);
     window.Live.on("profile.changed", onProfile);
-    window.Live.on("live.open", function (info) {
-      if (info && info.reconnected) catchUp(true); // something may have happened meanwhile
+    // On every open, the first one too: a status that changed between the server rendering
+    // this page and the stream opening (a fast modem's "delivered") has no event left to see.
+    window.Live.on("live.open", function () {
+      catchUp(true);
     });
     return;
   }
   if (!window.EventSource) return;
   const source = new EventSource("/api/events");
-  let opened = false;
   function listen(kind, fn) {
     source.addEventListener(kind, function (event) {
       let data = null;
@@ -266,8 +272,7 @@
     });
   }
   source.addEventListener("open", function () {
-    if (opened) catchUp(true);
-    opened = true;
+    catchUp(true); // the first time too: see the live.open listener above
   });
   listen("message.status", onStatusEvent);
   listen("message.new", onNew);
