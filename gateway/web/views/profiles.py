@@ -326,7 +326,9 @@ def text(profile_id: int):
     form = {"text": "", "short_code": default_code, "idempotency_key": uuid.uuid4().hex}
     errors: dict[str, str] = {}
     if request.method == "POST":
-        form["text"] = request.form.get("text", "")
+        # A form sends a textarea's line breaks as CR LF; the counter the user saw (and the
+        # chat's JSON) has LF alone, and CR LF would cost one more septet per line break.
+        form["text"] = request.form.get("text", "").replace("\r\n", "\n")
         form["short_code"] = request.form.get("short_code", "").strip()
         key = request.form.get("idempotency_key", "").strip()
         if key:
