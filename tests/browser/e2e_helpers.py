@@ -33,8 +33,14 @@ class GatewayUnderTest:
         return row
 
     def handset(self, phone: str) -> Any:
-        """The simulated phone with this number."""
-        return self.net.handset(phone)
+        """The simulated phone with this number; put on the network if the demo has none (the
+        demo's handsets are its first five profiles)."""
+        from gateway.modem.sim.errors import UnknownHandset
+
+        try:
+            return self.net.handset(phone)
+        except UnknownHandset:
+            return self.net.add_handset(phone)
 
 
 def wait_modems_up(daemon: Any, timeout: float) -> None:
