@@ -223,11 +223,14 @@ class Daemon:
         if self.manager is None or self.dispatcher is None:
             return
         try:
-            state = self.manager.status(modem_id).state  # now, not the snapshot: no stale 'up'
+            status = self.manager.status(modem_id)  # now, not the snapshot: no stale 'up'
         except KeyError:
             return  # a modem found that no configuration names
         modem = self.manager.modem(modem_id)
-        if state == "up" and modem is not None:
+        # A modem that answers but has lost its network cannot send: treat it as down, so its
+        # profiles move to the rest of the pool after the grace (unknown registration is fine).
+        registered = status.registration is None or status.registration.registered
+        if status.state == "up" and modem is not None and registered:
             if not self.dispatcher.healthy(modem_id):
                 self.dispatcher.modem_up(modem_id, modem)
         elif self.dispatcher.healthy(modem_id):

@@ -181,25 +181,37 @@ class Dispatcher:
         with self._lock:
             for slot in self._slots.values():
                 self._roll_window(slot, at)
-        for row in self.store.messages.due(iso(at)):
-            slot, wait_until = self._choose(row, at)
-            if wait_until is not None:
-                timers.append(wait_until)
-            if slot is None:
-                continue
-            if not self.store.messages.claim(row["id"], slot.modem_id):
-                continue
-            with self._lock:
-                slot.busy = True
-                slot.last_used = at
-            self.events.publish(
-                "message.status",
-                id=row["id"],
-                profile_id=row["profile_id"],
-                status="sending",
-                modem_id=slot.modem_id,
-            )
-            slot.jobs.put(row["id"])
+        self._revive_senders()
+        # Page through everything due, so that messages that cannot go now (a short code whose
+        # modems are down, a sticky modem in its grace, quiet hours) never hide the ones behind
+        # them; stop early once no modem is idle.
+        after: tuple[int, int] | None = None
+        while self._any_idle():
+            rows = self.store.messages.due(iso(at), limit=200, after=after)
+            if not rows:
+                break
+            after = (rows[-1]["priority"], rows[-1]["id"])
+            for row in rows:
+                if self._refuse_if_no_longer_wanted(row):
+                    continue
+                slot, wait_until = self._choose(row, at)
+                if wait_until is not None:
+                    timers.append(wait_until)
+                if slot is None:
+                    continue
+                if not self.store.messages.claim(row["id"], slot.modem_id):
+                    continue
+                with self._lock:
+                    slot.busy = True
+                    slot.last_used = at
+                self.events.publish(
+                    "message.status",
+                    id=row["id"],
+                    profile_id=row["profile_id"],
+                    status="sending",
+                    modem_id=slot.modem_id,
+                )
+                slot.jobs.put(row["id"])
         nxt = self.store.messages.next_attempt_time()
         if nxt:
             timers.append(parse(nxt))
@@ -211,6 +223,45 @@ class Dispatcher:
         if not timers:
             return None
         return max(0.05, min((t - at).total_seconds() for t in timers))
+
+    def _any_idle(self) -> bool:
+        with self._lock:
+            return any(s.link is not None and not s.busy for s in self._slots.values())
+
+    def _revive_senders(self) -> None:
+        """A sender thread that died (a bug, a store error while recording a failure) is
+        started again, so its modem's messages are not stuck in 'sending'."""
+        with self._lock:
+            for slot in self._slots.values():
+                if slot.link is not None and slot.thread is not None and not slot.thread.is_alive():
+                    log.error("modem %s: sender thread died; starting it again", slot.modem_id)
+                    slot.busy = False
+                    slot.thread = threading.Thread(
+                        target=self._sender, args=(slot,), name=f"send-{slot.modem_id}", daemon=True
+                    )
+                    slot.thread.start()
+
+    def _refuse_if_no_longer_wanted(self, row) -> bool:
+        """A recipient who opted out or was deactivated after the message was queued does not
+        get it (a keyword's own confirmation excepted). True when the message was failed."""
+        if row["created_by"] == "keyword":
+            return False
+        if row["profile_status"] == "active" and row["subscribed"]:
+            return False
+        reason = (
+            "the recipient opted out after it was queued"
+            if not row["subscribed"]
+            else "the profile was deactivated after it was queued"
+        )
+        self.store.messages.fail(row["id"], reason)
+        self.events.publish(
+            "message.status",
+            id=row["id"],
+            profile_id=row["profile_id"],
+            status="failed",
+            error=reason,
+        )
+        return True
 
     def _choose(self, row, at: datetime) -> tuple[_Slot | None, datetime | None]:
         try:
@@ -236,7 +287,7 @@ class Dispatcher:
             sticky_slot = self._slots.get(sticky) if sticky in sc.modems else None
             if sticky_slot is not None:
                 if sticky_slot.link is not None:
-                    return self._if_ready(sticky_slot, at, bulk)
+                    return self._if_ready(sticky_slot, at, bulk, row["parts_total"])
                 down_for = at - (sticky_slot.down_since or at)
                 if down_for < grace:
                     return None, (sticky_slot.down_since or at) + grace
@@ -254,7 +305,7 @@ class Dispatcher:
             for slot in pool:
                 if slot.link is None:
                     continue
-                chosen, when = self._if_ready(slot, at, bulk)
+                chosen, when = self._if_ready(slot, at, bulk, row["parts_total"])
                 if chosen is not None:
                     ready.append(chosen)
                 elif when is not None:
@@ -269,16 +320,26 @@ class Dispatcher:
             )
             return ready[0], None
 
-    def _if_ready(self, slot: _Slot, at: datetime, bulk: bool):
+    def _if_ready(self, slot: _Slot, at: datetime, bulk: bool, parts: int = 1):
         """(slot, None) when it can take a message now, else (None, when it might)."""
         if slot.busy:
             return None, None  # woken when its current send finishes
         cfg = slot.config
         if cfg is not None:
             limit = cfg.rate_limit
-            if limit.per_minute is not None and len(slot.recent) >= limit.per_minute:
+            # Counted in SMS parts: a message fits when its parts do (or the window is empty,
+            # so that a message longer than the limit still goes, alone).
+            if (
+                limit.per_minute is not None
+                and slot.recent
+                and len(slot.recent) + parts > limit.per_minute
+            ):
                 return None, slot.recent[0] + timedelta(minutes=1)
-            if limit.per_day is not None and slot.day_count >= limit.per_day:
+            if (
+                limit.per_day is not None
+                and slot.day_count
+                and slot.day_count + parts > limit.per_day
+            ):
                 local = at.astimezone(self.config.tz)
                 tomorrow = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0)
                 return None, tomorrow
@@ -334,13 +395,25 @@ class Dispatcher:
                 self._send(slot, message_id)
             except Exception:  # a bug must not kill the modem's sender: log, requeue, go on
                 log.exception("modem %s: sending message %s failed", slot.modem_id, message_id)
-                self._after_failure(
-                    message_id, slot, Failure(True, False, "internal error while sending")
-                )
+                self._requeue_after_error(slot, message_id)
             finally:
                 with self._lock:
                     slot.busy = False
                 self.wake()
+
+    def _requeue_after_error(self, slot: _Slot, message_id: int) -> None:
+        failure = Failure(True, False, "internal error while sending; it will be tried again")
+        try:
+            self._after_failure(message_id, slot, failure)
+        except Exception:  # the store itself failed: at least do not leave it 'sending'
+            log.exception("message %s: could not record the failure", message_id)
+            try:
+                self.store.messages.unclaim(message_id)
+            except Exception:
+                log.exception(
+                    "message %s stays 'sending' until the next start, which requeues it",
+                    message_id,
+                )
 
     def _encode(self, row, modem: ModemConfig | None) -> list[smspdu.SubmitPart]:
         limits = self.config.messages

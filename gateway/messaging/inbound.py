@@ -103,7 +103,8 @@ class Inbound:
                 )
             )
             mid = None
-            if new:
+            # Also when it was stored before but never applied (a crash in between).
+            if new or not self._settled(pdu_id):
                 with self._reports_lock:
                     mid = apply_status_report(
                         self.config, self.store, self.events, modem_id, decoded
@@ -146,10 +147,16 @@ class Inbound:
                 text=text,
             )
         )
-        if not new:
+        if not new and self._settled(pdu_id):
             return Received(pdu_id, False, "deliver")
+        # New, or stored before but not yet made into a message (processing failed or the
+        # process died in between): process it now, before the caller deletes it from the SIM.
         message_id = self._assemble(pdu_id)
-        return Received(pdu_id, True, "deliver", message_id)
+        return Received(pdu_id, new, "deliver", message_id)
+
+    def _settled(self, pdu_id: int) -> bool:
+        row = self.store.inbound.get(pdu_id)
+        return row is None or bool(row["settled"])
 
     # -- status reports that came early ---------------------------------------------------
 
@@ -188,7 +195,7 @@ class Inbound:
                     continue
                 by_seq[part["seq"]] = part
             total = int(row["total"])
-            late = self._incomplete_message_for(row["concat_key"])
+            late = self._incomplete_message_for(row["concat_key"], set(by_seq))
             if late is not None:
                 return self._complete_late(late, list(by_seq.values()), total)
             if len(by_seq) < total and not force:
@@ -197,13 +204,29 @@ class Inbound:
             parts = [by_seq[s] for s in sorted(by_seq)]
             return self._make_message(parts, total, complete=len(by_seq) == total)
 
-    def _incomplete_message_for(self, concat_key: str) -> int | None:
-        """An 'incomplete' message already made of this group, which late parts complete."""
-        return self.store.db.value(
+    def _incomplete_message_for(self, concat_key: str, seqs: set[int]) -> int | None:
+        """A recent 'incomplete' message of this group that exactly these parts complete.
+
+        Only within twice the reassembly timeout (plus ten minutes), and only when none of
+        the parts is already in it: a handset that later reuses the same 8-bit reference
+        starts a new message, it is not grafted onto an old one."""
+        timeout = timedelta(minutes=self.config.messages.reassembly_timeout_minutes)
+        since = iso(now() - 2 * timeout - timedelta(minutes=10))
+        message_id = self.store.db.value(
             "SELECT m.id FROM inbound_pdus i JOIN messages m ON m.id = i.message_id"
-            " WHERE i.concat_key = ? AND m.status = 'incomplete' ORDER BY m.id DESC LIMIT 1",
-            (concat_key,),
+            " WHERE i.concat_key = ? AND m.status = 'incomplete' AND m.created_at >= ?"
+            " ORDER BY m.id DESC LIMIT 1",
+            (concat_key, since),
         )
+        if message_id is None:
+            return None
+        have = {
+            r["seq"]
+            for r in self.store.db.q(
+                "SELECT seq FROM inbound_pdus WHERE message_id = ?", (message_id,)
+            )
+        }
+        return None if have & seqs else int(message_id)
 
     def _body(self, parts_by_seq: dict, total: int) -> str:
         return "".join(
@@ -254,7 +277,23 @@ class Inbound:
         return max(0.0, (parse(oldest) + timeout - now()).total_seconds())
 
     def recover(self) -> None:
-        """At start: PDUs committed but not yet made into messages (a crash in between)."""
+        """At start: PDUs committed but not yet made into messages or applied (a crash in
+        between)."""
+        for row in self.store.db.q(
+            "SELECT * FROM inbound_pdus WHERE settled = 0 AND kind = 'status-report' ORDER BY id"
+        ):
+            try:
+                report = smspdu.decode(row["pdu"])
+            except CodecError as exc:
+                log.error(
+                    "inbound PDU %d: stored status report no longer decodes: %s", row["id"], exc
+                )
+            else:
+                if isinstance(report, smspdu.StatusReport):
+                    apply_status_report(
+                        self.config, self.store, self.events, row["modem_id"], report
+                    )
+            self.store.inbound.mark_done(row["id"])
         for row in self.store.inbound.unprocessed_singles():
             self._assemble(row["id"])
         keys = {

@@ -37,7 +37,7 @@ class Database:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._all_lock = threading.Lock()
         self._write_lock = threading.RLock()
         try:
@@ -63,7 +63,19 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the message store {self.path}: {exc}") from exc
         with self._all_lock:
-            self._all.append(conn)
+            # Threads come and go (a control request, a modem's event thread after a replug):
+            # close the connections of those that ended, or every one would leak two files.
+            alive = []
+            for thread, other in self._all:
+                if thread.is_alive():
+                    alive.append((thread, other))
+                else:
+                    try:
+                        other.close()
+                    except sqlite3.Error as exc:
+                        log.warning("closing a finished thread's store connection: %s", exc)
+            alive.append((threading.current_thread(), conn))
+            self._all = alive
         return conn
 
     @property
@@ -79,7 +91,7 @@ class Database:
     def close(self) -> None:
         """Close every thread's connection (at shutdown, after the threads have stopped)."""
         with self._all_lock:
-            conns, self._all = self._all, []
+            conns, self._all = [c for _, c in self._all], []
         for conn in conns:
             try:
                 conn.close()

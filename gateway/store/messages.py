@@ -82,16 +82,23 @@ class Messages:
 
     # -- outbound: dispatch --------------------------------------------------------------
 
-    def due(self, at: str, limit: int = 200) -> list[sqlite3.Row]:
+    def due(
+        self, at: str, limit: int = 200, after: tuple[int, int] | None = None
+    ) -> list[sqlite3.Row]:
         """Queued messages whose next attempt is due, most urgent first, with the profile's
-        sticky modem."""
-        return self.db.q(
-            "SELECT m.*, p.sticky_modem FROM messages m JOIN profiles p ON p.id = m.profile_id"
+        sticky modem, status and subscription; ``after`` = (priority, id) of the last row of
+        the previous page, so a router can look past rows it cannot place now."""
+        sql = (
+            "SELECT m.*, p.sticky_modem, p.status AS profile_status, p.subscribed"
+            " FROM messages m JOIN profiles p ON p.id = m.profile_id"
             " WHERE m.direction = 'out' AND m.status = 'queued'"
             " AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= ?)"
-            " ORDER BY m.priority, m.id LIMIT ?",
-            (at, limit),
         )
+        params: list = [at]
+        if after is not None:
+            sql += " AND (m.priority > ? OR (m.priority = ? AND m.id > ?))"
+            params += [after[0], after[0], after[1]]
+        return self.db.q(sql + " ORDER BY m.priority, m.id LIMIT ?", (*params, limit))
 
     def next_attempt_time(self) -> str | None:
         """When the earliest deferred queued message becomes due (for the dispatcher's timer)."""

@@ -181,3 +181,37 @@ def test_recover_turns_committed_but_unprocessed_pdus_into_messages(tmp_path) ->
         assert messages_in(w)[0]["body"] == "saved before the crash"
     finally:
         w.close()
+
+
+def test_a_reused_reference_is_not_grafted_onto_an_old_incomplete_message(tmp_path) -> None:
+    w = World(tmp_path)
+    w.config = dataclasses.replace(
+        w.config, messages=dataclasses.replace(w.config.messages, reassembly_timeout_minutes=0)
+    )
+    w.inbound.config = w.config
+    try:
+        old = deliver("a" * 153 + "b" * 153 + "c" * 10, reference=77)
+        w.inbound.receive("a", old[0])
+        w.inbound.receive("a", old[1])
+        w.inbound.flush_stale()  # part 3 never came: an incomplete message
+        new_text = "x" * 153 + "y" * 153 + "z" * 10
+        for part in pdu.encode_deliver(HANDSET, new_text, reference=77):
+            w.inbound.receive("a", part)
+        bodies = [m["body"] for m in messages_in(w)]
+        assert bodies[-1] == new_text and bodies[0].startswith("a" * 153)
+        assert messages_in(w)[0]["status"] == "incomplete"
+    finally:
+        w.close()
+
+
+def test_a_pdu_stored_but_not_processed_is_processed_when_read_again(world: World) -> None:
+    from gateway.store import RawPdu
+    from gateway.store.times import iso, now
+
+    hexpdu = deliver("saved before the crash")[0]
+    world.store.inbound.add(
+        RawPdu("a", hexpdu, "deliver", iso(now()), sender=HANDSET, text="saved before the crash")
+    )
+    got = world.inbound.receive("a", hexpdu)  # the sweep reads it again before deleting it
+    assert not got.new and got.message_id
+    assert [m["body"] for m in messages_in(world)] == ["saved before the crash"]

@@ -1,0 +1,96 @@
+"""Routing rules that depend on what happened after a message was queued."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gateway.config import RateLimit
+from gateway.messaging.dispatcher import Dispatcher
+from gateway.messaging.outbound import PRIORITY_BULK
+from gateway.modem import pdu
+
+from .conftest import World
+
+HANDSET = "+15551230001"
+
+
+def _with_dispatcher(w: World, config) -> None:
+    w.config = config
+    w.dispatcher = Dispatcher(config, w.store, w.events)
+    w.outbox._wake = w.dispatcher.wake
+    w.outbox.config = config
+
+
+def test_a_stop_after_queueing_cancels_the_queued_message(world: World) -> None:
+    acc = world.outbox.submit("promo", to=HANDSET, priority=PRIORITY_BULK)
+    world.inbound.receive("a", pdu.encode_deliver(HANDSET, "STOP", reference=1)[0])
+    world.up("a")
+    assert world.wait_status(acc.message_id, {"failed", "sent"}) == "failed"
+    assert "opted out" in world.store.messages.get(acc.message_id)["error"]
+    confirmation = world.store.db.q1(
+        "SELECT * FROM messages WHERE direction='out' AND created_by='keyword'"
+    )
+    assert world.wait_status(confirmation["id"], {"sent"}) == "sent"  # the STOP reply still goes
+    sent = [pdu.decode(h).text for h in world.links["a"].sent]
+    assert "promo" not in sent
+
+
+def test_a_blocked_short_code_does_not_hide_messages_behind_it(world: World) -> None:
+    # 250 messages for 55999, whose only modem (c) is down, then one for 55123.
+    for i in range(250):
+        world.outbox.submit(f"alert {i}", to=f"+1555020{i:04d}", short_code="55999")
+    acc = world.outbox.submit("hello", to=HANDSET, short_code="55123")
+    world.up("a")
+    assert world.wait_status(acc.message_id, {"sent"}) == "sent"
+
+
+def test_rate_limit_counts_parts_not_messages(tmp_path) -> None:
+    w = World(tmp_path)
+    modems = tuple(
+        dataclasses.replace(m, rate_limit=RateLimit(per_minute=3)) if m.id == "c" else m
+        for m in w.config.modems
+    )
+    _with_dispatcher(w, dataclasses.replace(w.config, modems=modems))
+    try:
+        w.dispatcher.start()
+        first = w.outbox.submit("x" * 200, to=HANDSET, short_code="55999")  # 2 parts
+        second = w.outbox.submit("y" * 200, to="+15551230002", short_code="55999")  # 2 more
+        w.up("c")
+        w.wait_status(first.message_id, {"sent"})
+        assert w.dispatcher._route_once() > 30  # 2 + 2 > 3: the second waits for the minute
+        assert w.store.messages.get(second.message_id)["status"] == "queued"
+    finally:
+        w.close()
+
+
+def test_a_message_longer_than_the_limit_still_goes_alone(tmp_path) -> None:
+    w = World(tmp_path)
+    modems = tuple(
+        dataclasses.replace(m, rate_limit=RateLimit(per_minute=1)) if m.id == "c" else m
+        for m in w.config.modems
+    )
+    _with_dispatcher(w, dataclasses.replace(w.config, modems=modems))
+    try:
+        w.dispatcher.start()
+        acc = w.outbox.submit("z" * 300, to=HANDSET, short_code="55999")  # 2 parts
+        w.up("c")
+        assert w.wait_status(acc.message_id, {"sent"}) == "sent"
+    finally:
+        w.close()
+
+
+def test_a_dead_sender_thread_is_restarted_and_its_message_requeued(world: World) -> None:
+    calls = {"n": 0}
+    real = world.store.messages.defer
+
+    def broken_defer(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("disk I/O error")
+        return real(*args, **kwargs)
+
+    world.store.messages.defer = broken_defer
+    world.links["a"].fail_on[1] = RuntimeError("driver bug")
+    acc = world.outbox.submit("hi", to=HANDSET)
+    world.up("a")
+    assert world.wait_status(acc.message_id, {"sent"}, timeout=10) == "sent"
