@@ -50,3 +50,26 @@ def shown_time(stamp: str | None) -> str:
         return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return stamp
+
+
+# SQLite integers are 64-bit: a larger page number or id from a URL must not reach a query.
+MAX_ID = 2**62
+
+
+def whole_number(raw: object, *, minimum: int = 0) -> int | None:
+    """A non-negative whole number written in ASCII digits (``"²"`` is not one), within what
+    the database can hold, or None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and raw.isascii() and raw.strip().isdigit():
+        value = int(raw.strip())
+    else:
+        return None
+    return value if minimum <= value <= MAX_ID else None
+
+
+def page_arg(args, name: str = "page") -> int:
+    """A page number from the query string; 1 when missing or not a sensible number."""
+    return whole_number(args.get(name, "1"), minimum=1) or 1

@@ -28,7 +28,7 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from ...messaging.events import Event, Subscription
 from ...messaging.outbound import SendRefused
 from .. import emoji_catalog
-from ..helpers import chat_unavailable_reason, short_codes_status
+from ..helpers import chat_unavailable_reason, short_codes_status, whole_number
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,16 @@ def profile_or_404(profile_id: int) -> sqlite3.Row:
 
 
 def json_body() -> dict[str, Any] | None:
-    """The request's JSON object, or None when the body is not one."""
+    """The request's JSON object, or None when the body is not one (or holds text that is not
+    valid Unicode, such as a lone surrogate written as an escape)."""
     data = request.get_json(silent=True)
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError):
+        return None
+    return data
 
 
 # -- server-sent events --------------------------------------------------------------------
@@ -179,10 +186,10 @@ def events():
 def conversation(profile_id: int):
     ctx = g.ctx
     profile = profile_or_404(profile_id)
-    raw_after = request.args.get("after", "0").strip() or "0"
-    if not raw_after.isdigit():
+    after = whole_number(request.args.get("after", "0").strip() or "0")
+    if after is None:
         return json_error("after must be a message id (a whole number).", "after")
-    rows = ctx.store.messages.conversation(profile_id, after_id=int(raw_after))
+    rows = ctx.store.messages.conversation(profile_id, after_id=after)
     reason = chat_unavailable_reason(ctx, profile)
     try:
         default_code = ctx.outbox.short_code_for(None, profile_id).code
@@ -249,7 +256,7 @@ def mark_read(profile_id: int):
         last_id = ctx.store.db.value(
             "SELECT MAX(id) FROM messages WHERE profile_id = ?", (profile_id,)
         )
-    elif not isinstance(last_id, int) or isinstance(last_id, bool) or last_id < 0:
+    elif whole_number(last_id) is None or not isinstance(last_id, int):
         return json_error("last_id must be a message id (a whole number).", "last_id")
     if last_id:
         ctx.store.messages.mark_read(profile_id, g.user["id"], int(last_id))

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
 from ...messaging.agent import AgentDesk, ProfileMissing
-from ..helpers import chat_unavailable_reason, shown_time
+from ..helpers import chat_unavailable_reason, page_arg, shown_time, whole_number
 from .api import json_error, message_json, profile_json
 
 bp = Blueprint("inbox", __name__)
@@ -76,10 +76,7 @@ def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
 @bp.get("/inbox")
 def index():
     kind = _kind_arg()
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_arg(request.args)
     messages, total = g.ctx.store.messages.search(
         direction="in", kind=kind, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
@@ -103,10 +100,9 @@ def rows_json():
     kind = request.args.get("kind", "").strip() or None
     if kind and kind not in KINDS:
         return json_error(f"kind must be one of {', '.join(KINDS)}.", "kind")
-    raw_after = request.args.get("after", "0").strip() or "0"
-    if not raw_after.isdigit():
+    after = whole_number(request.args.get("after", "0").strip() or "0")
+    if after is None:
         return json_error("after must be a message id (a whole number).", "after")
-    after = int(raw_after)
     messages, _ = g.ctx.store.messages.search(direction="in", kind=kind, limit=PER_PAGE)
     newer = [m for m in messages if m["id"] > after]
     # More than a page arrived since: the page reloads instead of showing a gap.

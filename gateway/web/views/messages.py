@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, g, render_template, request, strea
 
 from ...modem.pdu import status_meaning
 from ...store.messages import OUT_STATES
-from ..helpers import shown_time
+from ..helpers import page_arg, shown_time
 
 bp = Blueprint("messages", __name__)
 
@@ -125,10 +125,7 @@ def read_filters(args, ctx) -> Filters:
 
 
 def _page_number(args) -> int:
-    try:
-        return max(1, int(args.get("page", "1")))
-    except ValueError:
-        return 1
+    return page_arg(args)
 
 
 @bp.route("/messages")

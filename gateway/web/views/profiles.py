@@ -34,7 +34,13 @@ from ...messaging.profiles import (
     ProfileService,
 )
 from ...store.profiles import custom_fields
-from ..helpers import chat_available, chat_unavailable_reason, short_codes_status, shown_time
+from ..helpers import (
+    chat_available,
+    chat_unavailable_reason,
+    short_codes_status,
+    shown_time,
+    whole_number,
+)
 
 bp = Blueprint("profiles", __name__)
 
@@ -149,10 +155,7 @@ def _list_url(**args: Any) -> str:
 
 
 def _int_arg(name: str, default: int) -> int:
-    try:
-        return max(1, int(request.args.get(name, default)))
-    except ValueError:
-        return default
+    return whole_number(request.args.get(name, str(default)), minimum=1) or default
 
 
 def _page_window(page: int, pages: int, width: int = 2) -> list[int | None]:
@@ -292,7 +295,7 @@ def _set_subscribed(profile_id: int, subscribed: bool):
 def show(profile_id: int):
     ctx = g.ctx
     profile = _profile_or_404(profile_id)
-    before = request.args.get("before", type=int)
+    before = whole_number(request.args.get("before", ""), minimum=1)
     messages, parts, more = _service().history(profile_id, before=before, limit=HISTORY_PAGE)
     modems = {m.id: m.label or m.id for m in ctx.config.modems}
     return render_template(
