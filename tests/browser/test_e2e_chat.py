@@ -78,3 +78,55 @@ def test_chat_reply_live_enter_sends_shift_enter_newline_close(
     expect(panel).to_be_hidden()
     expect(button).to_be_focused()
     assert page.evaluate("window.__sameDocument") is True
+
+
+PRIYA = "+15551230005"  # Priya Nair: her chat is only used here
+
+
+def test_a_late_answer_does_not_undo_a_newer_status(logged_in_page, gateway_daemon):
+    """The conversation fetched after a send can come back after the status events that
+    followed it: its older status ("sent") must not replace "delivered" for good."""
+    page, gw = logged_in_page, gateway_daemon
+    handset = gw.handset(PRIYA)
+    page.goto(f"{gw.url}/profiles?q=Priya")
+    page.get_by_role("button", name="CHAT").click()
+    panel = page.get_by_role("dialog", name="Chat with Priya Nair")
+    expect(panel.locator(".chat-short-code")).to_have_value("55123")  # loaded
+    box = panel.get_by_label("Message")
+
+    held = []  # the conversation requests, answered by the test when it chooses
+
+    def hold(route) -> None:
+        held.append(route)
+
+    page.route("**/api/profiles/*/conversation*", hold)
+    modem = gw.net.modem(gw.modem_numbers["support-a"])
+    latency, modem.send_latency = modem.send_latency, 0.3  # the answer to the send comes first
+    try:
+        box.fill("Status order check")
+        box.press("Enter")
+        out = panel.locator("li.bubble.out", has_text="Status order check")
+        # By events alone: the fetch that follows the send is held.
+        expect(out).to_have_attribute("data-status", "delivered", timeout=int(E2E_TIMEOUT_S * 1000))
+        handset.wait_for_message(timeout=E2E_TIMEOUT_S, predicate=lambda m: "order" in m.text)
+    finally:
+        modem.send_latency = latency
+    assert held, "the chat fetched nothing after sending"
+
+    # Now the held answer arrives, as it was when the server wrote it: the message "sent".
+    page.evaluate(
+        """() => { window.__applied = 0;
+            new MutationObserver(() => { window.__applied += 1; })
+                .observe(document.querySelector("#chat-panel .chat-short-code"),
+                         {childList: true}); }"""
+    )
+    first = held.pop(0)
+    response = first.fetch()
+    data = response.json()
+    for m in data["messages"]:
+        if m["body"] == "Status order check":
+            m["status"] = "sent"
+    first.fulfill(response=response, json=data)
+    page.wait_for_function("window.__applied > 0")  # the answer has been applied
+    assert out.get_attribute("data-status") == "delivered"
+    page.unroute("**/api/profiles/*/conversation*")  # the requests still held go on

@@ -75,7 +75,11 @@
       this.state = null;
       this.lastId = 0; // the newest message fetched from the conversation endpoint
       this.readId = 0;
-      this.items = new Map(); // message id -> {message, li}
+      this.items = new Map(); // message id -> {message, li, asOf}
+      // Status events seen so far. A fetch or a send answer is as new as this count when it
+      // started: an answer that was on its way while an event changed a message's status must
+      // not put the older status back (a "delivered" that reverted to "sent" for good).
+      this.eventSeq = 0;
       this.generation = 0; // answers for an earlier load() are ignored
       this.busy = null;
       this.again = false;
@@ -132,6 +136,7 @@
         // Some senders leave profile_id out; a message shown here is known by its id alone.
         const item = this.profileId === null ? null : this.items.get(d.id);
         if (item && item.message.direction === "out") {
+          item.asOf = ++this.eventSeq;
           item.message.status = d.status;
           item.message.error = d.error || item.message.error;
           this.renderMark(item);
@@ -225,6 +230,7 @@
       const full = this.fullNext;
       this.fullNext = false;
       const after = full ? 0 : this.lastId;
+      const asOf = this.eventSeq;
       let data;
       try {
         data = await global.gatewayFetch(`${API}${this.profileId}/conversation?after=${after}`);
@@ -238,7 +244,7 @@
         this.history.replaceChildren();
         this.lastId = 0;
       }
-      this.apply(data);
+      this.apply(data, asOf);
       this.chase();
     }
 
@@ -259,12 +265,12 @@
       global.setTimeout(() => this.refresh(), 100 * this.retries);
     }
 
-    apply(data) {
+    apply(data, asOf = this.eventSeq) {
       this.state = data;
       this.renderAvailability(data);
       this.renderShortCodes(data);
       const stick = this.nearBottom() || this.items.size === 0;
-      this.addMessages(data.messages);
+      this.addMessages(data.messages, asOf);
       for (const m of data.messages) this.lastId = Math.max(this.lastId, m.id);
       if (stick) this.history.scrollTop = this.history.scrollHeight;
       this.markRead();
@@ -300,15 +306,17 @@
       this.select.value = chosen;
     }
 
-    addMessages(messages) {
+    addMessages(messages, asOf = this.eventSeq) {
       for (const m of messages) {
         const known = this.items.get(m.id);
         if (known) {
+          if (asOf < known.asOf) continue; // an event since this answer left says more
           known.message = m;
+          known.asOf = asOf;
           this.renderMark(known);
           continue;
         }
-        const item = { message: m, li: this.renderMessage(m) };
+        const item = { message: m, li: this.renderMessage(m), asOf };
         this.items.set(m.id, item);
         // Keep the list in id order: a just-sent message may be shown before an earlier one
         // that the next fetch brings.
@@ -407,6 +415,7 @@
       const profileId = this.profileId;
       this.key = this.key || newKey();
       this.sending = true;
+      const asOf = this.eventSeq;
       this.sendButton.disabled = true;
       this.form.setAttribute("aria-busy", "true");
       try {
@@ -419,7 +428,7 @@
         this.textarea.value = "";
         this.textarea.dispatchEvent(new Event("input", { bubbles: true }));
         this.hideError();
-        this.addMessages([data.message]);
+        this.addMessages([data.message], asOf);
         this.history.scrollTop = this.history.scrollHeight;
         if (this.options.onSent) this.options.onSent(data.message);
         this.refresh();
