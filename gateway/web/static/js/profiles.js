@@ -165,6 +165,10 @@
 
   let fetching = null;
   let again = false;
+  // Status events seen so far; a row remembers the count of its last one (data-as-of). A fetch
+  // is as new as the count when it started, so an answer that was on its way while an event
+  // changed a status does not put the older status back ("delivered" reverting to "sent").
+  let eventSeq = 0;
 
   // Fetch what is newer than the newest row and put it on top; one request at a time. With
   // `full` (after a reconnect) the recent history comes again and the rows' statuses follow it.
@@ -174,6 +178,7 @@
       return fetching;
     }
     const newest = newestId();
+    const asOf = eventSeq;
     const after = full ? 0 : newest;
     const url = "/api/profiles/" + profileId + "/conversation?after=" + after;
     fetching = window
@@ -185,7 +190,8 @@
         for (const m of messages) {
           const existing = rowFor(m.id);
           if (existing) {
-            if (m.direction === "out") onStatus(m);
+            const newer = Number(existing.dataset.asOf || 0) > asOf;
+            if (m.direction === "out" && !newer) onStatus(m);
             continue;
           }
           // Older than the newest row yet not shown: beyond this page's oldest row (the API
@@ -242,7 +248,10 @@
   }
 
   function onStatusEvent(data) {
-    if (Number(data.profile_id) === profileId) onStatus(data);
+    if (Number(data.profile_id) !== profileId) return;
+    const tr = rowFor(data.id);
+    if (tr) tr.dataset.asOf = String(++eventSeq);
+    onStatus(data);
   }
 
   // The page's shared stream (live.js, loaded with the chat panel) when there is one.
