@@ -480,16 +480,23 @@ class Dispatcher:
                 at = self.clock()
                 slot.recent.append(at)
                 slot.day_count += 1
-        status = self.store.messages.finish_sending(message_id)
+        self.store.messages.finish_sending(message_id)
         self.store.profiles.set_sticky_modem(row["profile_id"], slot.modem_id)
         self.store.modems.count(slot.modem_id, sent=1)
-        self.events.publish(
-            "message.status",
-            id=message_id,
-            profile_id=row["profile_id"],
-            status=status,
-            modem_id=slot.modem_id,
-        )
+        # The status as it is now, read and announced holding the store's write lock. A status
+        # report can overtake the +CMGS answer and be applied (and announced) between
+        # finish_sending and here: announcing finish_sending's "sent" then came after
+        # "delivered", and a browser showed "sent" for good. Under the lock, a report applied
+        # before is seen here, and one applied after is announced after this.
+        with self.store.db.tx():
+            current = self.store.messages.get(message_id)
+            self.events.publish(
+                "message.status",
+                id=message_id,
+                profile_id=row["profile_id"],
+                status=current["status"] if current is not None else "sent",
+                modem_id=slot.modem_id,
+            )
 
     def _after_failure(self, message_id: int, slot: _Slot, failure: Failure) -> None:
         row = self.store.messages.get(message_id)
