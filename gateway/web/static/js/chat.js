@@ -80,6 +80,10 @@
       // started: an answer that was on its way while an event changed a message's status must
       // not put the older status back (a "delivered" that reverted to "sent" for good).
       this.eventSeq = 0;
+      // Status events of messages not shown yet (their fetch is on its way): id -> {status,
+      // error, asOf}. The fetch that brings one may predate the event, and a later fetch asks
+      // only for newer messages, so the event's news is kept for when the message appears.
+      this.early = new Map();
       this.generation = 0; // answers for an earlier load() are ignored
       this.busy = null;
       this.again = false;
@@ -143,6 +147,7 @@
         } else if (item) {
           this.reload(); // an inbound message completed by late parts: its text changed
         } else if (this.is(d.profile_id)) {
+          this.early.set(d.id, { status: d.status, error: d.error, asOf: ++this.eventSeq });
           this.refresh();
         }
       });
@@ -171,6 +176,7 @@
       this.lastId = 0;
       this.readId = 0;
       this.items.clear();
+      this.early.clear();
       this.history.replaceChildren();
       this.chosenCode = null;
       this.wantId = 0;
@@ -307,7 +313,7 @@
     }
 
     addMessages(messages, asOf = this.eventSeq) {
-      for (const m of messages) {
+      for (let m of messages) {
         const known = this.items.get(m.id);
         if (known) {
           if (asOf < known.asOf) continue; // an event since this answer left says more
@@ -316,7 +322,16 @@
           this.renderMark(known);
           continue;
         }
-        const item = { message: m, li: this.renderMessage(m), asOf };
+        let itemAsOf = asOf;
+        const early = this.early.get(m.id);
+        if (early) {
+          this.early.delete(m.id);
+          if (m.direction === "out" && early.asOf > asOf) {
+            m = Object.assign({}, m, { status: early.status, error: early.error || m.error });
+            itemAsOf = early.asOf;
+          }
+        }
+        const item = { message: m, li: this.renderMessage(m), asOf: itemAsOf };
         this.items.set(m.id, item);
         // Keep the list in id order: a just-sent message may be shown before an earlier one
         // that the next fetch brings.

@@ -169,6 +169,9 @@
   // is as new as the count when it started, so an answer that was on its way while an event
   // changed a status does not put the older status back ("delivered" reverting to "sent").
   let eventSeq = 0;
+  // Status events of messages without a row yet (the fetch that brings it is on its way, and
+  // may predate the event): id -> {data, asOf}, applied when the row is made.
+  const early = new Map();
 
   // Fetch what is newer than the newest row and put it on top; one request at a time. With
   // `full` (after a reconnect) the recent history comes again and the rows' statuses follow it.
@@ -198,8 +201,15 @@
           // gives more history than the page shows), not new.
           if (m.id < newest) continue;
           if (empty) empty.remove();
-          tbody.insertBefore(buildRow(m), tbody.firstChild);
+          const row = buildRow(m);
+          tbody.insertBefore(row, tbody.firstChild);
           added += 1;
+          const news = early.get(m.id);
+          early.delete(m.id);
+          if (news && news.asOf > asOf && m.direction === "out") {
+            row.dataset.asOf = String(news.asOf);
+            onStatus(news.data);
+          }
         }
         if (added) announce(added === 1 ? "1 new message." : added + " new messages.");
       })
@@ -251,6 +261,7 @@
     if (Number(data.profile_id) !== profileId) return;
     const tr = rowFor(data.id);
     if (tr) tr.dataset.asOf = String(++eventSeq);
+    else early.set(Number(data.id), { data: data, asOf: ++eventSeq });
     onStatus(data);
   }
 
