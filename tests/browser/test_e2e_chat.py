@@ -127,6 +127,6 @@ def test_a_late_answer_does_not_undo_a_newer_status(logged_in_page, gateway_daem
         if m["body"] == "Status order check":
             m["status"] = "sent"
     first.fulfill(response=response, json=data)
-    page.wait_for_function("window.__applied > 0")  # the answer has been applied
+    page.wait_for_function("() => window.__applied > 0")  # the answer has been applied
     assert out.get_attribute("data-status") == "delivered"
     page.unroute("**/api/profiles/*/conversation*")  # the requests still held go on
