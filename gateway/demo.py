@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 
 from .config import Config
+from .messaging import keywords
+from .modem import text as smstext
 from .store import Store
 from .store.times import iso, now
 
@@ -31,6 +33,7 @@ def seed(config: Config, store: Store) -> bool:
     if store.profiles.count():
         return False
     names = {h.number: h.name for h in (config.simulator.handsets if config.simulator else ())}
+    opted_out: dict[int, str] = {}  # profile id -> short code of its STOP, when it has one
     for p in demo.profiles:
         pid = store.profiles.add(
             p.phone,
@@ -40,9 +43,10 @@ def seed(config: Config, store: Store) -> bool:
             custom=dict(p.custom),
         )
         if p.opted_out:
-            store.opt_events.record(pid, "opt_out", source="import", actor="demo")
+            opted_out[pid] = ""
     master = store.campaigns.master_id()
     start = now() - timedelta(hours=6)
+    stop_messages: dict[int, tuple[int, str]] = {}
     with store.db.tx() as conn:
         for c_index, conv in enumerate(demo.conversations):
             profile = store.profiles.by_phone(conv.phone)
@@ -52,12 +56,21 @@ def seed(config: Config, store: Store) -> bool:
             modem = sc.default_modem or sc.modems[0]
             for m_index, msg in enumerate(conv.messages):
                 at = iso(start + timedelta(minutes=40 * c_index + 3 * m_index))
-                last_inbound = (not msg.outbound) and m_index == len(conv.messages) - 1
-                conn.execute(
+                kind = None
+                if not msg.outbound:
+                    kw = sc.keywords
+                    kind = keywords.classify(
+                        msg.text, opt_out=kw.opt_out, opt_in=kw.opt_in, help=kw.help, oops=kw.oops
+                    )
+                last = m_index == len(conv.messages) - 1
+                agent_state = None
+                if kind == keywords.REPLY:
+                    agent_state = "open" if last else "answered"
+                cur = conn.execute(
                     "INSERT INTO messages (direction, profile_id, phone, short_code, campaign_id,"
                     " modem_id, body, encoding, parts_total, status, kind, priority,"
                     " agent_state, created_by, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 1, ?, ?, 0, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
                     (
                         "out" if msg.outbound else "in",
                         profile["id"],
@@ -66,17 +79,30 @@ def seed(config: Config, store: Store) -> bool:
                         master if msg.outbound else None,
                         modem,
                         msg.text,
+                        smstext.analyze(msg.text).encoding,
+                        smstext.analyze(msg.text).parts,
                         "delivered" if msg.outbound else "received",
-                        None if msg.outbound else "reply",
-                        "open" if last_inbound else ("answered" if not msg.outbound else None),
+                        kind,
+                        agent_state,
                         "demo" if msg.outbound else None,
                         at,
                         at,
                     ),
                 )
+                if kind == keywords.OPT_OUT:
+                    stop_messages[profile["id"]] = (int(cur.lastrowid), sc.code)
                 conn.execute(
                     "UPDATE profiles SET last_message_at = ?, sticky_modem = ? WHERE id = ?",
                     (at, modem, profile["id"]),
                 )
+    # The opt-out history says why each opted-out profile is so: its STOP, or the import.
+    for pid in opted_out:
+        if pid in stop_messages:
+            message_id, code = stop_messages[pid]
+            store.opt_events.record(
+                pid, "opt_out", source="keyword", short_code=code, message_id=message_id
+            )
+        else:
+            store.opt_events.record(pid, "opt_out", source="import", actor="demo")
     log.info("demo data created: %d profiles", len(demo.profiles))
     return True

@@ -212,8 +212,7 @@
       // The event may come a moment before the store shows the message: look once more.
       global.setTimeout(refreshSoon, 800);
     });
-    global.Live.on("live.open", (d) => {
-      if (d.reconnected) refreshSoon();
-    });
+    // Every time the stream opens, the first time too (see inbox.js).
+    global.Live.on("live.open", () => refreshSoon());
   }
 })(window);

@@ -159,8 +159,9 @@
       };
       live.on("modem.up", later);
       live.on("modem.down", later);
-      live.on("live.open", (d) => {
-        if (d.reconnected && this.profileId !== null) this.reload();
+      // Every time the stream opens, the first time too (see inbox.js).
+      live.on("live.open", () => {
+        if (this.profileId !== null) this.reload();
       });
     }
 

@@ -155,8 +155,8 @@
       pull();
     });
     global.Live.on("profile.changed", (d) => profileChanged(d.id));
-    global.Live.on("live.open", (d) => {
-      if (d.reconnected) pull();
-    });
+    // Every time the stream opens, the first time too: rows that arrived between the page's
+    // render and the stream's start are fetched, not lost.
+    global.Live.on("live.open", () => pull());
   }
 })(window);
