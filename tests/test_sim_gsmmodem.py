@@ -5,7 +5,6 @@ report), and receives one from a handset through its callback."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -45,11 +44,11 @@ def test_gsmmodem_sends_and_receives(tmp_path, family):
             assert sent.reference == m.sent[-1].reference
             h.send(m.number, "hello to gsmmodem")
             assert got_sms.wait(5)
-            # Its handler deletes the message after calling back: let it finish before closing,
-            # or its thread fails on the closed port after this test has ended.
-            deadline = time.monotonic() + 5
-            while m.stored() and time.monotonic() < deadline:
-                time.sleep(0.01)
+            # Its handler thread deletes the message after calling back: let it finish before
+            # closing, or it fails on the closed port after this test has ended.
+            for thread in threading.enumerate():
+                if "HandleModemNotification" in thread.name:
+                    thread.join(5)
         finally:
             modem.close()
     [sms] = received

@@ -39,34 +39,10 @@
     if (note) { note.hidden = false; }
   }
 
-  // Live events: through live.js's shared stream (window.Live) when the page loads it, else
-  // an EventSource of our own that is closed while the tab is hidden.
+  // Live events through live.js's shared stream (the page loads live.js first).
   function listen(handlers) {
-    if (window.Live && typeof window.Live.on === "function") {
-      Object.keys(handlers).forEach(function (kind) { window.Live.on(kind, handlers[kind]); });
-      return;
-    }
-    if (typeof EventSource === "undefined") { return; }
-    let source = null;
-    function connect() {
-      if (source) { return; }
-      source = new EventSource("/api/events");
-      Object.keys(handlers).forEach(function (kind) {
-        source.addEventListener(kind, function (e) {
-          let data = null;
-          try { data = JSON.parse(e.data); } catch (err) { return; }
-          handlers[kind](data);
-        });
-      });
-    }
-    function disconnect() {
-      if (source) { source.close(); source = null; }
-    }
-    document.addEventListener("visibilitychange", function () {
-      if (document.hidden) { disconnect(); } else { connect(); }
-    });
-    window.addEventListener("pagehide", disconnect);
-    if (!document.hidden) { connect(); }
+    if (!window.Live || typeof window.Live.on !== "function") { return; }
+    Object.keys(handlers).forEach(function (kind) { window.Live.on(kind, handlers[kind]); });
   }
 
   listen({ "message.status": onStatus, "message.new": onNew });
