@@ -31,6 +31,8 @@ import phonenumbers
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .phone import PhoneNumberError, normalize
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path("/var/lib/gateway")
@@ -438,16 +440,13 @@ def default_config() -> Config:
 def normalize_number(text: str, region: str) -> str:
     """``text`` as an E.164 number, reading national numbers in ``region``; ValueError if not.
 
-    Only the length is checked (``is_possible_number``), not the numbering plan, so test
-    numbers such as +1 555 0100 pass.
+    The same rule as everywhere else (:func:`gateway.phone.normalize`): only the length is
+    checked, not the numbering plan, so test numbers such as +1 555 0100 pass.
     """
     try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number ({exc._msg})") from exc
-    if not phonenumbers.is_possible_number(number):
-        raise ValueError("not a possible phone number (wrong number of digits)")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalize(text, region)
+    except PhoneNumberError as exc:
+        raise ValueError(str(exc).removeprefix("phone: ")) from exc
 
 
 # --------------------------------------------------------------------------------------------

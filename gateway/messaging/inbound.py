@@ -18,12 +18,12 @@ from typing import Any
 from ..config import Config, ShortCodeConfig
 from ..modem import pdu as smspdu
 from ..modem.errors import CodecError
+from ..phone import normalize_sender
 from ..store import RawPdu, Store
 from ..store.times import iso, now, parse
 from . import keywords
 from .events import EventBus
 from .outbound import Outbox, SendRefused
-from .phone import normalize_sender
 from .reports import apply_status_report
 
 log = logging.getLogger(__name__)

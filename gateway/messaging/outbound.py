@@ -16,10 +16,10 @@ import emoji
 from ..config import Config, ShortCodeConfig
 from ..modem import text as smstext
 from ..modem.errors import CodecError, MessageTooLong
+from ..phone import PhoneNumberError, normalize
 from ..store import NewOutbound, Store
 from ..store.times import iso, now
 from .events import EventBus
-from .phone import PhoneNumberError, normalize
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
+from ..phone import PhoneNumberError, normalize
 from ..store import ProfileError, Store
 from ..store.profiles import custom_fields
 from .events import EventBus
-from .phone import PhoneNumberError, normalize
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from ..config import Config
 from ..modem.pdu import StatusReport
+from ..phone import normalize_sender
 from ..store import Store
 from ..store.times import iso, now
 from .events import EventBus
-from .phone import normalize_sender
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from ..messaging.phone import is_mobile_capable
+from ..phone import is_mobile_capable
 from .context import GatewayContext
 
 

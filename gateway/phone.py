@@ -1,4 +1,5 @@
-"""Phone numbers as people type them → E.164, with the ``phonenumbers`` library."""
+"""Phone numbers as people type them → E.164, with the ``phonenumbers`` library: the one rule
+for the configuration, the web app, the CLI and inbound senders."""
 
 from __future__ import annotations
 
