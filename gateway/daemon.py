@@ -186,7 +186,7 @@ class Daemon:
         self.inbound.receive(modem_id, pdu_hex, source=source)
 
     def _on_up(self, modem_id: str, modem: Modem) -> None:
-        assert self.store and self.dispatcher and self.manager
+        assert self.store and self.manager
         status = self.manager.status(modem_id)
         ident = status.identity
         label = None
@@ -203,12 +203,11 @@ class Daemon:
             model=ident.model if ident else None,
             firmware=ident.firmware if ident else None,
         )
-        self.dispatcher.modem_up(modem_id, modem)
+        # The dispatcher already knows: the manager's status change ran _follow_state.
         self.events.publish("modem.up", id=modem_id)
 
     def _on_down(self, modem_id: str, reason: str) -> None:
-        assert self.store and self.dispatcher
-        self.dispatcher.modem_down(modem_id)
+        assert self.store is not None
         self.store.modems.down(modem_id)
         self.events.publish("modem.down", id=modem_id, reason=reason)
 
@@ -217,9 +216,10 @@ class Daemon:
         self._follow_state(status.modem_id)
 
     def _follow_state(self, modem_id: str) -> None:
-        """Route only to modems the manager calls up. A hung modem is reset in place (no
-        on_down/on_up around it, and the reset may take minutes): without this the dispatcher
-        kept sending its queue into the dead port instead of the rest of the pool."""
+        """The one place that tells the dispatcher whether a modem can take messages: when the
+        manager calls it up and its network is there. Run on every status change, so that a
+        hung modem being reset in place (no on_down/on_up around it, and the reset may take
+        minutes) or one that lost its network gives its queue to the rest of the pool."""
         if self.manager is None or self.dispatcher is None:
             return
         try:
