@@ -63,6 +63,7 @@ def seed(config: Config, store: Store) -> bool:
                         msg.text, opt_out=kw.opt_out, opt_in=kw.opt_in, help=kw.help, oops=kw.oops
                     )
                 last = m_index == len(conv.messages) - 1
+                counted = smstext.analyze(msg.text)
                 agent_state = None
                 if kind == keywords.REPLY:
                     agent_state = "open" if last else "answered"
@@ -79,8 +80,8 @@ def seed(config: Config, store: Store) -> bool:
                         master if msg.outbound else None,
                         modem,
                         msg.text,
-                        smstext.analyze(msg.text).encoding,
-                        smstext.analyze(msg.text).parts,
+                        counted.encoding,
+                        counted.parts,
                         "delivered" if msg.outbound else "received",
                         kind,
                         agent_state,

@@ -176,7 +176,7 @@ class Dispatcher:
         """Assign what can be sent now; return seconds until the next timer, None if none."""
         at = self.clock()
         for mid, profile_id in self.store.messages.expire_due(iso(at)):
-            self.events.publish("message.status", id=mid, profile_id=profile_id, status="expired")
+            self._announce(mid, profile_id, "expired")
         timers: list[datetime] = []
         with self._lock:
             for slot in self._slots.values():
@@ -204,13 +204,7 @@ class Dispatcher:
                 with self._lock:
                     slot.busy = True
                     slot.last_used = at
-                self.events.publish(
-                    "message.status",
-                    id=row["id"],
-                    profile_id=row["profile_id"],
-                    status="sending",
-                    modem_id=slot.modem_id,
-                )
+                self._announce(row["id"], row["profile_id"], "sending", modem_id=slot.modem_id)
                 slot.jobs.put(row["id"])
         nxt = self.store.messages.next_attempt_time()
         if nxt:
@@ -253,26 +247,24 @@ class Dispatcher:
             if not row["subscribed"]
             else "the profile was deactivated after it was queued"
         )
-        self.store.messages.fail(row["id"], reason)
-        self.events.publish(
-            "message.status",
-            id=row["id"],
-            profile_id=row["profile_id"],
-            status="failed",
-            error=reason,
-        )
+        self._fail(row, reason)
         return True
+
+    def _announce(self, message_id: int, profile_id: int, status: str, **extra: object) -> None:
+        self.events.publish(
+            "message.status", id=message_id, profile_id=profile_id, status=status, **extra
+        )
+
+    def _fail(self, row, reason: str) -> None:
+        """A queued message that will never be sent: failed with the reason, announced."""
+        self.store.messages.fail(row["id"], reason)
+        self._announce(row["id"], row["profile_id"], "failed", error=reason)
 
     def _choose(self, row, at: datetime) -> tuple[_Slot | None, datetime | None]:
         try:
             sc = self.config.short_code(row["short_code"])
         except KeyError:
-            self.store.messages.fail(
-                row["id"], f"short code {row['short_code']} is no longer configured"
-            )
-            self.events.publish(
-                "message.status", id=row["id"], profile_id=row["profile_id"], status="failed"
-            )
+            self._fail(row, f"short code {row['short_code']} is no longer configured")
             return None, None
         grace = timedelta(minutes=self.config.routing.sticky_grace_minutes)
         bulk = row["priority"] >= PRIORITY_BULK
@@ -490,13 +482,8 @@ class Dispatcher:
         # before is seen here, and one applied after is announced after this.
         with self.store.db.tx():
             current = self.store.messages.get(message_id)
-            self.events.publish(
-                "message.status",
-                id=message_id,
-                profile_id=row["profile_id"],
-                status=current["status"] if current is not None else "sent",
-                modem_id=slot.modem_id,
-            )
+            status = current["status"] if current is not None else "sent"
+            self._announce(message_id, row["profile_id"], status, modem_id=slot.modem_id)
 
     def _after_failure(self, message_id: int, slot: _Slot, failure: Failure) -> None:
         row = self.store.messages.get(message_id)
@@ -518,11 +505,6 @@ class Dispatcher:
             status = "expired" if failure.temporary else "failed"
             self.store.messages.fail(message_id, failure.reason, status)
             self.store.modems.count(slot.modem_id, failed=1)
-        self.events.publish(
-            "message.status",
-            id=message_id,
-            profile_id=row["profile_id"],
-            status=status,
-            error=failure.reason,
-            modem_id=slot.modem_id,
+        self._announce(
+            message_id, row["profile_id"], status, error=failure.reason, modem_id=slot.modem_id
         )

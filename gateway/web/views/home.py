@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, url_for
 
+from ..helpers import short_codes_status
+
 bp = Blueprint("home", __name__)
 
 
@@ -37,14 +39,10 @@ def index():
         "SELECT m.*, p.name AS profile_name FROM messages m JOIN profiles p ON p.id = m.profile_id"
         " WHERE m.direction = 'in' ORDER BY m.id DESC LIMIT 8"
     )
-    short_codes = [
-        {
-            "code": sc.code,
-            "name": sc.name,
-            "up": ctx.dispatcher.short_code_up(sc.code) if ctx.dispatcher else False,
-        }
-        for sc in ctx.config.short_codes
-    ]
     return render_template(
-        "home.html", summary=summary, recent=recent, short_codes=short_codes, statuses=statuses
+        "home.html",
+        summary=summary,
+        recent=recent,
+        short_codes=short_codes_status(ctx),
+        statuses=statuses,
     )
