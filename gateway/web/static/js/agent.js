@@ -207,11 +207,7 @@
 
   if (global.Live) {
     for (const kind of ["agent.changed", "profile.changed"]) global.Live.on(kind, refreshSoon);
-    global.Live.on("message.new", () => {
-      refreshSoon();
-      // The event may come a moment before the store shows the message: look once more.
-      global.setTimeout(refreshSoon, 800);
-    });
+    global.Live.on("message.new", refreshSoon);
     // Every time the stream opens, the first time too (see inbox.js).
     global.Live.on("live.open", () => refreshSoon());
   }

@@ -92,8 +92,6 @@
       this.key = null; // idempotency key of the text being sent, kept until it is accepted
       this.chosenCode = null;
       this.soon = null;
-      this.wantId = 0; // the newest message an event announced
-      this.retries = 0;
 
       this.counter = global.SmsCount.attach(this.textarea, find(".chat-counter"), {
         maxParts: settings.maxParts,
@@ -133,7 +131,6 @@
       }
       live.on("message.new", (d) => {
         if (!this.is(d.profile_id)) return;
-        this.wantId = Math.max(this.wantId, Number(d.id) || 0);
         this.refresh();
       });
       live.on("message.status", (d) => {
@@ -180,8 +177,6 @@
       this.early.clear();
       this.history.replaceChildren();
       this.chosenCode = null;
-      this.wantId = 0;
-      this.retries = 0;
       this.key = null;
       this.textarea.value = "";
       this.textarea.dispatchEvent(new Event("input", { bubbles: true }));
@@ -252,24 +247,6 @@
         this.lastId = 0;
       }
       this.apply(data, asOf);
-      this.chase();
-    }
-
-    /** An event may announce a message before the store shows it to other connections: ask
-     * again a few times, a little later each time, until it is there. */
-    chase() {
-      if (this.wantId <= this.lastId || this.items.has(this.wantId)) {
-        this.retries = 0;
-        return;
-      }
-      if (this.retries >= 8) {
-        console.warn(`chat: message ${this.wantId} was announced but never arrived`);
-        this.retries = 0;
-        this.wantId = this.lastId;
-        return;
-      }
-      this.retries += 1;
-      global.setTimeout(() => this.refresh(), 100 * this.retries);
     }
 
     apply(data, asOf = this.eventSeq) {

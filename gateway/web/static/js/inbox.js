@@ -22,8 +22,6 @@
   let busy = false;
   let again = false;
   let missed = 0;
-  let want = 0; // the newest inbound message an event announced
-  let retries = 0;
 
   /** "/inbox/profiles/0/opt-out" with 0 replaced by the profile's id. */
   function withId(url, id) {
@@ -107,18 +105,6 @@
     } finally {
       busy = false;
     }
-    chase();
-  }
-
-  /** An event may announce a message before the store shows it to other connections: ask
-   * again a few times, a little later each time. */
-  function chase() {
-    if (want <= latest || retries >= 8) {
-      retries = 0;
-      return;
-    }
-    retries += 1;
-    global.setTimeout(pull, 100 * retries);
   }
 
   async function profileChanged(profileId) {
@@ -151,7 +137,6 @@
   if (global.Live) {
     global.Live.on("message.new", (d) => {
       if (d.direction !== "in" || (kind && d.kind !== kind)) return;
-      want = Math.max(want, Number(d.id) || 0);
       pull();
     });
     global.Live.on("profile.changed", (d) => profileChanged(d.id));
