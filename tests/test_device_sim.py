@@ -244,3 +244,17 @@ def test_no_event_left_behind(net, modems):
     modem.ping()
     with pytest.raises(queue.Empty):
         events_of(modem, NewMessage, 1, timeout=0.05)
+
+
+@pytest.mark.parametrize("template", ["{length}", ",,{length}"])
+def test_cmgr_header_shapes_from_public_logs_over_the_pty(net, modems, template):
+    """``+CMGR: 24`` and ``+CMGR: ,,92`` (no status) come byte for byte from the simulator; the
+    driver reads the message all the same."""
+    sim = net.add_modem(family="generic", cmgr_header=template)
+    modem = modems(sim)
+    net.handset(PEER).send(to=sim.number, text="short")
+    (notice,) = events_of(modem, NewMessage, 1)
+    stored = modem.read(notice.index, notice.storage)
+    assert stored.status is None  # the header carried no status
+    assert stored.length == len(stored.pdu) // 2 - 1 - int(stored.pdu[:2], 16)
+    assert decode_stored(stored).text == "short"

@@ -3,6 +3,7 @@ between them, status reports, USSD, and one seeded random source for everything 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -120,13 +121,19 @@ class Network:
         signal: int = 20,
         device: str | None = None,
         baudrate: int = 115200,
+        cmgr_header: str | None = None,
     ) -> SimModem:
         """A new modem on the network, plugged in and booting (see SimModem for the knobs).
 
         ``boot_time`` (default: the family's) is the delay from power-on to "SMS Ready";
         ``device`` serves it on that serial device instead of a pty (no symlink then).
+        ``cmgr_header`` replaces the family's ``+CMGR`` header template (``{stat}`` and
+        ``{length}``), for the shapes seen in public logs but not tied to one family here:
+        ``"{length}"`` gives ``+CMGR: 24`` and ``",,{length}"`` gives ``+CMGR: ,,92``.
         """
         profile = family_profile(family)
+        if cmgr_header is not None:
+            profile = dataclasses.replace(profile, cmgr_header=cmgr_header)
         with self._lock:
             rng = random.Random(self._rng.randrange(2**32))
             index = len(self._modems) + 1
