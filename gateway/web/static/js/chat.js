@@ -156,9 +156,13 @@
       };
       live.on("modem.up", later);
       live.on("modem.down", later);
-      // Every time the stream opens, the first time too (see inbox.js).
-      live.on("live.open", () => {
-        if (this.profileId !== null) this.reload();
+      // Every time the stream opens, the first time too (see inbox.js): a reconnect may have
+      // missed anything, so everything is fetched again; the first opening only needs what
+      // came after the panel's own fetch.
+      live.on("live.open", (d) => {
+        if (this.profileId === null) return;
+        if (d.reconnected) this.reload();
+        else this.refresh();
       });
     }
 
