@@ -562,7 +562,7 @@ def test_parse_iccid_rejects_junk():
 
 def test_sim_not_inserted(opened):
     fake = FakeModem(overrides={"AT+CPIN?": err("+CME ERROR: 10")})
-    from gateway.modem.device import SimError
+    from gateway.modem.device import SimCardError
 
-    with pytest.raises(SimError, match="no SIM"):
+    with pytest.raises(SimCardError, match="no SIM"):
         opened(fake)
