@@ -53,12 +53,11 @@ from .schema import (
     RetentionConfig,
     RoutingConfig,
     ShortCodeConfig,
-    SimHandset,
-    SimModem,
+    SimHandsetConfig,
+    SimModemConfig,
     SimulatorConfig,
     WebConfig,
 )
-from .values import normalize_number
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -87,13 +86,12 @@ __all__ = [
     "RetentionConfig",
     "RoutingConfig",
     "ShortCodeConfig",
-    "SimHandset",
-    "SimModem",
+    "SimHandsetConfig",
+    "SimModemConfig",
     "SimulatorConfig",
     "WebConfig",
     "default_config",
     "load_config",
-    "normalize_number",
     "parse_config",
 ]
 

@@ -212,7 +212,7 @@ SIM_FAMILIES = ("generic", "huawei", "simcom", "quectel", "sierra", "ublox")
 
 
 @dataclass(frozen=True, kw_only=True)
-class SimModem:
+class SimModemConfig:
     """A modem of the built-in simulator."""
 
     imei: str = setting(digits(14, 16, "an IMEI"))
@@ -226,7 +226,7 @@ class SimModem:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SimHandset:
+class SimHandsetConfig:
     """A phone on the simulated network."""
 
     number: str = setting(v.phone)  # E.164
@@ -241,8 +241,8 @@ class SimulatorConfig:
     # None = no control server; 0 = any free port.
     control_port: int | None = setting(optional(integer(0, 65535)), None)
     seed: int = setting(integer(), 1)
-    modems: tuple[SimModem, ...] = setting(list_of(section(SimModem)), ())
-    handsets: tuple[SimHandset, ...] = setting(list_of(section(SimHandset)), ())
+    modems: tuple[SimModemConfig, ...] = setting(list_of(section(SimModemConfig)), ())
+    handsets: tuple[SimHandsetConfig, ...] = setting(list_of(section(SimHandsetConfig)), ())
 
 
 @dataclass(frozen=True, kw_only=True)

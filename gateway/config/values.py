@@ -19,27 +19,16 @@ from .reader import INT_RE, Bad, Context, scalar, shown, text
 REPLY_PLACEHOLDERS = ("name", "code")
 
 
-def normalize_number(value: str, region: str) -> str:
-    """``value`` as an E.164 number, reading national numbers in ``region``; ValueError if not.
-
-    The same rule as everywhere else (:func:`gateway.phone.normalize`): only the length is
-    checked, not the numbering plan, so test numbers such as +1 555 0100 pass.
-    """
-    try:
-        return normalize(value, region)
-    except PhoneNumberError as exc:
-        raise ValueError(str(exc).removeprefix("phone: ")) from exc
-
-
 def phone(ctx: Context, node: Node, path: str) -> str:
     """A phone number, in E.164 or national in the file's ``default_region``."""
     value = scalar(node, "a phone number").strip()
     try:
-        return normalize_number(value, ctx.region)
-    except ValueError as exc:
+        return normalize(value, ctx.region)
+    except PhoneNumberError as exc:
+        why = str(exc).removeprefix("phone: ")
         raise Bad(
             f"expected a phone number (+ and country code, or national in region "
-            f"{ctx.region}), got {shown(node)}: {exc}"
+            f"{ctx.region}), got {shown(node)}: {why}"
         ) from None
 
 

@@ -62,13 +62,13 @@ from .readings import (
 from .startup import configure_indications, negotiate
 from .urc import (
     DirectMessage,
+    DirectStatusReport,
     ModemEvent,
     ModemGone,
     ModemRestarted,
     Registration,
     Signal,
     SmsReady,
-    StatusReport,
     UssdReceived,
     parse_registration,
     parse_urc,
@@ -580,14 +580,14 @@ class Modem:
             event = UssdReceived(
                 self.port, event.status, self._decode_ussd(event.text, event.dcs), event.dcs
             )
-        if isinstance(event, DirectMessage | StatusReport):
+        if isinstance(event, DirectMessage | DirectStatusReport):
             self._deliver_routed(event)
             return
         self._emit(event)
         if isinstance(event, ModemRestarted):
             self._after_restart()
 
-    def _deliver_routed(self, event: DirectMessage | StatusReport) -> None:
+    def _deliver_routed(self, event: DirectMessage | DirectStatusReport) -> None:
         handled = self._emit(event)
         if self.message_service != 1:
             return  # phase 2: the modem acknowledged it to the network by itself

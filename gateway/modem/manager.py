@@ -47,6 +47,7 @@ from .device import (
 from .hotplug import HotplugWatcher, watch_dirs
 from .urc import (
     DirectMessage,
+    DirectStatusReport,
     ModemEvent,
     ModemGone,
     ModemRestarted,
@@ -55,7 +56,6 @@ from .urc import (
     RegistrationChanged,
     Signal,
     SignalChanged,
-    StatusReport,
     StatusReportStored,
     StorageFull,
 )
@@ -764,7 +764,7 @@ class ModemManager:
         if isinstance(event, NewMessage | StatusReportStored):
             self._notified[spec.id].put((event.storage, event.index))
             self._wake[spec.id].set()
-        elif isinstance(event, DirectMessage | StatusReport):
+        elif isinstance(event, DirectMessage | DirectStatusReport):
             pdu = event.pdu
             if event.length is not None and len(pdu) == 2 * event.length:
                 pdu = "00" + pdu
