@@ -212,21 +212,11 @@ class Inbound:
         starts a new message, it is not grafted onto an old one."""
         timeout = timedelta(minutes=self.config.messages.reassembly_timeout_minutes)
         since = iso(now() - 2 * timeout - timedelta(minutes=10))
-        message_id = self.store.db.value(
-            "SELECT m.id FROM inbound_pdus i JOIN messages m ON m.id = i.message_id"
-            " WHERE i.concat_key = ? AND m.status = 'incomplete' AND m.created_at >= ?"
-            " ORDER BY m.id DESC LIMIT 1",
-            (concat_key, since),
-        )
+        message_id = self.store.inbound.incomplete_message_of(concat_key, since)
         if message_id is None:
             return None
-        have = {
-            r["seq"]
-            for r in self.store.db.q(
-                "SELECT seq FROM inbound_pdus WHERE message_id = ?", (message_id,)
-            )
-        }
-        return None if have & seqs else int(message_id)
+        have = {r["seq"] for r in self.store.inbound.parts_of(message_id)}
+        return None if have & seqs else message_id
 
     def _body(self, parts_by_seq: dict, total: int) -> str:
         return "".join(
@@ -235,12 +225,7 @@ class Inbound:
         )
 
     def _complete_late(self, message_id: int, new_parts: list, total: int) -> int:
-        have = {
-            r["seq"]: r
-            for r in self.store.db.q(
-                "SELECT * FROM inbound_pdus WHERE message_id = ?", (message_id,)
-            )
-        }
+        have = {r["seq"]: r for r in self.store.inbound.parts_of(message_id)}
         fresh = []
         for part in new_parts:
             if part["seq"] in have:
@@ -250,11 +235,7 @@ class Inbound:
                 fresh.append(part["id"])
         self.store.inbound.attach(fresh, message_id)
         status = "received" if len(have) == total else "incomplete"
-        with self.store.db.tx() as conn:
-            conn.execute(
-                "UPDATE messages SET body = ?, status = ?, updated_at = ? WHERE id = ?",
-                (self._body(have, total), status, iso(now()), message_id),
-            )
+        self.store.messages.complete_inbound(message_id, self._body(have, total), status)
         msg = self.store.messages.get(message_id)
         self._publish("message.status", id=message_id, profile_id=msg["profile_id"], status=status)
         return message_id
@@ -268,10 +249,7 @@ class Inbound:
             first = self.store.inbound.group(key)
             if first:
                 self._assemble(first[0]["id"], force=True)
-        oldest = self.store.db.value(
-            "SELECT MIN(received_at) FROM inbound_pdus WHERE settled = 0"
-            " AND concat_key IS NOT NULL AND kind = 'deliver'"
-        )
+        oldest = self.store.inbound.oldest_waiting_part()
         if oldest is None:
             return None
         return max(0.0, (parse(oldest) + timeout - now()).total_seconds())
@@ -279,9 +257,7 @@ class Inbound:
     def recover(self) -> None:
         """At start: PDUs committed but not yet made into messages or applied (a crash in
         between)."""
-        for row in self.store.db.q(
-            "SELECT * FROM inbound_pdus WHERE settled = 0 AND kind = 'status-report' ORDER BY id"
-        ):
+        for row in self.store.inbound.unapplied_status_reports():
             try:
                 report = smspdu.decode(row["pdu"])
             except CodecError as exc:
@@ -296,14 +272,7 @@ class Inbound:
             self.store.inbound.mark_done(row["id"])
         for row in self.store.inbound.unprocessed_singles():
             self._assemble(row["id"])
-        keys = {
-            r["concat_key"]
-            for r in self.store.db.q(
-                "SELECT DISTINCT concat_key FROM inbound_pdus WHERE settled = 0"
-                " AND concat_key IS NOT NULL AND kind = 'deliver'"
-            )
-        }
-        for key in keys:
+        for key in self.store.inbound.unassembled_groups():
             group = self.store.inbound.group(key)
             if group:
                 self._assemble(group[0]["id"])
@@ -378,9 +347,7 @@ class Inbound:
             else:
                 # Not right after a STOP: an ordinary message for the team.
                 self.store.messages.set_agent_state(message_id, "open")
-                self.store.db.execute(
-                    "UPDATE messages SET kind = 'reply' WHERE id = ?", (message_id,)
-                )
+                self.store.messages.set_kind(message_id, "reply")
         if reply:
             try:
                 self.outbox.submit(
@@ -397,11 +364,7 @@ class Inbound:
         last = self.store.opt_events.last(profile_id)
         if last is None or last["action"] != "opt_out" or last["message_id"] is None:
             return False
-        previous_in = self.store.db.value(
-            "SELECT id FROM messages WHERE profile_id = ? AND direction = 'in' AND id < ?"
-            " ORDER BY id DESC LIMIT 1",
-            (profile_id, message_id),
-        )
+        previous_in = self.store.messages.previous_inbound(profile_id, message_id)
         recent = parse(last["created_at"]) >= now() - OOPS_WINDOW
         return previous_in == last["message_id"] and recent
 
