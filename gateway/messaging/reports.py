@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 
 from ..config import Config
-from ..modem.pdu import StatusReport
+from ..modem.pdu import StatusReport, status_meaning
 from ..phone import normalize_sender
 from ..store import Store
 from ..store.times import iso, now
@@ -18,6 +18,12 @@ log = logging.getLogger(__name__)
 # TP-MR is 8 bits: it wraps after 256 parts from one modem. Reports older than this are not
 # matched, so a wrapped reference does not mark the wrong part.
 MATCH_WINDOW = timedelta(days=3)
+
+
+def report_meaning(status: int) -> tuple[str, str]:
+    """(category, meaning) of a status report's TP-ST value, for people: category is delivered,
+    pending or failed; meaning is TS 23.040's words for it."""
+    return status_meaning(status)
 
 
 def apply_status_report(
