@@ -92,41 +92,33 @@ class Inbound:
                 )
                 self._publish("inbound.undecodable", modem_id=modem_id, pdu_id=pdu_id)
             return Received(pdu_id, new, "undecodable")
+        number = self._number(decoded.number)
         if isinstance(decoded, smspdu.StatusReport):
             pdu_id, new = self.store.inbound.add(
-                RawPdu(
-                    modem_id,
-                    pdu_hex,
-                    "status-report",
-                    received_at,
-                    sender=decoded.number,
-                )
+                RawPdu(modem_id, pdu_hex, "status-report", received_at, sender=number)
             )
             mid = None
             # Also when it was stored before but never applied (a crash in between).
             if new or not self._settled(pdu_id):
                 with self._reports_lock:
-                    mid = apply_status_report(
-                        self.config, self.store, self.events, modem_id, decoded
-                    )
+                    mid = apply_status_report(self.store, self.events, modem_id, number, decoded)
                     if mid is None:
-                        self._remember_unmatched(modem_id, decoded)
+                        self._remember_unmatched(modem_id, number, decoded)
                 self.store.inbound.mark_done(pdu_id)
             return Received(pdu_id, new, "status-report", mid)
         if isinstance(decoded, smspdu.Submit):
             # An outgoing message stored on the SIM (by a phone the SIM was in): not ours.
             pdu_id, new = self.store.inbound.add(
-                RawPdu(modem_id, pdu_hex, "submit", received_at, sender=decoded.number)
+                RawPdu(modem_id, pdu_hex, "submit", received_at, sender=number)
             )
             if new:
                 self.store.inbound.mark_done(pdu_id)
             return Received(pdu_id, new, "submit")
-        return self._deliver(modem_id, pdu_hex, decoded, received_at)
+        return self._deliver(modem_id, pdu_hex, decoded, number, received_at)
 
     def _deliver(
-        self, modem_id: str, pdu_hex: str, d: smspdu.Deliver, received_at: str
+        self, modem_id: str, pdu_hex: str, d: smspdu.Deliver, sender: str, received_at: str
     ) -> Received:
-        sender = normalize_sender(d.number, self.config.default_region)
         text = d.text if d.data is None else d.data.hex().upper()
         concat_key = None
         seq = total = None
@@ -154,14 +146,18 @@ class Inbound:
         message_id = self._assemble(pdu_id)
         return Received(pdu_id, new, "deliver", message_id)
 
+    def _number(self, raw: str) -> str:
+        """The one place an inbound number (a sender, or the recipient a report is about) takes
+        its stored form: E.164 when it is a phone number, else as given ("BANK", "55123")."""
+        return normalize_sender(raw, self.config.default_region)
+
     def _settled(self, pdu_id: int) -> bool:
         row = self.store.inbound.get(pdu_id)
         return row is None or bool(row["settled"])
 
     # -- status reports that came early ---------------------------------------------------
 
-    def _remember_unmatched(self, modem_id: str, report: smspdu.StatusReport) -> None:
-        phone = normalize_sender(report.number, self.config.default_region)
+    def _remember_unmatched(self, modem_id: str, phone: str, report: smspdu.StatusReport) -> None:
         self._unmatched[(modem_id, phone, report.reference)] = (time.monotonic(), report)
         while len(self._unmatched) > UNMATCHED_KEPT:
             self._unmatched.popitem(last=False)
@@ -174,7 +170,7 @@ class Inbound:
             if early is None or time.monotonic() - early[0] > UNMATCHED_SECONDS:
                 return None
             log.info("modem %s: status report for TP-MR %d came before +CMGS", modem_id, tp_mr)
-            return apply_status_report(self.config, self.store, self.events, modem_id, early[1])
+            return apply_status_report(self.store, self.events, modem_id, phone, early[1])
 
     # -- reassembly ----------------------------------------------------------------------
 
@@ -266,9 +262,8 @@ class Inbound:
                 )
             else:
                 if isinstance(report, smspdu.StatusReport):
-                    apply_status_report(
-                        self.config, self.store, self.events, row["modem_id"], report
-                    )
+                    phone = self._number(report.number)
+                    apply_status_report(self.store, self.events, row["modem_id"], phone, report)
             self.store.inbound.mark_done(row["id"])
         for row in self.store.inbound.unprocessed_singles():
             self._assemble(row["id"])

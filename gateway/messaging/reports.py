@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from ..config import Config
 from ..modem.pdu import StatusReport, status_meaning
-from ..phone import normalize_sender
 from ..store import Store
 from ..store.times import iso, now
 from .events import EventBus
@@ -27,11 +25,11 @@ def report_meaning(status: int) -> tuple[str, str]:
 
 
 def apply_status_report(
-    config: Config, store: Store, events: EventBus, modem_id: str, report: StatusReport
+    store: Store, events: EventBus, modem_id: str, phone: str, report: StatusReport
 ) -> int | None:
-    """Apply a report received on ``modem_id``; the id of the message it was about, or None
-    when no part matches (logged, kept as a raw PDU)."""
-    phone = normalize_sender(report.number, config.default_region)
+    """Apply a report received on ``modem_id`` about a part sent to ``phone`` (the report's
+    recipient in its stored form); the id of the message it was about, or None when no part
+    matches (logged, kept as a raw PDU)."""
     since = iso(now() - MATCH_WINDOW)
     part = store.messages.match_report(modem_id, phone, report.reference, since)
     if part is None:
