@@ -93,6 +93,8 @@ class WebConfig:
     tls_self_signed: bool = False
     secret_key_file: Path | None = None  # the loader fills in data_dir/secret_key
     session_hours: int = 12
+    # A login also ends after this many minutes without use (0: only session_hours counts).
+    session_idle_minutes: int = 60
 
     @property
     def https(self) -> bool:
@@ -1220,6 +1222,7 @@ _TOP: dict[str, Reader] = {
             "tls_self_signed": _bool,
             "secret_key_file": _path,
             "session_hours": _int(1, 24 * 366),
+            "session_idle_minutes": _int(0, 24 * 60 * 366),
         },
         check=_check_web,
     ),

@@ -166,8 +166,22 @@ CREATE TABLE concat_refs (
 );
 """
 
+# Login sessions kept on the server, so that logging out, a password change or disabling a
+# user ends them even when someone kept a copy of the cookie; the cookie holds only a random
+# id, and the store only its SHA-256.
+SESSIONS = """
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    created_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", SCHEMA_V1),
+    (2, "login sessions", SESSIONS),
 ]
 
 

@@ -1,8 +1,6 @@
-"""JSON API and the server-sent event stream used by the pages' scripts.
+"""JSON API used by the pages' scripts.
 
-- ``GET /api/events``: every event of the bus as SSE (``id``, ``event: <kind>``, ``data: <json>``),
-  a ``: keep-alive`` comment every 15 s; the stream ends after 55 s or when the app stops, and
-  the browser's EventSource reconnects by itself.
+- ``GET /api/events``: live updates, in views/live.py.
 - ``GET /api/profiles/<id>/conversation?after=<message id>``: the conversation and whether chat
   is available; ``POST /api/profiles/<id>/messages``: send (an answer: it clears the profile's
   waiting messages from the agent queue); ``POST /api/profiles/<id>/read``: mark it read.
@@ -18,14 +16,10 @@ import hashlib
 import json
 import logging
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from ...messaging.events import Event, Subscription
 from ...messaging.outbound import SendRefused
 from .. import emoji_catalog
 from ..helpers import chat_unavailable_reason, short_codes_status, whole_number
@@ -33,22 +27,6 @@ from ..helpers import chat_unavailable_reason, short_codes_status, whole_number
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-SSE_SECONDS = 55.0  # a stream's life; the browser reconnects (proxies drop idle streams)
-SSE_HEARTBEAT = 15.0
-SSE_POLL = 0.5  # how often a quiet stream looks at the stopping flag
-SSE_RETRY_MS = 2000  # how soon the browser reconnects after a stream ends
-# Each open stream holds one of the WSGI server's worker threads for its whole life, so only
-# this many may be open at once; the rest are told to come back (live.js retries).
-SSE_MAX_STREAMS = 10
-
-
-@bp.record_once
-def _setup(state) -> None:
-    app = state.app
-    limit = int(app.config.get("GATEWAY_SSE_MAX_STREAMS", SSE_MAX_STREAMS))
-    app.extensions["gateway.sse_slots"] = threading.BoundedSemaphore(limit)
-
 
 # -- JSON shapes and errors ----------------------------------------------------------------
 
@@ -103,80 +81,6 @@ def json_body() -> dict[str, Any] | None:
     except (UnicodeEncodeError, ValueError):
         return None
     return data
-
-
-# -- server-sent events --------------------------------------------------------------------
-
-
-def sse_event(event: Event) -> str:
-    """One event in the text/event-stream format (JSON has no raw newline to split on)."""
-    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"), default=str)
-    return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
-
-
-def sse_stream(
-    sub: Subscription,
-    stopping: threading.Event,
-    *,
-    seconds: float = SSE_SECONDS,
-    heartbeat: float = SSE_HEARTBEAT,
-) -> Iterator[str]:
-    """The event stream of one browser: every event of the subscription as it is published,
-    a keep-alive comment when quiet, until ``seconds`` have passed or ``stopping`` is set.
-    Closes the subscription when it ends."""
-    try:
-        # A first chunk at once: the headers go out and the browser's EventSource opens.
-        yield f"retry: {SSE_RETRY_MS}\n: connected\n\n"
-        start = time.monotonic()
-        deadline = start + seconds
-        next_beat = start + heartbeat
-        while not stopping.is_set():
-            now = time.monotonic()
-            if now >= deadline:
-                break
-            if now >= next_beat:
-                yield ": keep-alive\n\n"
-                next_beat = now + heartbeat
-                continue
-            event = sub.get(timeout=min(SSE_POLL, deadline - now, next_beat - now))
-            if event is not None:
-                yield sse_event(event)
-    finally:
-        sub.close()
-
-
-@bp.get("/events")
-def events():
-    app = current_app._get_current_object()
-    slots: threading.BoundedSemaphore = app.extensions["gateway.sse_slots"]
-    if not slots.acquire(blocking=False):
-        log.warning("too many live event streams open; one more was asked to retry")
-        resp, status = json_error("Too many live pages are open; retrying shortly.", None, 503)
-        resp.headers["Retry-After"] = "10"
-        return resp, status
-    sub = g.ctx.events.subscribe()
-    stopping: threading.Event = app.extensions["gateway.stopping"]
-    seconds = float(app.config.get("GATEWAY_SSE_SECONDS", SSE_SECONDS))
-    heartbeat = float(app.config.get("GATEWAY_SSE_HEARTBEAT", SSE_HEARTBEAT))
-    released = threading.Lock()
-
-    def cleanup() -> None:
-        # Runs when the stream ends or when the server closes an unread response; only once.
-        if released.acquire(blocking=False):
-            sub.close()
-            slots.release()
-
-    def stream() -> Iterator[str]:
-        try:
-            yield from sse_stream(sub, stopping, seconds=seconds, heartbeat=heartbeat)
-        finally:
-            cleanup()
-
-    resp = Response(stream(), mimetype="text/event-stream")
-    resp.call_on_close(cleanup)
-    resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["X-Accel-Buffering"] = "no"  # nginx or similar in front: do not buffer
-    return resp
 
 
 # -- conversations -------------------------------------------------------------------------
