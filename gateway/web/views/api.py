@@ -3,7 +3,9 @@
 - ``GET /api/events``: live updates, in views/live.py.
 - ``GET /api/profiles/<id>/conversation?after=<message id>``: the conversation and whether chat
   is available; ``POST /api/profiles/<id>/messages``: send (an answer: it clears the profile's
-  waiting messages from the agent queue); ``POST /api/profiles/<id>/read``: mark it read.
+  waiting messages from the agent queue; 409 with ``claimed_by`` when another agent has taken
+  the conversation, unless an admin sends ``"force": true``); ``POST /api/profiles/<id>/read``:
+  mark it read.
 - ``GET /api/emoji``: the emoji picker's data (catalog and extra ``:name:`` shortcodes).
 
 Errors are JSON ``{"error": ..., "field": ...}`` with a 4xx status. Login and CSRF (the
@@ -20,6 +22,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
+from ...messaging.agent import AgentDesk, ClaimedByOther
 from ...messaging.outbound import SendRefused
 from .. import emoji_catalog
 from ..helpers import chat_unavailable_reason, short_codes_status, whole_number
@@ -128,15 +131,23 @@ def send(profile_id: int):
         return json_error("short_code must be a short code such as 55123.", "short_code")
     if key is not None and (not isinstance(key, str) or len(key) > 200):
         return json_error("idempotency_key must be a string of 200 characters at most.", "key")
+    force = data.get("force") is True  # answer a conversation another agent has taken
+    if force and g.user["role"] != "admin":
+        return json_error("Only an administrator can answer for another agent.", "force", 403)
+    desk = AgentDesk(ctx.config, ctx.store, ctx.events)
     try:
-        accepted = ctx.outbox.submit(
-            text,
-            profile_id=profile_id,
-            short_code=short_code,
-            idempotency_key=key,
-            user=g.user["username"],
-            answers=True,
-        )
+        with ctx.store.db.tx():  # the claim is checked where the answer is recorded
+            desk.check_may_answer(profile_id, g.user["username"], force=force)
+            accepted = ctx.outbox.submit(
+                text,
+                profile_id=profile_id,
+                short_code=short_code,
+                idempotency_key=key,
+                user=g.user["username"],
+                answers=True,
+            )
+    except ClaimedByOther as exc:
+        return jsonify(error=str(exc), field=None, claimed_by=exc.claimed_by), 409
     except SendRefused as exc:
         return json_error(exc.reason, exc.field)
     if accepted.profile_id != profile_id:
