@@ -12,7 +12,10 @@ holds that thread. So that a few such clients cannot take every thread (and the 
 - one address may have at most ``PER_ADDRESS`` requests in the reading-and-working stage at
   once (until the response starts); a connection beyond that is answered 503 at once;
 - the thread pool has a thread for every live-update stream the app allows plus
-  ``REQUEST_THREADS`` for everything else (streams are rationed in views/live.py).
+  ``REQUEST_THREADS`` for everything else (streams are rationed in views/live.py);
+- over HTTPS, the TLS handshake happens on the worker thread, within the same limits: cheroot
+  does it on the one thread that accepts every connection, where three silent connections
+  stalled every page for 10 s each.
 
 Each worker can also tell the app whether the browser has closed the connection
 (``environ["gateway.client_gone"]``), so a closed live-update stream gives back its thread and
@@ -21,6 +24,7 @@ slot within half a second instead of at its next keep-alive write.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -35,6 +39,7 @@ from pathlib import Path
 
 from cheroot import makefile, wsgi
 from cheroot.server import HTTPConnection, HTTPRequest
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from .app import create_app
 from .context import GatewayContext
@@ -205,6 +210,7 @@ class _Connection(HTTPConnection):
         given.close()
         self.started = 0.0
         self._guarded = False
+        self._tls_done = False
 
     def communicate(self) -> bool:
         server = self.server
@@ -217,10 +223,40 @@ class _Connection(HTTPConnection):
         self.started = time.monotonic()
         self.rfile.deadline_io.deadline = self.started + server.head_seconds
         try:
+            if not self._handshake():
+                return False
             return super().communicate()
         finally:
             self.leave_guard()
             self.rfile.deadline_io.end_deadline()
+
+    def _handshake(self) -> bool:
+        """Complete a TLS handshake not done yet (see _TLSAdapter), within the head's time;
+        False when it fails (the connection is then closed)."""
+        sock = self.socket
+        if not isinstance(sock, ssl.SSLSocket) or self._tls_done:
+            return True
+        sock.settimeout(max(0.01, min(self.server.head_seconds, self.server.timeout)))
+        try:
+            sock.do_handshake()
+        except ssl.SSLError as exc:
+            if exc.reason == "HTTP_REQUEST":  # plain HTTP sent to the HTTPS port
+                body = b"This gateway speaks only HTTPS on this port: use https://.\n"
+                head = (
+                    "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                    f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n"
+                )
+                with contextlib.suppress(OSError):
+                    socket.socket.sendall(sock, head.encode("ascii") + body)
+            log.debug("TLS handshake with %s failed: %s", self.remote_addr, exc)
+            return False
+        except OSError as exc:  # timed out, reset
+            log.debug("TLS handshake with %s failed: %s", self.remote_addr, exc)
+            return False
+        finally:
+            sock.settimeout(self.server.timeout)
+        self._tls_done = True
+        return True
 
     def leave_guard(self) -> None:
         if self._guarded:
@@ -254,6 +290,15 @@ class _Connection(HTTPConnection):
             return False
         except (OSError, ValueError):
             return True
+
+
+class _TLSAdapter(BuiltinSSLAdapter):
+    """cheroot's TLS, with the handshake left to the worker thread (``_Connection``) instead
+    of the thread that accepts connections."""
+
+    def wrap(self, sock):
+        tls = self.context.wrap_socket(sock, do_handshake_on_connect=False, server_side=True)
+        return tls, {"wsgi.url_scheme": "https", "HTTPS": "on"}
 
 
 class _Gateway(wsgi.Gateway_10):
@@ -319,9 +364,7 @@ class WebServer:
             for path, what in ((cert, "web.tls_cert"), (key, "web.tls_key")):
                 if not path.is_file():
                     raise WebServerError(f"{what}: {path} does not exist")
-            from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-            self.server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
+            self.server.ssl_adapter = _TLSAdapter(str(cert), str(key))
             self.scheme = "https"
         self._thread: threading.Thread | None = None
 

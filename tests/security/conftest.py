@@ -33,9 +33,12 @@ def server_for() -> Iterator[Callable[..., WebServer]]:
     keyword arguments go to WebServer. Every server started is stopped at the end."""
     started: list[WebServer] = []
 
-    def start(web: Web, **options: object) -> WebServer:
+    def start(web: Web, *, https: bool = False, **options: object) -> WebServer:
         config = dataclasses.replace(
-            web.config, web=dataclasses.replace(web.config.web, bind="127.0.0.1", port=0)
+            web.config,
+            web=dataclasses.replace(
+                web.config.web, bind="127.0.0.1", port=0, tls_self_signed=https
+            ),
         )
         ctx = GatewayContext(
             config=config,
