@@ -153,9 +153,6 @@ class LoginGate:
         self._slots = threading.BoundedSemaphore(size)
         self.size = size
         self.wait = wait
-        self._lock = threading.Lock()
-        self._running = 0
-        self.peak = 0  # most checks seen at once, for tests and measurements
 
     @contextmanager
     def slot(self) -> Iterator[bool]:
@@ -163,14 +160,9 @@ class LoginGate:
         if not self._slots.acquire(timeout=self.wait):
             yield False
             return
-        with self._lock:
-            self._running += 1
-            self.peak = max(self.peak, self._running)
         try:
             yield True
         finally:
-            with self._lock:
-                self._running -= 1
             self._slots.release()
 
 

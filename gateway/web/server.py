@@ -126,20 +126,36 @@ class AddressGuard:
     """Counts the requests of each client address that are being read or worked on, and
     refuses one more beyond ``limit``."""
 
+    WARN_EVERY = 60.0  # seconds between log lines about refusals (a flood must not fill it)
+
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._lock = threading.Lock()
         self._busy: dict[str, int] = {}
         self.refused = 0
+        self._warned_at: float | None = None
+        self._refused_since_warning = 0
 
     def enter(self, address: str) -> bool:
         with self._lock:
             count = self._busy.get(address, 0)
-            if count >= self.limit:
-                self.refused += 1
-                return False
-            self._busy[address] = count + 1
-            return True
+            if count < self.limit:
+                self._busy[address] = count + 1
+                return True
+            self.refused += 1
+            self._refused_since_warning += 1
+            now = time.monotonic()
+            if self._warned_at is None or now - self._warned_at >= self.WARN_EVERY:
+                log.warning(
+                    "refused %d connection(s) with more than %d requests at once from one "
+                    "address (latest %s)",
+                    self._refused_since_warning,
+                    self.limit,
+                    address,
+                )
+                self._warned_at = now
+                self._refused_since_warning = 0
+            return False
 
     def leave(self, address: str) -> None:
         with self._lock:
@@ -216,7 +232,6 @@ class _Connection(HTTPConnection):
         server = self.server
         address = self.remote_addr or ""
         if not server.guard.enter(address):
-            log.warning("refused a connection from %s: too many requests at once", address)
             self._refuse()
             return False
         self._guarded = True

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
 import argon2
 import pytest
+
+from gateway.web.app import create_app
 
 from .conftest import ADMIN, AGENT, Concurrency, HttpClient, Web, csrf_token
 
@@ -199,3 +202,35 @@ def test_an_old_hash_is_upgraded_at_login_and_the_session_lives_on(web: Web) -> 
     new = web.store.users.by_name("agent")["password_hash"]
     assert new != old and re.match(r"\$argon2id\$v=19\$m=8,t=1,p=1\$", new)  # today's (tests)
     assert web.client(AGENT).get("/home").status_code == 200  # and it still verifies
+
+
+def test_a_login_that_finds_every_check_busy_is_told_to_retry_at_once(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(web.ctx, TESTING=True, GATEWAY_LOGIN_CHECKS=1, GATEWAY_LOGIN_WAIT=0.2)
+    entered, release = threading.Event(), threading.Event()
+    verify = argon2.PasswordHasher.verify
+
+    def slow_for_one(self, stored, password):
+        if password == "slow-one":  # this check holds the only slot until released
+            entered.set()
+            release.wait(10)
+        return verify(self, stored, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", slow_for_one)
+    first = threading.Thread(
+        target=post_login, args=(app.test_client(), "agent", "slow-one", "10.0.0.1")
+    )
+    first.start()
+    try:
+        assert entered.wait(5)
+        started = time.monotonic()
+        resp = post_login(app.test_client(), "admin", ADMIN[1], "10.0.0.2")
+        assert time.monotonic() - started < 1.5  # answered, not queued
+        assert resp.status_code == 429 and resp.headers["Retry-After"].isdigit()
+        assert "busy" in resp.get_data(True)
+    finally:
+        release.set()
+        first.join(10)
+    # The refused attempt did not count against anyone: the admin gets in now.
+    assert post_login(app.test_client(), "admin", ADMIN[1], "10.0.0.2").status_code == 302
