@@ -202,10 +202,11 @@ def migrate(db: Database, *, backup_dir=None) -> int:
             f"{db.path} has schema version {version}, newer than this gateway knows ({latest}); "
             "install the newer gateway again, or restore a backup"
         )
+    had_data = version > 0  # a store made just now needs no copy before its later steps
     for number, title, sql in MIGRATIONS:
         if number <= version:
             continue
-        if version > 0 and backup_dir is not None:
+        if had_data and backup_dir is not None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             target = db.backup_to(backup_dir / f"before-migration-{number}-{stamp}.sqlite3")
             log.info("backed up the store to %s before migration %d", target, number)

@@ -157,3 +157,25 @@ def test_session_limits_in_the_store(web: Web) -> None:
     # The store keeps only a hash of the token.
     stored = [r["id_hash"] for r in web.store.db.q("SELECT id_hash FROM sessions")]
     assert token not in stored and all(len(h) == 64 for h in stored)
+
+
+def test_an_existing_store_gets_the_sessions_table_after_a_backup(tmp_path) -> None:
+    from gateway.store import Store
+
+    store = Store.open(tmp_path)
+    store.users.add("alice", "alice-password", role="admin")
+    assert not list(tmp_path.glob("backups/before-migration-*"))  # a new store: no copy
+    # Back to the schema before sessions were kept, as an installed gateway has it.
+    store.db.execute("DROP TABLE sessions")
+    store.db.execute("DELETE FROM schema_version WHERE version > 1")
+    store.close()
+    store = Store.open(tmp_path)
+    try:
+        assert [p.name.split("-")[2] for p in tmp_path.glob("backups/before-migration-*")] == ["2"]
+        uid = store.users.by_name("alice")["id"]
+        from gateway.store.users import SessionPolicy
+
+        token = store.users.start_session(uid, SessionPolicy(absolute=timedelta(hours=1)))
+        assert store.users.resume_session(token, SessionPolicy(absolute=timedelta(hours=1)))
+    finally:
+        store.close()
