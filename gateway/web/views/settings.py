@@ -116,6 +116,10 @@ def config_summary(config) -> list[tuple[str, list[tuple[str, str]]]]:
                 ("Listens on", f"{web.bind}:{web.port}"),
                 ("HTTPS", "yes" if web.https else "no"),
                 ("Session length (hours)", str(web.session_hours)),
+                (
+                    "Session ends when idle for (minutes)",
+                    str(web.session_idle_minutes) if web.session_idle_minutes else "never",
+                ),
             ],
         ),
         (
