@@ -46,6 +46,8 @@ class WebConfig:
     tls_self_signed: bool = setting(boolean, False)
     secret_key_file: Path | None = setting(file_path, None)  # the loader fills in data_dir/
     session_hours: int = setting(integer(1, 24 * 366), 12)
+    # A login also ends after this many minutes without use (0: only session_hours counts).
+    session_idle_minutes: int = setting(integer(0, 24 * 60 * 366), 60)
 
     @property
     def https(self) -> bool:

@@ -267,6 +267,15 @@ class AgentDesk:
         self._changed(profile_id, "no_response", user)
         return count
 
+    def check_may_answer(self, profile_id: int, user: str, *, force: bool = False) -> None:
+        """Raise ClaimedByOther when another user is answering this conversation (an answer
+        would mark their work answered under them); ``force`` is an admin's explicit override.
+        Call it in the transaction that records the answer, so no claim slips in between."""
+        item = self.item(profile_id)
+        holder = item.claimed_by if item is not None else None
+        if holder is not None and holder != user and not force:
+            raise ClaimedByOther(profile_id, holder)
+
     def _held(self, profile_id: int, user: str, force: bool) -> QueueItem:
         item = self.item(profile_id)
         if item is None:

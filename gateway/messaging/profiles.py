@@ -286,7 +286,8 @@ class ProfileService:
         extra = sorted({k for c in customs for k in c if k.lower() not in BASE_COLUMNS})
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow([*BASE_COLUMNS, *extra])
+        # Names are checked when saved, but one stored before that rule is escaped like a value.
+        writer.writerow([escape_cell(c) for c in (*BASE_COLUMNS, *extra)])
         for row, custom in zip(rows, customs, strict=True):
             cells = [
                 row["name"],
@@ -443,6 +444,25 @@ class ProfileService:
             return RowResult(number, "rejected", phone, name or "", f"row {number}: {exc}")
 
 
+def field_name_problem(name: str) -> str | None:
+    """The one rule for a custom field's name, used by the profile form, the CSV import and
+    (through them) everything the export writes: 1-64 printable characters, not one of the
+    profile's own columns, and not starting with a character that makes a spreadsheet read the
+    cell as a formula (``= + - @``). What is wrong, in words, or None for a good name."""
+    if not name:
+        return "a custom field needs a name"
+    if name.lower() in BASE_COLUMNS:
+        return f"{name!r} is a profile column, not a custom field"
+    if len(name) > MAX_FIELD_NAME or not name.isprintable():
+        return f"{name[:40]!r}: a name is 1-{MAX_FIELD_NAME} printable characters"
+    if name.startswith(_FORMULA_START):
+        return (
+            f"{name[:40]!r}: a name must not start with {name[0]!r} (a spreadsheet would run"
+            " it as a formula); start it with a letter or digit"
+        )
+    return None
+
+
 def check_custom(custom: Mapping[str, Any]) -> tuple[dict[str, str], str | None]:
     """Custom fields as {name: text}, and what is wrong with them (None when nothing)."""
     checked: dict[str, str] = {}
@@ -453,10 +473,9 @@ def check_custom(custom: Mapping[str, Any]) -> tuple[dict[str, str], str | None]
         value = _text(raw_value).strip()
         if not key:
             return checked, f"the field with value {value[:40]!r} needs a name"
-        if key.lower() in BASE_COLUMNS:
-            return checked, f"{key!r} is a profile column, not a custom field"
-        if len(key) > MAX_FIELD_NAME or not key.isprintable():
-            return checked, f"{key[:40]!r}: a name is 1-{MAX_FIELD_NAME} printable characters"
+        problem = field_name_problem(key)
+        if problem:
+            return checked, problem
         if len(value) > MAX_FIELD_VALUE:
             return checked, f"{key!r}: at most {MAX_FIELD_VALUE} characters ({len(value)} given)"
         if value:
@@ -513,6 +532,11 @@ def _columns(header: list[str], report: ImportReport) -> list[tuple[int, str]]:
             continue
         if name.lower() in BASE_COLUMNS:
             name = name.lower()
+        else:
+            name = unescape_cell(name)  # as the export writes a name it had to escape
+            problem = field_name_problem(name)
+            if problem:
+                raise CsvFileError(f"column {i + 1} of the header: {problem}")
         if name.lower() in seen:
             raise CsvFileError(f"the column {name!r} appears twice in the header")
         seen.add(name.lower())

@@ -166,8 +166,22 @@ CREATE TABLE concat_refs (
 );
 """
 
+# Login sessions kept on the server, so that logging out, a password change or disabling a
+# user ends them even when someone kept a copy of the cookie; the cookie holds only a random
+# id, and the store only its SHA-256.
+SESSIONS = """
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    created_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", SCHEMA_V1),
+    (2, "login sessions", SESSIONS),
 ]
 
 
@@ -188,10 +202,11 @@ def migrate(db: Database, *, backup_dir=None) -> int:
             f"{db.path} has schema version {version}, newer than this gateway knows ({latest}); "
             "install the newer gateway again, or restore a backup"
         )
+    had_data = version > 0  # a store made just now needs no copy before its later steps
     for number, title, sql in MIGRATIONS:
         if number <= version:
             continue
-        if version > 0 and backup_dir is not None:
+        if had_data and backup_dir is not None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             target = db.backup_to(backup_dir / f"before-migration-{number}-{stamp}.sqlite3")
             log.info("backed up the store to %s before migration %d", target, number)

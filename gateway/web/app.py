@@ -17,7 +17,8 @@ from pathlib import Path
 from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from .auth import LoginThrottle, load_user
+from ..store.users import SessionPolicy
+from .auth import GATE, POLICY, THROTTLE, LoginGate, LoginThrottle, current_user
 from .context import GatewayContext
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,13 @@ BLUEPRINTS = [
     "gateway.web.views.settings",
     "gateway.web.views.phones",
     "gateway.web.views.api",
+    "gateway.web.views.live",
 ]
 
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
+# Requests a page makes by itself (the live-update stream reconnects every minute): they do not
+# count as use of the session, so an open tab alone does not keep it from idling out.
+UNATTENDED_ENDPOINTS = {"live.events"}
 
 
 class SecretKeyError(RuntimeError):
@@ -80,7 +85,16 @@ def create_app(ctx: GatewayContext, **overrides: object) -> Flask:
     app.config.update(overrides)
     app.extensions["gateway"] = ctx
     app.extensions["gateway.stopping"] = threading.Event()
-    app.extensions["gateway.throttle"] = LoginThrottle()
+    app.extensions[THROTTLE] = LoginThrottle()
+    app.extensions[GATE] = LoginGate(
+        size=int(app.config.get("GATEWAY_LOGIN_CHECKS", 2)),
+        wait=float(app.config.get("GATEWAY_LOGIN_WAIT", 0.5)),
+    )
+    idle = web.session_idle_minutes
+    app.extensions[POLICY] = SessionPolicy(
+        absolute=timedelta(hours=web.session_hours),
+        idle=timedelta(minutes=idle) if idle else None,
+    )
     CSRFProtect(app)
 
     for name in BLUEPRINTS:
@@ -89,7 +103,11 @@ def create_app(ctx: GatewayContext, **overrides: object) -> Flask:
     @app.before_request
     def require_login():
         g.ctx = ctx
-        g.user = load_user(ctx.store, session.get("uid"), session.get("pwv"))
+        g.user = current_user(
+            ctx.store,
+            app.extensions[POLICY],
+            touch=request.endpoint not in UNATTENDED_ENDPOINTS,
+        )
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
             return None
         if g.user is None:
@@ -104,6 +122,9 @@ def create_app(ctx: GatewayContext, **overrides: object) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if web.https:
+            # The browser keeps to HTTPS for this host from now on, even when told http://.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         # No request to any outside host, and no inline script: what handsets send stays text.
         response.headers.setdefault(
             "Content-Security-Policy",

@@ -196,7 +196,7 @@ def gateway_daemon(tmp_path_factory) -> Iterator[object]:
         # function-scoped users: a login then verifies in milliseconds, not most of a second.
         mp.setattr(
             "gateway.store.users.PasswordHasher",
-            lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+            lambda **_real: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
         )
         daemon.start()
     try:

@@ -17,6 +17,7 @@ import pytest
 from gateway.modem.pdu import encode_deliver
 from gateway.web.context import GatewayContext
 from gateway.web.server import WebServer
+from gateway.web.views.live import SLOTS, StreamSlots
 
 from .conftest import AGENT, Web, csrf_token
 
@@ -272,7 +273,7 @@ def test_event_stream_ends_when_the_app_stops(web: Web) -> None:
 
 
 def test_event_streams_are_limited_and_slots_come_back(web: Web) -> None:
-    web.app.extensions["gateway.sse_slots"] = threading.BoundedSemaphore(1)
+    web.app.extensions[SLOTS] = StreamSlots(total=1)
     client = web.client(AGENT)
     first = client.get("/api/events", buffered=False)
     second = client.get("/api/events")

@@ -1,11 +1,11 @@
-"""JSON API and the server-sent event stream used by the pages' scripts.
+"""JSON API used by the pages' scripts.
 
-- ``GET /api/events``: every event of the bus as SSE (``id``, ``event: <kind>``, ``data: <json>``),
-  a ``: keep-alive`` comment every 15 s; the stream ends after 55 s or when the app stops, and
-  the browser's EventSource reconnects by itself.
+- ``GET /api/events``: live updates, in views/live.py.
 - ``GET /api/profiles/<id>/conversation?after=<message id>``: the conversation and whether chat
   is available; ``POST /api/profiles/<id>/messages``: send (an answer: it clears the profile's
-  waiting messages from the agent queue); ``POST /api/profiles/<id>/read``: mark it read.
+  waiting messages from the agent queue; 409 with ``claimed_by`` when another agent has taken
+  the conversation, unless an admin sends ``"force": true``); ``POST /api/profiles/<id>/read``:
+  mark it read.
 - ``GET /api/emoji``: the emoji picker's data (catalog and extra ``:name:`` shortcodes).
 
 Errors are JSON ``{"error": ..., "field": ...}`` with a 4xx status. Login and CSRF (the
@@ -18,14 +18,11 @@ import hashlib
 import json
 import logging
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from ...messaging.events import Event, Subscription
+from ...messaging.agent import AgentDesk, ClaimedByOther
 from ...messaging.outbound import SendRefused
 from .. import emoji_catalog
 from ..helpers import chat_unavailable_reason, short_codes_status, whole_number
@@ -33,22 +30,6 @@ from ..helpers import chat_unavailable_reason, short_codes_status, whole_number
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-SSE_SECONDS = 55.0  # a stream's life; the browser reconnects (proxies drop idle streams)
-SSE_HEARTBEAT = 15.0
-SSE_POLL = 0.5  # how often a quiet stream looks at the stopping flag
-SSE_RETRY_MS = 2000  # how soon the browser reconnects after a stream ends
-# Each open stream holds one of the WSGI server's worker threads for its whole life, so only
-# this many may be open at once; the rest are told to come back (live.js retries).
-SSE_MAX_STREAMS = 10
-
-
-@bp.record_once
-def _setup(state) -> None:
-    app = state.app
-    limit = int(app.config.get("GATEWAY_SSE_MAX_STREAMS", SSE_MAX_STREAMS))
-    app.extensions["gateway.sse_slots"] = threading.BoundedSemaphore(limit)
-
 
 # -- JSON shapes and errors ----------------------------------------------------------------
 
@@ -105,80 +86,6 @@ def json_body() -> dict[str, Any] | None:
     return data
 
 
-# -- server-sent events --------------------------------------------------------------------
-
-
-def sse_event(event: Event) -> str:
-    """One event in the text/event-stream format (JSON has no raw newline to split on)."""
-    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"), default=str)
-    return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
-
-
-def sse_stream(
-    sub: Subscription,
-    stopping: threading.Event,
-    *,
-    seconds: float = SSE_SECONDS,
-    heartbeat: float = SSE_HEARTBEAT,
-) -> Iterator[str]:
-    """The event stream of one browser: every event of the subscription as it is published,
-    a keep-alive comment when quiet, until ``seconds`` have passed or ``stopping`` is set.
-    Closes the subscription when it ends."""
-    try:
-        # A first chunk at once: the headers go out and the browser's EventSource opens.
-        yield f"retry: {SSE_RETRY_MS}\n: connected\n\n"
-        start = time.monotonic()
-        deadline = start + seconds
-        next_beat = start + heartbeat
-        while not stopping.is_set():
-            now = time.monotonic()
-            if now >= deadline:
-                break
-            if now >= next_beat:
-                yield ": keep-alive\n\n"
-                next_beat = now + heartbeat
-                continue
-            event = sub.get(timeout=min(SSE_POLL, deadline - now, next_beat - now))
-            if event is not None:
-                yield sse_event(event)
-    finally:
-        sub.close()
-
-
-@bp.get("/events")
-def events():
-    app = current_app._get_current_object()
-    slots: threading.BoundedSemaphore = app.extensions["gateway.sse_slots"]
-    if not slots.acquire(blocking=False):
-        log.warning("too many live event streams open; one more was asked to retry")
-        resp, status = json_error("Too many live pages are open; retrying shortly.", None, 503)
-        resp.headers["Retry-After"] = "10"
-        return resp, status
-    sub = g.ctx.events.subscribe()
-    stopping: threading.Event = app.extensions["gateway.stopping"]
-    seconds = float(app.config.get("GATEWAY_SSE_SECONDS", SSE_SECONDS))
-    heartbeat = float(app.config.get("GATEWAY_SSE_HEARTBEAT", SSE_HEARTBEAT))
-    released = threading.Lock()
-
-    def cleanup() -> None:
-        # Runs when the stream ends or when the server closes an unread response; only once.
-        if released.acquire(blocking=False):
-            sub.close()
-            slots.release()
-
-    def stream() -> Iterator[str]:
-        try:
-            yield from sse_stream(sub, stopping, seconds=seconds, heartbeat=heartbeat)
-        finally:
-            cleanup()
-
-    resp = Response(stream(), mimetype="text/event-stream")
-    resp.call_on_close(cleanup)
-    resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["X-Accel-Buffering"] = "no"  # nginx or similar in front: do not buffer
-    return resp
-
-
 # -- conversations -------------------------------------------------------------------------
 
 
@@ -224,15 +131,23 @@ def send(profile_id: int):
         return json_error("short_code must be a short code such as 55123.", "short_code")
     if key is not None and (not isinstance(key, str) or len(key) > 200):
         return json_error("idempotency_key must be a string of 200 characters at most.", "key")
+    force = data.get("force") is True  # answer a conversation another agent has taken
+    if force and g.user["role"] != "admin":
+        return json_error("Only an administrator can answer for another agent.", "force", 403)
+    desk = AgentDesk(ctx.config, ctx.store, ctx.events)
     try:
-        accepted = ctx.outbox.submit(
-            text,
-            profile_id=profile_id,
-            short_code=short_code,
-            idempotency_key=key,
-            user=g.user["username"],
-            answers=True,
-        )
+        with ctx.store.db.tx():  # the claim is checked where the answer is recorded
+            desk.check_may_answer(profile_id, g.user["username"], force=force)
+            accepted = ctx.outbox.submit(
+                text,
+                profile_id=profile_id,
+                short_code=short_code,
+                idempotency_key=key,
+                user=g.user["username"],
+                answers=True,
+            )
+    except ClaimedByOther as exc:
+        return jsonify(error=str(exc), field=None, claimed_by=exc.claimed_by), 409
     except SendRefused as exc:
         return json_error(exc.reason, exc.field)
     if accepted.profile_id != profile_id:

@@ -11,6 +11,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -22,7 +23,7 @@ from flask import (
 
 from ...store import UserError
 from ...store.users import ROLES
-from ..auth import admin_required, password_version
+from ..auth import POLICY, admin_required, log_in
 from ..helpers import shown_time
 
 bp = Blueprint("settings", __name__)
@@ -115,6 +116,10 @@ def config_summary(config) -> list[tuple[str, list[tuple[str, str]]]]:
                 ("Listens on", f"{web.bind}:{web.port}"),
                 ("HTTPS", "yes" if web.https else "no"),
                 ("Session length (hours)", str(web.session_hours)),
+                (
+                    "Session ends when idle for (minutes)",
+                    str(web.session_idle_minutes) if web.session_idle_minutes else "never",
+                ),
             ],
         ),
         (
@@ -326,11 +331,16 @@ def set_password(user_id: int):
         return f"Password of {user['username']} changed; their other sessions have ended."
 
     response = _apply(change, "user.password", user=user["username"])
-    if user_id == g.user["id"]:
-        # Changing your own password ends other sessions but keeps this one.
+    if (
+        user_id == g.user["id"]
+        and g.ctx.store.users.resume_session(session.get("sid"), current_app.extensions[POLICY])
+        is None
+    ):
+        # Changing your own password ends every session, but this browser stays logged in
+        # with a new one.
         fresh = store.users.get(user_id)
-        if fresh is not None:
-            session["pwv"] = password_version(fresh)
+        if fresh is not None and not fresh["disabled"]:
+            log_in(fresh)
     return response
 
 

@@ -395,7 +395,8 @@
       this.errorBox.textContent = "";
     }
 
-    async send() {
+    // force: an admin's answer to a conversation another agent has taken (asked first).
+    async send(force = false) {
       if (this.profileId === null || this.sending) return;
       if (this.state && !this.state.chat_available) return;
       const text = this.textarea.value;
@@ -415,10 +416,13 @@
       const asOf = this.eventSeq;
       this.sendButton.disabled = true;
       this.form.setAttribute("aria-busy", "true");
+      let again = false;
       try {
+        const body = { text, short_code: this.select.value || null, idempotency_key: this.key };
+        if (force) body.force = true;
         const data = await global.gatewayFetch(`${API}${profileId}/messages`, {
           method: "POST",
-          body: { text, short_code: this.select.value || null, idempotency_key: this.key },
+          body,
         });
         this.key = null;
         if (profileId !== this.profileId) return;
@@ -430,13 +434,18 @@
         if (this.options.onSent) this.options.onSent(data.message);
         this.refresh();
       } catch (err) {
-        this.showError(err.message);
+        const holder = err.status === 409 && err.data ? err.data.claimed_by : null;
+        // Someone else is answering: an admin may answer anyway, once asked; an agent may not.
+        again = Boolean(holder) && !force && document.body.dataset.role === "admin" &&
+          global.confirm(`${holder} is answering this conversation. Send your answer anyway?`);
+        if (!again) this.showError(err.message);
         if (err.data && err.data.field === "profile") this.refresh();
       } finally {
         this.sending = false;
         this.form.removeAttribute("aria-busy");
         this.sendButton.disabled = Boolean(this.state && !this.state.chat_available);
       }
+      if (again) await this.send(true);
     }
   }
 

@@ -13,7 +13,10 @@
  *
  * The server ends each stream after about a minute and the browser reconnects by itself; when the
  * browser gives up (an HTTP error, e.g. after logging out or with too many pages open), this
- * script tries again with a growing delay, up to a minute. Safe to load twice.
+ * script tries again with a growing delay, up to a minute. When the same user opens more live
+ * pages than the gateway allows one person, the server ends the oldest with "live.replaced": that
+ * page stops following (no reconnect that would in turn end another page) until it is shown
+ * again. Safe to load twice.
  */
 (function (global) {
   "use strict";
@@ -35,6 +38,7 @@
   let everOpened = false;
   let delay = MIN_DELAY;
   let timer = null;
+  let paused = false; // replaced by a newer page of this user; resumes when shown
 
   function emit(kind, data, event) {
     for (const key of [kind, "*"]) {
@@ -100,14 +104,29 @@
         }
       }
     });
+    source.addEventListener("live.replaced", () => {
+      // A newer page of this user took this stream's place: wait until this one is looked at.
+      source.close();
+      source = null;
+      if (opened) emit("live.error", {});
+      opened = false;
+      paused = true;
+    });
     for (const kind of listeners.keys()) bind(kind);
   }
+
+  global.document.addEventListener("visibilitychange", () => {
+    if (paused && global.document.visibilityState === "visible" && !source && !timer) {
+      paused = false;
+      connect();
+    }
+  });
 
   function on(kind, fn) {
     if (typeof fn !== "function") throw new TypeError("Live.on(kind, fn): fn must be a function");
     if (!listeners.has(kind)) listeners.set(kind, new Set());
     listeners.get(kind).add(fn);
-    if (!source && !timer) connect();
+    if (!source && !timer && !paused) connect();
     else bind(kind);
     return function off() {
       const set = listeners.get(kind);

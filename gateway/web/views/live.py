@@ -1,0 +1,197 @@
+"""Live updates: ``GET /api/events``, every event of the bus as server-sent events (``id``,
+``event: <kind>``, ``data: <json>``), a ``: keep-alive`` comment every 15 s; the stream ends
+after 55 s or when the app stops, and the browser's EventSource reconnects by itself.
+
+Each open stream holds one of the WSGI server's threads for its whole life, so streams are
+rationed (:class:`StreamSlots`): at most ``SSE_MAX_STREAMS`` at once for the whole team and
+``SSE_PER_USER`` for one user. A user's stream beyond their share ends their oldest stream
+(with a ``live.replaced`` event, so that tab's script waits until it is looked at again rather
+than taking the slot back at once); a stream beyond the team's total is answered 503 with
+``Retry-After``. A stream whose browser went away is noticed within ``SSE_POLL`` seconds when
+the server can see the connection (``gateway.client_gone`` from gateway/web/server.py), else at
+the next keep-alive, and its slot is free again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from ...messaging.events import Event, Subscription
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("live", __name__, url_prefix="/api")
+
+SSE_SECONDS = 55.0  # a stream's life; the browser reconnects (proxies drop idle streams)
+SSE_HEARTBEAT = 15.0
+SSE_POLL = 0.5  # how often a quiet stream looks at the stopping flag and its connection
+SSE_RETRY_MS = 2000  # how soon the browser reconnects after a stream ends
+SSE_MAX_STREAMS = 50  # for the whole team (gateway/web/server.py sizes its threads by it)
+SSE_PER_USER = 8  # one person's open tabs
+SSE_FULL_RETRY = 10  # seconds a stream refused for want of slots waits before trying again
+
+# Set by gateway/web/server.py: a callable that is True once the browser has closed the
+# connection (absent under other servers and the test client: the keep-alive notices then).
+CLIENT_GONE = "gateway.client_gone"
+SLOTS = "gateway.stream_slots"
+
+
+@dataclass(eq=False)
+class StreamTicket:
+    """One open stream's slot; ``replaced`` is set when its user opened one too many."""
+
+    user_id: int
+    opened: float
+    replaced: threading.Event = field(default_factory=threading.Event)
+
+
+class StreamSlots:
+    """How many live streams are open, in all and per user; see the module's docstring."""
+
+    def __init__(self, total: int = SSE_MAX_STREAMS, per_user: int = SSE_PER_USER) -> None:
+        self.total = total
+        self.per_user = per_user
+        self._lock = threading.Lock()
+        self._open: list[StreamTicket] = []  # oldest first
+
+    def acquire(self, user_id: int) -> StreamTicket | None:
+        """A slot for a new stream of this user (ending their oldest when they are at their
+        share), or None when the team's total is reached."""
+        with self._lock:
+            mine = [t for t in self._open if t.user_id == user_id]
+            if len(mine) >= self.per_user:
+                oldest = mine[0]
+                oldest.replaced.set()  # its thread ends the stream within SSE_POLL
+                self._open.remove(oldest)
+            elif len(self._open) >= self.total:
+                return None
+            ticket = StreamTicket(user_id, time.monotonic())
+            self._open.append(ticket)
+            return ticket
+
+    def release(self, ticket: StreamTicket) -> None:
+        """The stream ended (a replaced ticket was already let go; nothing happens twice)."""
+        with self._lock:
+            if ticket in self._open:
+                self._open.remove(ticket)
+
+    def count(self, user_id: int | None = None) -> int:
+        """Open streams, of everyone or of one user."""
+        with self._lock:
+            return sum(1 for t in self._open if user_id is None or t.user_id == user_id)
+
+
+@bp.record_once
+def _setup(state) -> None:
+    app = state.app
+    app.extensions[SLOTS] = StreamSlots(
+        int(app.config.get("GATEWAY_SSE_MAX_STREAMS", SSE_MAX_STREAMS)),
+        int(app.config.get("GATEWAY_SSE_PER_USER", SSE_PER_USER)),
+    )
+
+
+def sse_event(event: Event) -> str:
+    """One event in the text/event-stream format (JSON has no raw newline to split on)."""
+    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
+
+
+REPLACED = (
+    "event: live.replaced\ndata: "
+    + json.dumps({"reason": "this user opened more live pages; this one pauses until it is used"})
+    + "\n\n"
+)
+
+
+def sse_stream(
+    sub: Subscription,
+    stopping: threading.Event,
+    *,
+    seconds: float = SSE_SECONDS,
+    heartbeat: float = SSE_HEARTBEAT,
+    replaced: threading.Event | None = None,
+    client_gone: Callable[[], bool] | None = None,
+) -> Iterator[str]:
+    """The event stream of one browser: every event of the subscription as it is published,
+    a keep-alive comment when quiet, until ``seconds`` have passed, ``stopping`` is set, the
+    stream was ``replaced`` by a newer one of its user, or ``client_gone()``. Closes the
+    subscription when it ends."""
+    try:
+        # A first chunk at once: the headers go out and the browser's EventSource opens.
+        yield f"retry: {SSE_RETRY_MS}\n: connected\n\n"
+        start = time.monotonic()
+        deadline = start + seconds
+        next_beat = start + heartbeat
+        while not stopping.is_set():
+            if replaced is not None and replaced.is_set():
+                yield REPLACED
+                break
+            if client_gone is not None and client_gone():
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now >= next_beat:
+                yield ": keep-alive\n\n"
+                next_beat = now + heartbeat
+                continue
+            event = sub.get(timeout=min(SSE_POLL, deadline - now, next_beat - now))
+            if event is not None:
+                yield sse_event(event)
+    finally:
+        sub.close()
+
+
+@bp.get("/events")
+def events():
+    app = current_app._get_current_object()
+    slots: StreamSlots = app.extensions[SLOTS]
+    ticket = slots.acquire(int(g.user["id"]))
+    if ticket is None:
+        log.warning("all %d live event streams are in use; one more must retry", slots.total)
+        resp = jsonify(
+            error=f"All {slots.total} live-update connections of the gateway are in use; this"
+            " page will update by itself again shortly.",
+            field=None,
+        )
+        resp.status_code = 503
+        resp.headers["Retry-After"] = str(SSE_FULL_RETRY)
+        return resp
+    sub = g.ctx.events.subscribe()
+    stopping: threading.Event = app.extensions["gateway.stopping"]
+    seconds = float(app.config.get("GATEWAY_SSE_SECONDS", SSE_SECONDS))
+    heartbeat = float(app.config.get("GATEWAY_SSE_HEARTBEAT", SSE_HEARTBEAT))
+    client_gone = request.environ.get(CLIENT_GONE)
+    released = threading.Lock()
+
+    def cleanup() -> None:
+        # Runs when the stream ends or when the server closes an unread response; only once.
+        if released.acquire(blocking=False):
+            sub.close()
+            slots.release(ticket)
+
+    def stream() -> Iterator[str]:
+        try:
+            yield from sse_stream(
+                sub,
+                stopping,
+                seconds=seconds,
+                heartbeat=heartbeat,
+                replaced=ticket.replaced,
+                client_gone=client_gone,
+            )
+        finally:
+            cleanup()
+
+    resp = Response(stream(), mimetype="text/event-stream")
+    resp.call_on_close(cleanup)
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Accel-Buffering"] = "no"  # nginx or similar in front: do not buffer
+    return resp

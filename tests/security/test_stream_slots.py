@@ -1,0 +1,93 @@
+"""Live-update slots (finding 5): a closed stream gives its slot back at once, one person's
+many tabs cannot use up the team's streams, and a refusal says why. Real server, real sockets."""
+
+from __future__ import annotations
+
+import http.client
+import time
+
+from .conftest import ADMIN, AGENT, HttpClient, Web
+
+
+def logged_in(server, who: tuple[str, str]) -> HttpClient:
+    client = HttpClient(server)
+    assert client.login(*who) == 302
+    return client
+
+
+class Stream:
+    """One open ``GET /api/events`` of a logged-in client."""
+
+    def __init__(self, client: HttpClient) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", client.port, timeout=10)
+        self.conn.request("GET", "/api/events", headers={"Cookie": client.cookie or ""})
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        if self.status == 200:
+            assert self.resp.readline() == b"retry: 2000\n"  # the stream is open
+
+    def rest(self) -> bytes:
+        """Everything until the server ends the stream."""
+        return self.resp.read()
+
+    def close(self) -> None:
+        self.resp.close()
+        self.conn.close()
+
+
+def wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_closed_streams_give_their_slot_back_at_once(web: Web, serve) -> None:
+    server = serve()
+    agent = logged_in(server, AGENT)
+    started = time.monotonic()
+    for n in range(30):  # someone clicking through thirty pages
+        stream = Stream(agent)
+        assert stream.status == 200, f"page {n + 1}: live updates refused ({stream.status})"
+        stream.close()
+    assert wait_for(lambda: web.events.subscriber_count == 0, timeout=2.0), (
+        f"{web.events.subscriber_count} closed streams still held after 2 s"
+    )
+    print(
+        f"\n30 streams opened and closed; all slots free after {time.monotonic() - started:.2f} s"
+    )
+    assert Stream(logged_in(server, ADMIN)).status == 200
+
+
+def test_one_users_many_tabs_leave_streams_for_the_team(web: Web, serve) -> None:
+    server = serve()
+    agent = logged_in(server, AGENT)
+    tabs = [Stream(agent) for _ in range(12)]
+    try:
+        assert [t.status for t in tabs] == [200] * 12
+        # Beyond one person's share the oldest tabs were told to pause, and ended.
+        for old in tabs[:4]:
+            assert b"event: live.replaced" in old.rest()
+        assert wait_for(lambda: web.events.subscriber_count == 8, timeout=2.0)
+        colleague = Stream(logged_in(server, ADMIN))
+        assert colleague.status == 200
+        colleague.close()
+    finally:
+        for tab in tabs:
+            tab.close()
+
+
+def test_a_full_gateway_says_so_and_when_to_retry(web: Web, serve) -> None:
+    server = serve(GATEWAY_SSE_MAX_STREAMS=2)
+    agent = logged_in(server, AGENT)
+    held = [Stream(agent), Stream(agent)]
+    try:
+        refused = Stream(logged_in(server, ADMIN))
+        body = refused.rest().decode()
+        assert refused.status == 503 and refused.resp.getheader("Retry-After") == "10"
+        assert "live-update connections of the gateway are in use" in body
+    finally:
+        for stream in held:
+            stream.close()
