@@ -115,6 +115,9 @@ class Daemon:
             sweep_seconds=cfg.modem_manager.sweep_seconds,
             reconnect_max_seconds=cfg.modem_manager.reconnect_max_seconds,
         )
+        # A modem that fails its sends is checked by the manager and shown with its status.
+        self.dispatcher.probe = self.manager.check_sending
+        self.dispatcher.on_health = self.manager.set_sending
         self.dispatcher.start()
         self.manager.start()
         self.housekeeper = Housekeeper(cfg, self.store, self.inbound, self.events)

@@ -163,6 +163,12 @@ class RoutingConfig:
     """How a profile's messages are routed within a short code's pool."""
 
     sticky_grace_minutes: float = setting(decimal(0), 30.0)
+    # A modem whose sends fail this many times in a row by its own fault (SIM, network, modem
+    # errors) leaves routing; it is checked after probe_seconds, then after twice as long each
+    # time the check or its trial message fails, up to probe_max_seconds.
+    failing_after: int = setting(integer(1), 3)
+    probe_seconds: float = setting(decimal(0, above=True), 30.0)
+    probe_max_seconds: float = setting(decimal(0, above=True), 600.0)
 
 
 @dataclass(frozen=True, kw_only=True)

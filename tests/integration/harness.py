@@ -45,6 +45,9 @@ messages:
   reassembly_timeout_minutes: 60
 routing:
   sticky_grace_minutes: {grace}
+  failing_after: 3
+  probe_seconds: {probe}
+  probe_max_seconds: {probe_max}
 retention:
   nightly_backups: 0
 modem_manager:
@@ -72,6 +75,8 @@ def make_config(
     command_timeout: float = 2,
     latency: float = 0.0,
     sweep: float = 2,
+    probe: float = 0.3,
+    probe_max: float = 2.0,
     modem_extra: dict[str, str] | None = None,
 ) -> Path:
     """Write ``directory/gateway.yaml`` (data in ``directory/data``) and return its path.
@@ -94,6 +99,8 @@ def make_config(
         command_timeout=command_timeout,
         latency=latency,
         sweep=sweep,
+        probe=probe,
+        probe_max=probe_max,
         extra_a=extra.get("a", ""),
         extra_b=extra.get("b", ""),
         extra_c=extra.get("c", ""),
