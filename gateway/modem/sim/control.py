@@ -7,7 +7,8 @@ HTTP routes (JSON in and out; errors are ``{"error": "..."}`` with 400, 403, 404
 GET      /modems                         [{port, imei, iccid, number, family, ...}]
 GET      /modems/IMEI                    one modem
 GET      /modems/IMEI/stored             its storage
-POST     /modems/IMEI/fault              {"kind": ..., params...}: inject a fault
+POST     /modems/IMEI/fault              {"kind", "when"?, params...}: inject a fault now,
+                                        or armed for a moment of the next send
 DELETE   /modems/IMEI/fault[?kind=K]     clear one fault (or all)
 POST     /modems/IMEI/replug             plug it back in
 GET      /handsets                       [{number, ...}]
