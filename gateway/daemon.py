@@ -61,6 +61,7 @@ def _settings(config: Config, m: ModemConfig) -> ModemSettings:
         # default a hung modem held its sender (and its heartbeat) for that long whatever the
         # configured command timeout.
         prompt_timeout=config.modem_manager.command_timeout_seconds,
+        send_timeout=config.modem_manager.send_timeout_seconds,
     )
 
 

@@ -192,6 +192,9 @@ class ManagerConfig:
     sweep_seconds: float = setting(decimal(0, above=True), 300.0)
     reconnect_max_seconds: float = setting(decimal(0, above=True), 60.0)
     command_timeout_seconds: float = setting(decimal(0, above=True), 10.0)
+    # The answer to a sent part comes after the network's: longer than a command's. A modem
+    # that hangs mid-send holds that message this long before it goes to another modem.
+    send_timeout_seconds: float = setting(decimal(0, above=True), 60.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -55,6 +55,7 @@ modem_manager:
   sweep_seconds: {sweep}
   reconnect_max_seconds: 1
   command_timeout_seconds: {command_timeout}
+  send_timeout_seconds: {send_timeout}
 simulator:
   seed: 7
   modems:
@@ -73,6 +74,7 @@ def make_config(
     grace: float = 0.01,
     heartbeat: float = 1,
     command_timeout: float = 2,
+    send_timeout: float = 60,
     latency: float = 0.0,
     sweep: float = 2,
     probe: float = 0.3,
@@ -97,6 +99,7 @@ def make_config(
         grace=grace,
         heartbeat=heartbeat,
         command_timeout=command_timeout,
+        send_timeout=send_timeout,
         latency=latency,
         sweep=sweep,
         probe=probe,
