@@ -140,7 +140,8 @@ class Dispatcher:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop routing; let each sender finish the part in flight (never half a command)."""
-        self._stop.set()
+        with self._lock:  # so that no sender is started again once they were told to stop
+            self._stop.set()
         self._wake.set()
         with self._lock:
             slots = list(self._slots.values())
@@ -267,6 +268,7 @@ class Dispatcher:
         # modems are down, a sticky modem in its grace, quiet hours) never hide the ones behind
         # them; stop early once no modem is idle.
         after: tuple[int, int] | None = None
+        suspects = []  # failed on several modems: trial messages only when nothing else is
         while self._any_idle():
             rows = self.store.messages.due(iso(at), limit=200, after=after)
             if not rows:
@@ -278,15 +280,18 @@ class Dispatcher:
                 slot, wait_until = self._choose(row, at)
                 if wait_until is not None:
                     timers.append(wait_until)
-                if slot is None:
-                    continue
-                if not self.store.messages.claim(row["id"], slot.modem_id):
-                    continue
-                with self._lock:
-                    slot.busy = True
-                    slot.last_used = at
-                self._announce(row["id"], row["profile_id"], "sending", modem_id=slot.modem_id)
-                slot.jobs.put(row["id"])
+                if slot is not None:
+                    self._assign(row, slot, at)
+                elif self._suspect(row["id"]) and len(suspects) < 200:
+                    suspects.append(row)
+        # A modem on trial that no other message came for takes a suspect one: after an outage
+        # of the whole pool every queued message failed on every modem.
+        for row in suspects:
+            if not self._any_idle():
+                break
+            slot, _ = self._choose(row, at, trial=True)
+            if slot is not None:
+                self._assign(row, slot, at)
         nxt = self.store.messages.next_attempt_time()
         if nxt:
             timers.append(parse(nxt))
@@ -298,6 +303,20 @@ class Dispatcher:
         if not timers:
             return None
         return max(0.05, min((t - at).total_seconds() for t in timers))
+
+    def _assign(self, row, slot: _Slot, at: datetime) -> None:
+        """Claim the message for the slot's modem and hand it to its sender."""
+        if not self.store.messages.claim(row["id"], slot.modem_id):
+            return
+        with self._lock:
+            slot.busy = True
+            slot.last_used = at
+        self._announce(row["id"], row["profile_id"], "sending", modem_id=slot.modem_id)
+        slot.jobs.put(row["id"])
+
+    def _suspect(self, message_id: int) -> bool:
+        with self._lock:
+            return len(self._failed_on.get(message_id, ())) > 1
 
     def _any_idle(self) -> bool:
         with self._lock:
@@ -326,8 +345,11 @@ class Dispatcher:
 
     def _revive_senders(self) -> None:
         """A sender thread that died (a bug, a store error while recording a failure) is
-        started again, so its modem's messages are not stuck in 'sending'."""
+        started again, so its modem's messages are not stuck in 'sending'. Not while stopping:
+        a sender that took its stop sign is not dead, and one started now would never end."""
         with self._lock:
+            if self._stop.is_set():
+                return
             for slot in self._slots.values():
                 if slot.link is not None and slot.thread is not None and not slot.thread.is_alive():
                     log.error("modem %s: sender thread died; starting it again", slot.modem_id)
@@ -363,7 +385,11 @@ class Dispatcher:
         self._forget(row["id"])
         self._announce(row["id"], row["profile_id"], "failed", error=reason)
 
-    def _choose(self, row, at: datetime) -> tuple[_Slot | None, datetime | None]:
+    def _choose(
+        self, row, at: datetime, *, trial: bool = False
+    ) -> tuple[_Slot | None, datetime | None]:
+        """The modem to send ``row`` now, or when to look again. ``trial``: a message that
+        failed on several modems may go to one on trial."""
         try:
             sc = self.config.short_code(row["short_code"])
         except KeyError:
@@ -401,8 +427,7 @@ class Dispatcher:
                 if pinned:
                     log.warning(
                         "message %d: modem %s is down or failing for %s; sending all its parts "
-                        "again"
-                        "through another modem of the pool",
+                        "again through another modem of the pool",
                         row["id"],
                         pinned,
                         down_for,
@@ -413,9 +438,10 @@ class Dispatcher:
             candidates = [s for s in pool if s.routable and s.modem_id not in avoid]
             if not candidates:  # every modem that could take it failed it: any of them
                 candidates = [s for s in pool if s.routable]
-            if len(avoid) > 1:
+            if len(avoid) > 1 and not trial:
                 # Failed by more than one modem: it must not decide whether a modem on trial
-                # is back (a message that fails everywhere would keep the pool out).
+                # is back while others can (a message that fails everywhere would keep the
+                # pool out).
                 candidates = [s for s in candidates if s.health.state is SendState.OK]
             for slot in candidates:
                 chosen, when = self._if_ready(slot, at, bulk, row["parts_total"])
@@ -524,8 +550,10 @@ class Dispatcher:
 
     def _probe(self, slot: _Slot) -> None:
         """Check a failing modem (on its sender thread, the only one that sends on it)."""
+        if self._stop.is_set():
+            return
         problem = None
-        if self.probe is not None and not self._stop.is_set():
+        if self.probe is not None:
             try:
                 problem = self.probe(slot.modem_id)
             except Exception as exc:  # a broken check must not stop the sender: it failed

@@ -170,3 +170,34 @@ def test_the_rest_of_a_partly_sent_message_stays_with_its_modem_until_the_grace(
         assert {p["modem_id"] for p in parts} == {"a"} and w.links["b"].sent == []
     finally:
         w.close()
+
+
+def test_after_an_outage_of_the_whole_pool_the_queue_goes_out_by_itself(tmp_path) -> None:
+    w = World(tmp_path, "  failing_after: 2\n  probe_seconds: 0.05\n  probe_max_seconds: 0.1\n")
+    try:
+        outage = threading.Event()
+        outage.set()
+        w.links["a"] = PickyLink(331, lambda text: outage.is_set())  # no network service
+        w.links["b"] = PickyLink(331, lambda text: outage.is_set())
+        changes: queue.Queue[tuple[str, str]] = queue.Queue()
+        w.dispatcher.on_health = lambda mid, snap: changes.put((mid, snap["state"]))
+        w.dispatcher.start()
+        # Two messages, two failures each make both modems fail: each message failed on both.
+        queued = [w.outbox.submit(f"during {i}", to=f"+155501030{i:02d}") for i in range(2)]
+        w.up("a", "b")
+        out: set[str] = set()
+        while out != {"a", "b"}:
+            mid, state = changes.get(timeout=5)
+            if state == "failing":
+                out.add(mid)
+        for acc in queued:
+            row = w.store.messages.get(acc.message_id)
+            assert row["status"] in ("queued", "sending") and "331" in row["error"]
+        # The network is back. Every queued message failed on both modems, and no new one
+        # comes: the modems on trial still take them.
+        outage.clear()
+        for acc in queued:
+            assert w.wait_status(acc.message_id, {"sent"}) == "sent"
+        assert w.dispatcher.routable("a") and w.dispatcher.routable("b")
+    finally:
+        w.close()
