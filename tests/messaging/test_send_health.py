@@ -26,6 +26,7 @@ from gateway.modem.at import (
 from .conftest import World, cms
 
 PORT = "/dev/fake"
+HANDSET_ALICE = "+15551230001"
 
 # TS 27.005 3.2.5 codes that are about the modem or its SIM (and 512+ per manufacturer).
 MODEM_CMS = [300, 301, 302, 303, 310, 311, 312, 313, 314, 315, 316, 317, 318, 320, 322]
@@ -199,5 +200,28 @@ def test_after_an_outage_of_the_whole_pool_the_queue_goes_out_by_itself(tmp_path
         for acc in queued:
             assert w.wait_status(acc.message_id, {"sent"}) == "sent"
         assert w.dispatcher.routable("a") and w.dispatcher.routable("b")
+    finally:
+        w.close()
+
+
+def test_the_profiles_of_a_failing_modem_move_to_the_pool_at_once(tmp_path) -> None:
+    w = World(tmp_path, "  failing_after: 2\n  probe_seconds: 600\n")  # grace: 30 minutes
+    try:
+        broken = threading.Event()
+        w.links["a"] = PickyLink(500, lambda text: broken.is_set())
+        w.dispatcher.start()
+        w.up("a", "b")
+        first = w.outbox.submit("hello from a", to=HANDSET_ALICE)
+        assert w.wait_status(first.message_id, {"sent"}) == "sent"
+        assert w.store.profiles.by_phone(HANDSET_ALICE)["sticky_modem"] == "a"
+        broken.set()
+        for i in range(2):  # two sends a fails: it leaves routing
+            acc = w.outbox.submit(f"other {i}", to=f"+155501040{i:02d}")
+            assert w.wait_status(acc.message_id, {"sent"}) == "sent"
+        assert not w.dispatcher.routable("a")
+        # Alice's next message does not wait 30 minutes for her modem: b sends it now.
+        reply = w.outbox.submit("hello again", to=HANDSET_ALICE)
+        assert w.wait_status(reply.message_id, {"sent"}) == "sent"
+        assert w.store.messages.get(reply.message_id)["modem_id"] == "b"
     finally:
         w.close()
