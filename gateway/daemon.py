@@ -61,6 +61,7 @@ def _settings(config: Config, m: ModemConfig) -> ModemSettings:
         # default a hung modem held its sender (and its heartbeat) for that long whatever the
         # configured command timeout.
         prompt_timeout=config.modem_manager.command_timeout_seconds,
+        send_timeout=config.modem_manager.send_timeout_seconds,
     )
 
 
@@ -115,6 +116,9 @@ class Daemon:
             sweep_seconds=cfg.modem_manager.sweep_seconds,
             reconnect_max_seconds=cfg.modem_manager.reconnect_max_seconds,
         )
+        # A modem that fails its sends is checked by the manager and shown with its status.
+        self.dispatcher.probe = self.manager.check_sending
+        self.dispatcher.on_health = self.manager.set_sending
         self.dispatcher.start()
         self.manager.start()
         self.housekeeper = Housekeeper(cfg, self.store, self.inbound, self.events)

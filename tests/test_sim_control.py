@@ -13,6 +13,7 @@ import time
 import tty
 import urllib.error
 import urllib.request
+from http.client import HTTPConnection
 
 import pytest
 
@@ -130,6 +131,62 @@ def start_cli(*args: str) -> tuple[subprocess.Popen, list[dict]]:
 def stop_cli(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGTERM)
     return proc.wait(timeout=10)
+
+
+def raw_http(server, method: str, path: str, body: bytes | None, headers: dict[str, str]):
+    """A request with exactly these headers (a browser's, a rebinding page's), nothing added
+    but what http.client always sends (Host unless given, Content-Length)."""
+    host, port = server.address
+    conn = HTTPConnection(host, port, timeout=5)
+    try:
+        conn.putrequest(method, path, skip_host="Host" in headers)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body or b"")))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_control_api_refuses_what_a_web_page_could_send(net):
+    m = net.add_modem()
+    net.add_handset("+15551230001")
+    server = ControlServer(SimControl(net)).start()
+    try:
+        fault = f"/modems/{m.imei}/fault"
+        hang = json.dumps({"kind": "hang"}).encode()
+        # A cross-origin "simple" POST: text/plain (or no type) needs no preflight.
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = {"Content-Type": ctype} if ctype else {}
+            status, body = raw_http(server, "POST", fault, hang, headers)
+            assert status == 415 and "application/json" in body["error"], ctype
+        status, _ = raw_http(server, "POST", f"/modems/{m.imei}/replug", None, {})
+        assert status == 415
+        # JSON from a page of another site (were a preflight skipped), or from our own port
+        # under another name (DNS rebinding), is refused too.
+        json_type = {"Content-Type": "application/json"}
+        for headers in (
+            {**json_type, "Origin": "http://evil.example"},
+            {**json_type, "Origin": "null"},
+            {**json_type, "Origin": f"http://127.0.0.1:{server.address[1] + 1}"},
+            {**json_type, "Host": f"evil.example:{server.address[1]}"},
+        ):
+            status, body = raw_http(server, "POST", fault, hang, headers)
+            assert status == 403 and body["error"], headers
+        status, _ = raw_http(server, "GET", "/handsets", None, {"Origin": "http://evil.example"})
+        assert status == 403
+        assert m.faults == {}
+        # Programs on this machine, and the API's own origin, are served.
+        own = {**json_type, "Origin": server.url}
+        assert raw_http(server, "POST", fault, hang, own)[0] == 200
+        assert "hang" in m.faults
+        local = {**json_type, "Host": f"localhost:{server.address[1]}"}
+        assert raw_http(server, "DELETE", fault, None, local)[0] == 200
+        assert m.faults == {}
+    finally:
+        server.close()
 
 
 def test_cli_serves_modems_handsets_and_control(tmp_path):

@@ -211,3 +211,77 @@ def test_pdu_line_gap_and_huawei_chatter(net):
         t.expect(rb"\+CMT: ,\d+\r\n[0-9A-F]+\r\n")
         t.expect(rb"\^BOOT:[\d,]+\r\n")
         assert re.search(rb"\^RSSI:20", t.expect(rb"\^RSSI:\d+\r\n").group(0))
+
+
+# -- faults armed for a moment of the next send ------------------------------------------------
+
+
+def test_a_fault_armed_for_the_send_command_swallows_it(net):
+    m = net.add_modem()
+    part = codec.encode_submit("+15551230001", "x")[0]
+    with ready(m) as t:
+        m.set_fault("hang", when="send")
+        assert m.summary()["armed"] == [{"kind": "hang", "when": "send"}]
+        assert t.command("AT") == "\r\nOK\r\n"  # not a send: nothing fires
+        t.write(f"AT+CMGS={part.length}\r")
+        with pytest.raises(TimeoutError):
+            t.expect(rb">", timeout=0.3)
+        assert m.wait_fired(timeout=1) and "hang" in m.faults
+        m.clear_fault("hang")
+        assert t.command("AT") == "\r\nOK\r\n"
+    assert m.sent == []
+
+
+def test_a_fault_armed_for_the_prompt_begins_while_the_pdu_is_written(net):
+    m = net.add_modem()
+    part = codec.encode_submit("+15551230001", "x")[0]
+    with ready(m) as t:
+        m.set_fault("hang", when="prompt")
+        t.command(f"AT+CMGS={part.length}")  # up to the "> " prompt
+        assert m.wait_fired(timeout=1) and "hang" in m.faults
+        t.write(part.pdu + "\x1a")
+        with pytest.raises(TimeoutError):
+            t.expect(rb"OK|ERROR", timeout=0.3)
+        m.clear_fault("hang")
+        # It forgot the half-written message: the next line is a command again.
+        assert t.command("AT") == "\r\nOK\r\n"
+    assert m.sent == []
+
+
+def test_a_fault_armed_after_the_network_took_the_part_loses_only_the_answer(net):
+    m = net.add_modem()
+    h = net.add_handset("+15551230001")
+    with ready(m) as t:
+        m.set_fault("hang", when="submitted")
+        part = codec.encode_submit(h.number, "it went")[0]
+        t.command(f"AT+CMGS={part.length}")
+        t.write(part.pdu + "\x1a")
+        with pytest.raises(TimeoutError):
+            t.expect(rb"OK", timeout=0.3)
+    assert h.wait_for_message(timeout=3).text == "it went" and len(m.sent) == 1
+
+
+def test_a_fault_armed_between_parts_begins_after_a_part_that_is_not_the_last(net):
+    m = net.add_modem()
+    h = net.add_handset("+15551230001")
+    with ready(m) as t:
+        m.set_fault("cms_error", when="between_parts", code=331)
+        assert "+CMGS:" in send(t, codec.encode_submit(h.number, "single")[0])
+        assert m.armed  # a message of one part has no "between"
+        parts = codec.encode_submit(h.number, "x" * 400)
+        results = [send(t, p) for p in parts]
+    assert "+CMGS:" in results[0]
+    assert results[1:] == ["\r\n+CMS ERROR: 331\r\n"] * 2
+    assert not m.armed and "cms_error" in m.faults
+
+
+def test_unknown_moment_is_refused_and_clear_disarms(net):
+    m = net.add_modem()
+    with pytest.raises(FaultError, match="unknown moment"):
+        m.set_fault("hang", when="later")
+    m.set_fault("hang", when="prompt")
+    m.set_fault("unplug", when="send")
+    m.clear_fault("hang")
+    assert [a["kind"] for a in m.summary()["armed"]] == ["unplug"]
+    m.clear_fault()
+    assert m.summary()["armed"] == []

@@ -120,6 +120,18 @@ def cmd_modems(args: argparse.Namespace) -> int:
         )
         if m.get("last_error"):
             print(f"{'':<18} {m['last_error']}")
+        sending = m.get("sending") or {}
+        if m["state"] in ("failing", "probing") and sending:
+            when = sending.get("next_check")
+            print(
+                f"{'':<18} out of routing: {sending.get('failures', 0)} send(s) failed in a row"
+                f" ({sending.get('reason') or 'no reason given'}); "
+                + (
+                    f"checked again at {when[:19].replace('T', ' ')} UTC"
+                    if when and m["state"] == "failing"
+                    else "its check passed; the next message it sends brings it back"
+                )
+            )
     return 0
 
 

@@ -165,6 +165,12 @@ class RoutingConfig:
     """How a profile's messages are routed within a short code's pool."""
 
     sticky_grace_minutes: float = setting(decimal(0), 30.0)
+    # A modem whose sends fail this many times in a row by its own fault (SIM, network, modem
+    # errors) leaves routing; it is checked after probe_seconds, then after twice as long each
+    # time the check or its trial message fails, up to probe_max_seconds.
+    failing_after: int = setting(integer(1), 3)
+    probe_seconds: float = setting(decimal(0, above=True), 30.0)
+    probe_max_seconds: float = setting(decimal(0, above=True), 600.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,6 +194,9 @@ class ManagerConfig:
     sweep_seconds: float = setting(decimal(0, above=True), 300.0)
     reconnect_max_seconds: float = setting(decimal(0, above=True), 60.0)
     command_timeout_seconds: float = setting(decimal(0, above=True), 10.0)
+    # The answer to a sent part comes after the network's: longer than a command's. A modem
+    # that hangs mid-send holds that message this long before it goes to another modem.
+    send_timeout_seconds: float = setting(decimal(0, above=True), 60.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,13 @@ Routing rules:
   ``routing.sticky_grace_minutes``;
 - per-modem rate limits (per minute and per day, counted in SMS parts) and quiet hours (bulk
   only: a person waiting in a chat is answered at any hour);
-- chat replies and one-off texts (priority 0) go before bulk sends (priority 10).
+- chat replies and one-off texts (priority 0) go before bulk sends (priority 10);
+- a failed send is the message's problem, a passing one, or the modem's (:mod:`.failures`): a
+  message the modem failed goes back to the queue at once for another modem of the pool, without
+  counting against it; a modem that fails ``routing.failing_after`` sends in a row leaves routing
+  until a check and a trial message show it sends again (:mod:`.health`). Its profiles move to
+  the rest of the pool at once; a message it sent some parts of waits the sticky grace, as for
+  a modem that is down. With every modem of a pool out, messages wait (until they expire).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from ..modem import pdu as smspdu
 from ..store import Store
 from ..store.times import iso, now, parse
 from .events import EventBus
-from .failures import Failure, classify
+from .failures import Blame, Failure, classify
+from .health import SendHealth, SendState
 from .outbound import PRIORITY_BULK
 
 log = logging.getLogger(__name__)
@@ -44,10 +51,15 @@ class ModemLink(Protocol):
     def send_pdu(self, pdu: str, length: int) -> int: ...
 
 
+# A job on a sender's queue that is not a message id: check a failing modem.
+_PROBE = "probe"
+
+
 @dataclass
 class _Slot:
     modem_id: str
     config: ModemConfig | None
+    health: SendHealth
     link: ModemLink | None = None
     down_since: datetime | None = None
     busy: bool = False
@@ -57,6 +69,12 @@ class _Slot:
     jobs: queue.Queue = field(default_factory=queue.Queue)
     thread: threading.Thread | None = None
     last_used: datetime | None = None
+    shown: dict | None = None  # the health last announced
+
+    @property
+    def routable(self) -> bool:
+        """Up, and not out of routing for failing sends."""
+        return self.link is not None and self.health.routable
 
 
 class Dispatcher:
@@ -83,8 +101,24 @@ class Dispatcher:
         # Called with (modem id, recipient, TP-MR) once a part is recorded as sent: a status
         # report that overtook the +CMGS answer is matched then (the daemon wires Inbound's).
         self.on_part_sent: Callable[[str, str, int], None] | None = None
+        # Checks a failing modem on its sender thread: None when it looks ready to send, else
+        # what is wrong (the daemon wires the modem manager's check; without one, the trial
+        # message alone decides).
+        self.probe: Callable[[str], str | None] | None = None
+        # Called with (modem id, SendHealth.snapshot()) when a modem's sending health changes,
+        # outside the dispatcher's lock (the daemon shows it with the modem's status).
+        self.on_health: Callable[[str, dict], None] | None = None
+        # Modems that failed a queued message by their own fault: it goes to another of the
+        # pool next. One that every modem it tried failed is suspect (the fault may be its
+        # own): no modem on trial gets it. Forgotten once the message is final.
+        self._failed_on: dict[int, set[str]] = {}
         for mc in config.modems:
-            self._slots[mc.id] = _Slot(mc.id, mc, down_since=self._started)
+            self._slots[mc.id] = self._new_slot(mc.id, mc)
+
+    def _new_slot(self, modem_id: str, config: ModemConfig | None) -> _Slot:
+        r = self.config.routing
+        health = SendHealth(r.failing_after, r.probe_seconds, r.probe_max_seconds)
+        return _Slot(modem_id, config, health, down_since=self._started)
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -106,7 +140,8 @@ class Dispatcher:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop routing; let each sender finish the part in flight (never half a command)."""
-        self._stop.set()
+        with self._lock:  # so that no sender is started again once they were told to stop
+            self._stop.set()
         self._wake.set()
         with self._lock:
             slots = list(self._slots.values())
@@ -123,14 +158,16 @@ class Dispatcher:
         with self._lock:
             slot = self._slots.get(modem_id)
             if slot is None:
-                slot = self._slots[modem_id] = _Slot(modem_id, None)
+                slot = self._slots[modem_id] = self._new_slot(modem_id, None)
             slot.link = link
             slot.down_since = None
+            slot.health.reset(self.clock())
             if slot.thread is None or not slot.thread.is_alive():
                 slot.thread = threading.Thread(
                     target=self._sender, args=(slot,), name=f"send-{modem_id}", daemon=True
                 )
                 slot.thread.start()
+        self._show_health(modem_id)
         self.wake()
 
     def modem_down(self, modem_id: str) -> None:
@@ -148,9 +185,22 @@ class Dispatcher:
         return self._thread is not None and self._thread.is_alive()
 
     def healthy(self, modem_id: str) -> bool:
+        """Whether the manager has handed this modem over as up (whatever its sends do)."""
         with self._lock:
             slot = self._slots.get(modem_id)
             return slot is not None and slot.link is not None
+
+    def routable(self, modem_id: str) -> bool:
+        """Whether messages are routed to this modem now: up, and not failing its sends."""
+        with self._lock:
+            slot = self._slots.get(modem_id)
+            return slot is not None and slot.routable
+
+    def send_health(self, modem_id: str) -> dict | None:
+        """The modem's sending health (:meth:`SendHealth.snapshot`), None if unknown."""
+        with self._lock:
+            slot = self._slots.get(modem_id)
+            return slot.health.snapshot() if slot is not None else None
 
     def short_code_up(self, code: str) -> bool:
         """Whether any modem of this short code's pool can send now."""
@@ -158,7 +208,37 @@ class Dispatcher:
             sc = self.config.short_code(code)
         except KeyError:
             return False
-        return any(self.healthy(m) for m in sc.modems)
+        return any(self.routable(m) for m in sc.modems)
+
+    def _show_health(self, modem_id: str) -> None:
+        """Tell on_health when the modem's sending health changed since it was last told.
+        Never called holding the lock: the callback may ask the dispatcher back."""
+        with self._lock:
+            slot = self._slots.get(modem_id)
+            if slot is None:
+                return
+            snap = slot.health.snapshot()
+            if snap == slot.shown:
+                return
+            before, slot.shown = slot.shown, snap
+        if before is None and snap["state"] == SendState.OK.value:
+            return  # nothing to tell: it was never anything but ok
+        if snap["state"] != SendState.OK.value:
+            log.warning(
+                "modem %s: sending %s after %d failure(s) in a row (%s); next check %s",
+                modem_id,
+                snap["state"],
+                snap["failures"],
+                snap["reason"],
+                snap["next_check"] or "with its next message",
+            )
+        elif before is not None and before["state"] != SendState.OK.value:
+            log.info("modem %s: sends again; back in routing", modem_id)
+        if self.on_health is not None:
+            try:
+                self.on_health(modem_id, snap)
+            except Exception:  # showing it must not stop routing
+                log.exception("modem %s: health callback failed", modem_id)
 
     # -- routing thread ------------------------------------------------------------------
 
@@ -176,16 +256,19 @@ class Dispatcher:
         """Assign what can be sent now; return seconds until the next timer, None if none."""
         at = self.clock()
         for mid, profile_id in self.store.messages.expire_due(iso(at)):
+            self._forget(mid)
             self._announce(mid, profile_id, "expired")
         timers: list[datetime] = []
         with self._lock:
             for slot in self._slots.values():
                 self._roll_window(slot, at)
         self._revive_senders()
+        timers += self._schedule_probes(at)
         # Page through everything due, so that messages that cannot go now (a short code whose
         # modems are down, a sticky modem in its grace, quiet hours) never hide the ones behind
         # them; stop early once no modem is idle.
         after: tuple[int, int] | None = None
+        suspects = []  # failed on several modems: trial messages only when nothing else is
         while self._any_idle():
             rows = self.store.messages.due(iso(at), limit=200, after=after)
             if not rows:
@@ -197,15 +280,18 @@ class Dispatcher:
                 slot, wait_until = self._choose(row, at)
                 if wait_until is not None:
                     timers.append(wait_until)
-                if slot is None:
-                    continue
-                if not self.store.messages.claim(row["id"], slot.modem_id):
-                    continue
-                with self._lock:
-                    slot.busy = True
-                    slot.last_used = at
-                self._announce(row["id"], row["profile_id"], "sending", modem_id=slot.modem_id)
-                slot.jobs.put(row["id"])
+                if slot is not None:
+                    self._assign(row, slot, at)
+                elif self._suspect(row["id"]) and len(suspects) < 200:
+                    suspects.append(row)
+        # A modem on trial that no other message came for takes a suspect one: after an outage
+        # of the whole pool every queued message failed on every modem.
+        for row in suspects:
+            if not self._any_idle():
+                break
+            slot, _ = self._choose(row, at, trial=True)
+            if slot is not None:
+                self._assign(row, slot, at)
         nxt = self.store.messages.next_attempt_time()
         if nxt:
             timers.append(parse(nxt))
@@ -218,14 +304,52 @@ class Dispatcher:
             return None
         return max(0.05, min((t - at).total_seconds() for t in timers))
 
+    def _assign(self, row, slot: _Slot, at: datetime) -> None:
+        """Claim the message for the slot's modem and hand it to its sender."""
+        if not self.store.messages.claim(row["id"], slot.modem_id):
+            return
+        with self._lock:
+            slot.busy = True
+            slot.last_used = at
+        self._announce(row["id"], row["profile_id"], "sending", modem_id=slot.modem_id)
+        slot.jobs.put(row["id"])
+
+    def _suspect(self, message_id: int) -> bool:
+        with self._lock:
+            return len(self._failed_on.get(message_id, ())) > 1
+
     def _any_idle(self) -> bool:
         with self._lock:
-            return any(s.link is not None and not s.busy for s in self._slots.values())
+            return any(s.routable and not s.busy for s in self._slots.values())
+
+    def _schedule_probes(self, at: datetime) -> list[datetime]:
+        """Hand a check to each failing modem whose pause is over; return when the others'
+        are due."""
+        later = []
+        with self._lock:
+            for slot in self._slots.values():
+                if slot.link is None or slot.health.state is not SendState.FAILING:
+                    continue
+                if slot.busy:
+                    continue  # woken when its current job finishes
+                if slot.health.probe_due(at):
+                    slot.busy = True
+                    slot.jobs.put(_PROBE)
+                elif slot.health.probe_at is not None:
+                    later.append(slot.health.probe_at)
+        return later
+
+    def _forget(self, message_id: int) -> None:
+        with self._lock:
+            self._failed_on.pop(message_id, None)
 
     def _revive_senders(self) -> None:
         """A sender thread that died (a bug, a store error while recording a failure) is
-        started again, so its modem's messages are not stuck in 'sending'."""
+        started again, so its modem's messages are not stuck in 'sending'. Not while stopping:
+        a sender that took its stop sign is not dead, and one started now would never end."""
         with self._lock:
+            if self._stop.is_set():
+                return
             for slot in self._slots.values():
                 if slot.link is not None and slot.thread is not None and not slot.thread.is_alive():
                     log.error("modem %s: sender thread died; starting it again", slot.modem_id)
@@ -258,9 +382,14 @@ class Dispatcher:
     def _fail(self, row, reason: str) -> None:
         """A queued message that will never be sent: failed with the reason, announced."""
         self.store.messages.fail(row["id"], reason)
+        self._forget(row["id"])
         self._announce(row["id"], row["profile_id"], "failed", error=reason)
 
-    def _choose(self, row, at: datetime) -> tuple[_Slot | None, datetime | None]:
+    def _choose(
+        self, row, at: datetime, *, trial: bool = False
+    ) -> tuple[_Slot | None, datetime | None]:
+        """The modem to send ``row`` now, or when to look again. ``trial``: a message that
+        failed on several modems may go to one on trial."""
         try:
             sc = self.config.short_code(row["short_code"])
         except KeyError:
@@ -275,18 +404,30 @@ class Dispatcher:
             pinned = row["modem_id"]
         with self._lock:
             pool = [self._slots[m] for m in sc.modems if m in self._slots]
+            avoid = self._failed_on.get(row["id"], set())
             sticky = pinned or row["sticky_modem"]
             sticky_slot = self._slots.get(sticky) if sticky in sc.modems else None
+            # A modem that failed this message, or fails every send, keeps none of its profiles:
+            # it has shown it cannot send, unlike one that is briefly down.
+            if (
+                sticky_slot is not None
+                and not pinned
+                and (sticky in avoid or (sticky_slot.link is not None and not sticky_slot.routable))
+            ):
+                sticky_slot = None
             if sticky_slot is not None:
-                if sticky_slot.link is not None:
+                if sticky_slot.routable:
                     return self._if_ready(sticky_slot, at, bulk, row["parts_total"])
-                down_for = at - (sticky_slot.down_since or at)
+                # Down, or (for the rest of a partly sent message) failing: wait the grace.
+                failing = sticky_slot.link is not None
+                since = (sticky_slot.health.since if failing else sticky_slot.down_since) or at
+                down_for = at - since
                 if down_for < grace:
-                    return None, (sticky_slot.down_since or at) + grace
+                    return None, since + grace
                 if pinned:
                     log.warning(
-                        "message %d: modem %s is down for %s; sending all its parts again "
-                        "through another modem of the pool",
+                        "message %d: modem %s is down or failing for %s; sending all its parts "
+                        "again through another modem of the pool",
                         row["id"],
                         pinned,
                         down_for,
@@ -294,9 +435,15 @@ class Dispatcher:
                     self.store.messages.reset_parts(row["id"])
             ready = []
             wake_at: list[datetime] = []
-            for slot in pool:
-                if slot.link is None:
-                    continue
+            candidates = [s for s in pool if s.routable and s.modem_id not in avoid]
+            if not candidates:  # every modem that could take it failed it: any of them
+                candidates = [s for s in pool if s.routable]
+            if len(avoid) > 1 and not trial:
+                # Failed by more than one modem: it must not decide whether a modem on trial
+                # is back while others can (a message that fails everywhere would keep the
+                # pool out).
+                candidates = [s for s in candidates if s.health.state is SendState.OK]
+            for slot in candidates:
                 chosen, when = self._if_ready(slot, at, bulk, row["parts_total"])
                 if chosen is not None:
                     ready.append(chosen)
@@ -378,6 +525,14 @@ class Dispatcher:
             message_id = slot.jobs.get()
             if message_id is None:
                 return
+            if message_id == _PROBE:
+                try:
+                    self._probe(slot)
+                finally:
+                    with self._lock:
+                        slot.busy = False
+                    self.wake()
+                continue
             if self._stop.is_set():
                 # Shutting down: a claimed message not started yet goes back to the queue at
                 # once; only a send already under way is finished.
@@ -393,8 +548,25 @@ class Dispatcher:
                     slot.busy = False
                 self.wake()
 
+    def _probe(self, slot: _Slot) -> None:
+        """Check a failing modem (on its sender thread, the only one that sends on it)."""
+        if self._stop.is_set():
+            return
+        problem = None
+        if self.probe is not None:
+            try:
+                problem = self.probe(slot.modem_id)
+            except Exception as exc:  # a broken check must not stop the sender: it failed
+                log.exception("modem %s: checking it failed", slot.modem_id)
+                problem = f"the check failed: {exc!r}"
+        with self._lock:
+            slot.health.checked(self.clock(), problem)
+        self._show_health(slot.modem_id)
+
     def _requeue_after_error(self, slot: _Slot, message_id: int) -> None:
-        failure = Failure(True, False, "internal error while sending; it will be tried again")
+        failure = Failure(
+            Blame.RETRY, False, "internal error while sending; it will be tried again"
+        )
         try:
             self._after_failure(message_id, slot, failure)
         except Exception:  # the store itself failed: at least do not leave it 'sending'
@@ -441,7 +613,8 @@ class Dispatcher:
                 continue
             link = slot.link
             if link is None:
-                self._after_failure(message_id, slot, Failure(True, False, "the modem is down"))
+                down = Failure(Blame.MODEM, False, "the modem is down")
+                self._after_failure(message_id, slot, down)
                 return
             # Recorded before the PDU goes out: after a crash this part is resent and marked.
             self.store.messages.part_writing(part["id"], slot.modem_id)
@@ -460,8 +633,15 @@ class Dispatcher:
                 self.store.messages.part_unsent(
                     part["id"], failure.reason, maybe_sent=failure.maybe_sent
                 )
+                if failure.blame is Blame.MODEM:
+                    with self._lock:
+                        slot.health.failed(self.clock(), failure.reason)
+                    self._show_health(slot.modem_id)
                 self._after_failure(message_id, slot, failure)
                 return
+            with self._lock:
+                slot.health.sent(self.clock())
+            self._show_health(slot.modem_id)
             self.store.messages.part_sent(part["id"], tp_mr)
             if self.on_part_sent is not None:
                 try:
@@ -473,6 +653,7 @@ class Dispatcher:
                 slot.recent.append(at)
                 slot.day_count += 1
         self.store.messages.finish_sending(message_id)
+        self._forget(message_id)
         self.store.profiles.set_sticky_modem(row["profile_id"], slot.modem_id)
         self.store.modems.count(slot.modem_id, sent=1)
         # The status as it is now, read and announced holding the store's write lock. A status
@@ -491,7 +672,13 @@ class Dispatcher:
             return
         at = self.clock()
         expired = row["expires_at"] is not None and parse(row["expires_at"]) <= at
-        if failure.temporary and not expired:
+        if failure.blame is Blame.MODEM and not expired and self._elsewhere(row, slot):
+            # Not the message's fault: at once to another modem, and not counted against it.
+            self.store.messages.requeue(
+                message_id, f"modem {slot.modem_id}: {failure.reason}; trying another modem"
+            )
+            status = "queued"
+        elif failure.temporary and not expired:
             attempts = max(1, int(row["attempts"]))
             limits = self.config.messages
             delay = min(
@@ -503,8 +690,27 @@ class Dispatcher:
             status = "queued"
         else:
             status = "expired" if failure.temporary else "failed"
+            self._forget(message_id)
             self.store.messages.fail(message_id, failure.reason, status)
             self.store.modems.count(slot.modem_id, failed=1)
         self._announce(
             message_id, row["profile_id"], status, error=failure.reason, modem_id=slot.modem_id
         )
+
+    def _elsewhere(self, row, slot: _Slot) -> bool:
+        """Whether a message ``slot``'s modem failed can go to another modem of its pool that
+        has not failed it yet (noted here). Not for the rest of a partly sent message: that
+        stays with the modem that sent its first parts (or waits the grace)."""
+        if self.store.messages.has_sent_parts(row["id"]):
+            return False
+        try:
+            pool = self.config.short_code(row["short_code"]).modems
+        except KeyError:
+            return False
+        with self._lock:
+            avoid = self._failed_on.setdefault(row["id"], set())
+            avoid.add(slot.modem_id)
+            # When every modem that can send has failed it: its own backoff from here.
+            return any(
+                m not in avoid and m in self._slots and self._slots[m].routable for m in pool
+            )

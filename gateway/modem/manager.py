@@ -118,13 +118,24 @@ class ModemStatus:
     last_error: str | None = None
     since: datetime = field(default_factory=lambda: datetime.now(UTC))
     received: int = 0
+    # How its sends go, from the dispatcher: {"state": "ok" | "failing" | "probing",
+    # "failures", "reason", "since", "next_check"}; None until something went wrong.
+    sending: dict[str, Any] | None = None
+
+    @property
+    def shown_state(self) -> str:
+        """The state a person sees: an up modem that fails its sends is "failing" (out of
+        routing) or "probing" (its check passed; the next message it sends decides)."""
+        if self.state == "up" and self.sending and self.sending.get("state") != "ok":
+            return str(self.sending["state"])
+        return self.state
 
     def to_json(self) -> dict[str, Any]:
         ident = self.identity
         return {
             "id": self.modem_id,
             "label": self.label,
-            "state": self.state,
+            "state": self.shown_state,
             "port": self.port,
             "since": self.since.isoformat(),
             "manufacturer": ident.manufacturer if ident else None,
@@ -155,6 +166,7 @@ class ModemStatus:
             ),
             "last_error": self.last_error,
             "received": self.received,
+            "sending": dict(self.sending) if self.sending else None,
         }
 
 
@@ -317,6 +329,32 @@ class ModemManager:
     def rescan(self) -> None:
         """Look for modems again now (also done on every hot-plug event)."""
         self.hotplug.notify()
+
+    def set_sending(self, modem_id: str, sending: dict[str, Any]) -> None:
+        """Show how the modem's sends go (the dispatcher's SendHealth snapshot)."""
+        if modem_id in self._status:
+            self._set(modem_id, sending=dict(sending))
+
+    def check_sending(self, modem_id: str) -> str | None:
+        """Whether a modem whose sends failed looks able to send again: its SIM is ready
+        (``AT+CPIN?``) and it is registered (``AT+CREG?`` and kin). None when it is, else what
+        is wrong. Read-only: no PIN is entered (that happens only at start-up, once). Runs on
+        the caller's thread (the dispatcher's sender for this modem)."""
+        modem = self.modem(modem_id)
+        if modem is None:
+            return "the modem is not up"
+        try:
+            cpin = modem.command("AT+CPIN?").prefixed("+CPIN")
+            state = cpin[0].strip().strip('"').upper() if cpin else "no answer"
+            if state != "READY":
+                return f"the SIM is not ready (AT+CPIN? says {state})"
+            registration = modem.registration()
+        except (ATError, ModemError) as exc:
+            return f"check failed: {exc}"
+        self._set(modem_id, registration=registration)
+        if not registration.registered:
+            return f"not registered on a network ({registration.status_text})"
+        return None
 
     # -- state ---------------------------------------------------------------------------
 

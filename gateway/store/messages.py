@@ -249,6 +249,17 @@ class Messages:
                 (error, next_attempt_at, iso(now()), message_id),
             )
 
+    def requeue(self, message_id: int, error: str) -> None:
+        """A send the modem failed, not the message: back to the queue at once (for another
+        modem), the attempt not counted, so the message's own backoff does not grow."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE messages SET status = 'queued', error = ?, next_attempt_at = NULL,"
+                " attempts = MAX(0, attempts - 1), updated_at = ?"
+                " WHERE id = ? AND status = 'sending'",
+                (error, iso(now()), message_id),
+            )
+
     def fail(self, message_id: int, error: str, status: str = "failed") -> None:
         """A permanent failure (or expiry): the message is final with the reason in words."""
         with self.db.tx() as conn:

@@ -45,6 +45,9 @@ messages:
   reassembly_timeout_minutes: 60
 routing:
   sticky_grace_minutes: {grace}
+  failing_after: 3
+  probe_seconds: {probe}
+  probe_max_seconds: {probe_max}
 retention:
   nightly_backups: 0
 modem_manager:
@@ -52,6 +55,7 @@ modem_manager:
   sweep_seconds: {sweep}
   reconnect_max_seconds: 1
   command_timeout_seconds: {command_timeout}
+  send_timeout_seconds: {send_timeout}
 simulator:
   seed: 7
   modems:
@@ -70,8 +74,11 @@ def make_config(
     grace: float = 0.01,
     heartbeat: float = 1,
     command_timeout: float = 2,
+    send_timeout: float = 60,
     latency: float = 0.0,
     sweep: float = 2,
+    probe: float = 0.3,
+    probe_max: float = 2.0,
     modem_extra: dict[str, str] | None = None,
 ) -> Path:
     """Write ``directory/gateway.yaml`` (data in ``directory/data``) and return its path.
@@ -92,8 +99,11 @@ def make_config(
         grace=grace,
         heartbeat=heartbeat,
         command_timeout=command_timeout,
+        send_timeout=send_timeout,
         latency=latency,
         sweep=sweep,
+        probe=probe,
+        probe_max=probe_max,
         extra_a=extra.get("a", ""),
         extra_b=extra.get("b", ""),
         extra_c=extra.get("c", ""),

@@ -4,7 +4,9 @@ blocks nobody else and is up again once the hang ends."""
 
 from __future__ import annotations
 
-from .harness import ALERTS, ALICE, IMEI_A, NUM_A, NUM_B, NUM_C, SUPPORT, wait_until
+from gateway.cli import main
+
+from .harness import ALERTS, ALICE, IMEI_A, IMEI_B, NUM_A, NUM_B, NUM_C, SUPPORT, wait_until
 
 RECIPIENTS = [f"+1555777{n:04d}" for n in range(10)]
 
@@ -127,3 +129,97 @@ def test_a_sticky_profile_waits_for_the_grace_then_moves_with_all_its_parts(star
         3,
         "Alice to stick to modem b",
     )
+
+
+# -- send errors that are the modem's, not the message's (issue 8, findings 2 and 3) -----------
+
+
+def _cmgs_count(modem) -> int:
+    """How many AT+CMGS the simulated modem was given (each one is a send attempt)."""
+    return sum(1 for line in modem.history if line.upper().startswith("AT+CMGS="))
+
+
+def test_a_sim_error_moves_messages_to_the_other_modem_of_the_pool(start_gateway):
+    gw = start_gateway()
+    gw.wait_up("a", "b")
+    gw.net.modem(IMEI_A).set_fault("cms_error", code=311)  # SIM PIN, on every send
+    ids = [
+        gw.daemon.outbox.submit(f"Code {i}", to=to, short_code=SUPPORT).message_id
+        for i, to in enumerate(RECIPIENTS[:4])
+    ]
+    for mid in ids:
+        gw.wait_status(mid, {"sent", "delivered"})
+    rows = [gw.message(mid) for mid in ids]
+    assert {r["modem_id"] for r in rows} == {"b"}
+    # Not the messages' fault: no backoff was charged to them.
+    assert all(r["attempts"] == 1 for r in rows), [r["attempts"] for r in rows]
+    for i, to in enumerate(RECIPIENTS[:4]):
+        assert [(m.text, m.sender) for m in gw.net.handset(to).inbox] == [(f"Code {i}", NUM_B)]
+
+
+def test_a_modem_that_rejects_every_send_leaves_routing_and_comes_back(
+    start_gateway, long_run, tmp_path, capsys
+):
+    gw = start_gateway(latency=0.02, probe=0.5)
+    gw.wait_up("a", "b")
+    modem_a = gw.net.modem(IMEI_A)
+    modem_a.set_fault("cms_error", code=500)
+    count = 60 if long_run else 20
+    ids = [
+        gw.daemon.outbox.submit(f"Bulk {i}", to=f"+1555666{i:04d}", short_code=SUPPORT).message_id
+        for i in range(count)
+    ]
+    for mid in ids:
+        gw.wait_status(mid, {"sent", "delivered"}, timeout=15)
+    assert {gw.message(mid)["modem_id"] for mid in ids} == {"b"}
+    # Three failures in a row, then out of routing: a check and at most one trial message per
+    # check since (0.5 s, then 1 s, then 2 s).
+    assert _cmgs_count(modem_a) <= 3 + 3, modem_a.history
+    status = gw.daemon.manager.status("a").to_json()
+    assert status["state"] in ("failing", "probing")
+    assert status["sending"]["failures"] >= 3 and "500" in status["sending"]["reason"]
+    # `gateway modems` says so, through the control socket.
+    assert main(["modems", "-c", str(tmp_path / "gateway.yaml")]) == 0
+    line_a = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("a "))
+    assert "failing" in line_a or "probing" in line_a
+
+    # The fault clears: the next check passes, a trial message goes out, a is back.
+    modem_a.clear_fault("cms_error")
+    wait_until(
+        gw.sub,
+        lambda: gw.daemon.manager.status("a").to_json()["state"] == "probing",
+        5,
+        "modem a's check to pass",
+    )
+    acc = gw.daemon.outbox.submit("Trial", to=ALICE, short_code=SUPPORT)
+    gw.wait_status(acc.message_id, "delivered")
+    assert gw.message(acc.message_id)["modem_id"] == "a"
+    wait_until(
+        gw.sub,
+        lambda: gw.daemon.manager.status("a").to_json()["state"] == "up",
+        3,
+        "modem a back in routing",
+    )
+
+
+def test_with_every_modem_of_the_pool_failing_messages_wait(start_gateway):
+    gw = start_gateway(probe=0.3)
+    gw.wait_up("a", "b")
+    for imei in (IMEI_A, IMEI_B):
+        gw.net.modem(imei).set_fault("cms_error", code=314)  # SIM busy
+    ids = [
+        gw.daemon.outbox.submit(f"Later {i}", to=to, short_code=SUPPORT).message_id
+        for i, to in enumerate(RECIPIENTS[:4])
+    ]
+    manager = gw.daemon.manager
+    wait_until(
+        gw.sub,
+        lambda: {manager.status(m).to_json()["state"] for m in "ab"} <= {"failing", "probing"},
+        8,
+        "both modems of the pool out of routing",
+    )
+    assert {gw.message(mid)["status"] for mid in ids} <= {"queued", "sending"}
+    for imei in (IMEI_A, IMEI_B):
+        gw.net.modem(imei).clear_fault("cms_error")
+    for mid in ids:
+        gw.wait_status(mid, {"sent", "delivered"}, timeout=10)

@@ -148,3 +148,27 @@ def test_csrf_is_enforced(web: Web) -> None:
     assert client.post("/modems/a/sweep").status_code == 400
     assert client.post("/modems/rescan", data={"csrf_token": "forged"}).status_code == 400
     assert manager.sweeps == [] and manager.rescans == 0
+
+
+def test_a_modem_failing_its_sends_is_shown_out_of_routing(web: Web) -> None:
+    failing = ModemStatus(
+        "a",
+        label="Modem A",
+        state="up",
+        sending={
+            "state": "failing",
+            "failures": 3,
+            "reason": "the SIM needs its PIN (+CMS ERROR: 311) <b>",
+            "since": "2026-01-01T10:00:00+00:00",
+            "next_check": "2026-01-01T10:05:00+00:00",
+        },
+    )
+    probing = ModemStatus("b", state="up", sending={**failing.sending, "state": "probing"})
+    web.ctx.manager = FakeManager([failing, probing])  # type: ignore[assignment]
+    html = web.client(AGENT).get("/modems").get_data(as_text=True)
+    assert ">failing</span>" in html and ">probing</span>" in html
+    assert "out of routing" in html
+    assert "3 failed in a row (the SIM needs its PIN (+CMS ERROR: 311) &lt;b&gt;)" in html
+    assert "checked again at 2026-01-01 10:05 UTC" in html
+    assert "the next message it sends decides" in html
+    assert failing.to_json()["state"] == "failing" and failing.to_json()["sending"]["failures"] == 3

@@ -29,7 +29,10 @@ Python API::
         h.inbox                                        # [InboxMessage(sender, text, time, parts)]
         h.wait_for_message(timeout=5.0, predicate=None)  # next one not returned before
         m.set_fault("hang"|"unplug"|"garbage"|"cms_error"|"no_network"|"pin"|"storage_full"
-                    |"slow", **params)                 # parameters: SimModem.set_fault
+                    |"slow", when="now", **params)     # parameters: SimModem.set_fault
+        #   when: "now", or armed for the next send: "send" (AT+CMGS arrived, unanswered),
+        #   "prompt" ("> " sent), "submitted" (the network has the part, no answer yet),
+        #   "between_parts" (after a part that is not the last); m.armed, m.wait_fired()
         m.clear_fault(kind=None); m.replug(); m.wait_plugged(timeout)
         m.stored()      # [{"memory", "index", "stat", "kind", "pdu"}]
         m.sent          # [SentPart(reference, destination, pdu, status_report_request)]

@@ -1,13 +1,14 @@
 """The simulator's control API: a Python object (:class:`SimControl`) that the daemon and the web
 app's Phones page call, and the same as JSON over HTTP on loopback (:class:`ControlServer`).
 
-HTTP routes (JSON in and out; errors are ``{"error": "..."}`` with 400 or 404):
+HTTP routes (JSON in and out; errors are ``{"error": "..."}`` with 400, 403, 404 or 415):
 
 =======  ==============================  ====================================================
 GET      /modems                         [{port, imei, iccid, number, family, ...}]
 GET      /modems/IMEI                    one modem
 GET      /modems/IMEI/stored             its storage
-POST     /modems/IMEI/fault              {"kind": ..., params...}: inject a fault
+POST     /modems/IMEI/fault              {"kind", "when"?, params...}: inject a fault now,
+                                        or armed for a moment of the next send
 DELETE   /modems/IMEI/fault[?kind=K]     clear one fault (or all)
 POST     /modems/IMEI/replug             plug it back in
 GET      /handsets                       [{number, ...}]
@@ -15,6 +16,13 @@ POST     /handsets                       {"number"}: add a handset
 POST     /handsets/NUMBER/send           {"to", "text"}: the handset texts
 GET      /handsets/NUMBER/inbox          [{sender, text, time, parts}]
 =======  ==============================  ====================================================
+
+It is for programs on this machine (tests, ``curl``), never for a web page: a page elsewhere
+could otherwise make a visitor's browser inject faults or send texts (a cross-origin
+``text/plain`` POST needs no permission). So every POST must say ``Content-Type:
+application/json`` (415 otherwise; a browser cannot send that cross-origin without a preflight,
+which this server does not answer), and a request whose ``Origin`` is another site, or whose
+``Host`` is not this server's loopback address (DNS rebinding), is refused with 403.
 """
 
 from __future__ import annotations
@@ -34,10 +42,19 @@ from gateway.modem.sim.network import Network
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 class BadRequest(SimError, ValueError):
     """A control request with a missing or malformed field."""
+
+
+class Forbidden(SimError):
+    """A request from a web page of another site, or for a host name that is not ours."""
+
+
+class NotJson(SimError):
+    """A POST whose Content-Type is not application/json."""
 
 
 class SimControl:
@@ -119,13 +136,37 @@ class _Handler(BaseHTTPRequestHandler):
             raise BadRequest("body must be a JSON object")
         return body
 
+    def _check_caller(self, method: str) -> None:
+        """Refuse what a web page could make a browser send (see the module docstring)."""
+        port = self.server.server_address[1]
+        ours = {f"{name}:{port}" for name in (*LOOPBACK_NAMES, self.server.host_name)}
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in ours:
+            raise Forbidden(
+                f"Host {host or '(none)'!r} is not this control API's address "
+                f"(use http://127.0.0.1:{port})"
+            )
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.strip().lower() not in {f"http://{h}" for h in ours}:
+            raise Forbidden(f"requests from web pages of {origin!r} are not accepted")
+        if method == "POST":
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                raise NotJson(f"POST needs Content-Type: application/json, not {ctype or 'none'!r}")
+
     def _route(self, method: str) -> None:
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.strip("/").split("/") if p]
         query = parse_qs(url.query)
         control = self.server.control
         try:
+            self._check_caller(method)
             result = self._dispatch(control, method, parts, query)
+        except Forbidden as exc:
+            log.warning("control %s: refused: %s", self.address_string(), exc)
+            self._reply(HTTPStatus.FORBIDDEN, {"error": str(exc)})
+        except NotJson as exc:
+            self._reply(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": str(exc)})
         except (UnknownModem, UnknownHandset) as exc:
             self._reply(HTTPStatus.NOT_FOUND, {"error": str(exc)})
         except (BadRequest, FaultError, CodecError, SimError, ValueError, TypeError) as exc:
@@ -185,6 +226,8 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], control: SimControl) -> None:
         self.control = control
+        host = address[0].lower()
+        self.host_name = f"[{host}]" if ":" in host else host  # as it appears in a Host header
         super().__init__(address, _Handler)
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.modem import pdu as codec
+from gateway.modem.errors import CodecError
 from gateway.modem.sim.atcommands import AtCommandsMixin, AtSettings, Reply, SentPart
 from gateway.modem.sim.errors import FaultError, SimError
 from gateway.modem.sim.families import Family
@@ -48,6 +50,13 @@ FAULT_KINDS = (
     "storage_full",
     "slow",
 )
+
+# When an injected fault begins: now (the modem idle or not), or at a moment of the next send:
+# - "send": the AT+CMGS line arrived; the modem has not answered it (mid-command);
+# - "prompt": the "> " prompt went out; the PDU is being written;
+# - "submitted": the network took the part; the +CMGS answer has not gone out yet;
+# - "between_parts": the +CMGS answer of a part that is not the last of its message went out.
+FAULT_MOMENTS = ("now", "send", "prompt", "submitted", "between_parts")
 
 # Which parameters each fault accepts, with their defaults.
 FAULT_PARAMS: dict[str, dict[str, Any]] = {
@@ -139,6 +148,7 @@ class SimModem(AtCommandsMixin):
         self.history: collections.deque[str] = collections.deque(maxlen=1000)
         self.dropped_status_reports = 0
         self.faults: dict[str, dict[str, Any]] = {}
+        self.armed: list[tuple[str, str, dict[str, Any]]] = []  # (moment, kind, params)
         self._link = link
         self._device_path = device
         self._baudrate = baudrate
@@ -236,6 +246,7 @@ class SimModem(AtCommandsMixin):
                 "family": self.family,
                 "plugged": self.plugged,
                 "faults": {k: dict(v) for k, v in self.faults.items()},
+                "armed": [{"kind": k, "when": w} for w, k, _ in self.armed],
                 "stored": len(self.storage.snapshot()),
                 "capacity": self.storage.sm.capacity,
             }
@@ -243,8 +254,10 @@ class SimModem(AtCommandsMixin):
     # ------------------------------------------------------------------------------------------
     # Public controls (any thread)
 
-    def set_fault(self, kind: str, **params: Any) -> None:
-        """Inject a fault. Kinds and parameters (defaults in FAULT_PARAMS):
+    def set_fault(self, kind: str, when: str = "now", **params: Any) -> None:
+        """Inject a fault, ``when`` one of FAULT_MOMENTS: now, or armed to begin at that moment
+        of the next send (it then fires once; clear_fault also disarms it). Kinds and
+        parameters (defaults in FAULT_PARAMS):
 
         - ``hang`` (duration=None): stop answering and drop input; back after ``duration`` s.
         - ``unplug`` (duration=None): the port disappears (the client sees EOF/EIO, the link is
@@ -268,12 +281,22 @@ class SimModem(AtCommandsMixin):
                 f"fault {kind!r} takes {sorted(FAULT_PARAMS[kind]) or 'no parameters'}, "
                 f"not {sorted(unknown)}"
             )
+        if when not in FAULT_MOMENTS:
+            raise FaultError(f"unknown moment {when!r}; known: {', '.join(FAULT_MOMENTS)}")
         values = {**FAULT_PARAMS[kind], **params}
         if kind == "cms_error" and isinstance(values["commands"], str):
             values["commands"] = (values["commands"],)
         if kind == "garbage" and not 0 <= float(values["probability"]) <= 1:
             raise FaultError("garbage probability must be between 0 and 1")
-        self._call(lambda: self._apply_fault(kind, values))
+        if when == "now":
+            self._call(lambda: self._apply_fault(kind, values))
+        else:
+            self._call(lambda: self.armed.append((when, kind, values)))
+
+    def wait_fired(self, timeout: float = 5.0) -> bool:
+        """Wait until no armed fault is left (each fired at its moment); True if so."""
+        with self._faults_changed:
+            return self._faults_changed.wait_for(lambda: not self.armed, timeout)
 
     def clear_fault(self, kind: str | None = None) -> None:
         """End one fault (or all of them); clearing ``unplug`` plugs the port back in."""
@@ -467,6 +490,8 @@ class SimModem(AtCommandsMixin):
             return
         line = raw[start:]
         self.history.append(line)
+        if line[:7].upper() == "AT+CMGS" and self._fire("send"):
+            return  # hung or unplugged while the command was arriving: it is lost
         if self.at.echo:
             self._write(
                 "".join(f"\r\n{u}\r\n" for u in self._before_echo) + line + self.profile.echo_suffix
@@ -487,7 +512,21 @@ class SimModem(AtCommandsMixin):
         latency = self._command_latency()
         if reply.final == "OK":
             latency += self.send_latency + float(self.faults.get("slow", {}).get("send_latency", 0))
+            if self._fire("submitted"):
+                return  # the network has the part; its answer never comes
+            if self._part_of_more(body):
+                reply.after.append(lambda: self._fire("between_parts"))
         self._reply(reply, latency=latency)
+
+    def _part_of_more(self, body: str) -> bool:
+        """Whether the PDU just sent is a part of a longer message, not its last."""
+        if not any(w == "between_parts" for w, _, _ in self.armed):
+            return False
+        try:
+            concat = codec.decode("".join(body.split())).concat
+        except CodecError:
+            return False
+        return concat is not None and concat.seq < concat.total
 
     def _command_latency(self) -> float:
         return self.command_latency + float(self.faults.get("slow", {}).get("command_latency", 0))
@@ -526,6 +565,8 @@ class SimModem(AtCommandsMixin):
         self._write("".join(out))
         if reply.prompt:
             self._prompt = reply.prompt
+            if self._fire("prompt"):
+                return
         for action in reply.after:
             action()
         if self._prompt is None:
@@ -715,12 +756,25 @@ class SimModem(AtCommandsMixin):
     # ------------------------------------------------------------------------------------------
     # Faults
 
+    def _fire(self, moment: str) -> bool:
+        """Begin the faults armed for this moment (modem thread). True when the modem is then
+        hung or gone, so the caller stops handling the command."""
+        fired = [(k, p) for w, k, p in self.armed if w == moment]
+        if not fired:
+            return False
+        self.armed = [a for a in self.armed if a[0] != moment]
+        for kind, params in fired:
+            self._apply_fault(kind, params)
+        self._faults_changed.notify_all()
+        return "hang" in self.faults or self._endpoint is None
+
     def _apply_fault(self, kind: str, params: dict[str, Any]) -> None:
         self.faults[kind] = params
         log.info("modem %s: fault %s %s", self.imei, kind, params)
         if kind == "hang":
             self._line.clear()
             self._backlog.clear()
+            self._prompt = None  # a hung modem forgets the message it was being given
             if params["duration"] is not None:
                 self._after(float(params["duration"]), lambda: self._clear_fault("hang"))
         elif kind == "unplug":
@@ -739,6 +793,7 @@ class SimModem(AtCommandsMixin):
         self._update_registration()
 
     def _clear_fault(self, kind: str | None) -> None:
+        self.armed = [a for a in self.armed if kind is not None and a[1] != kind]
         kinds = list(self.faults) if kind is None else [kind]
         for k in kinds:
             params = self.faults.pop(k, None)

@@ -21,10 +21,17 @@ STATE_HELP = {
     "up": "ready to send and receive",
     "down": "lost; reconnecting",
     "failed": "cannot be used until the problem is fixed",
+    "failing": "its sends fail: out of routing, its messages go to the rest of its pool",
+    "probing": "its check passed: the next message it sends brings it back into routing",
     "unconfigured": "found, but no configured modem matches it",
     "unknown": "the modem manager is not running",
 }
-STATE_BADGE = {"up": "badge-ok", "starting": "badge-warn", "searching": "badge-warn"}
+STATE_BADGE = {
+    "up": "badge-ok",
+    "starting": "badge-warn",
+    "searching": "badge-warn",
+    "probing": "badge-warn",
+}
 
 _IDENTITY = ("imei", "iccid", "imsi", "number", "manufacturer", "model", "firmware")
 
@@ -33,6 +40,20 @@ def _from_store(record: sqlite3.Row | None) -> dict[str, Any]:
     if record is None:
         return {}
     return {k: record[k] for k in _IDENTITY if record[k]}
+
+
+def sending_text(state: str, sending: dict[str, Any] | None) -> str:
+    """How the modem's sends go, in words (modems.js says the same from the live events)."""
+    if state not in ("failing", "probing") or not sending:
+        return "ok" if state == "up" else "—"
+    text = (
+        f"{sending.get('failures', 0)} failed in a row"
+        f" ({sending.get('reason') or 'no reason given'})"
+    )
+    when = sending.get("next_check")
+    if state == "failing" and when:
+        return f"{text}; checked again at {shown_time(when)} UTC"
+    return f"{text}; the next message it sends decides"
 
 
 def modem_rows(ctx) -> list[dict[str, Any]]:
@@ -71,6 +92,7 @@ def modem_rows(ctx) -> list[dict[str, Any]]:
         short = ctx.config.short_code_of_modem(mid)
         row["short_code"] = f"{short.code} {short.name}" if short else None
         row["queue"] = ctx.store.messages.queued_count(mid)
+        row["sending_text"] = sending_text(row["state"], status.get("sending"))
         row["state_help"] = STATE_HELP.get(row["state"], "")
         row["state_badge"] = STATE_BADGE.get(row["state"], "badge-bad")
         for key in ("sent_count", "received_count", "failed_count"):

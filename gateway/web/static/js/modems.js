@@ -10,9 +10,11 @@
     up: "ready to send and receive",
     down: "lost; reconnecting",
     failed: "cannot be used until the problem is fixed",
+    failing: "its sends fail: out of routing, its messages go to the rest of its pool",
+    probing: "its check passed: the next message it sends brings it back into routing",
     unconfigured: "found, but no configured modem matches it",
   };
-  const STATE_BADGE = { up: "badge-ok", starting: "badge-warn", searching: "badge-warn" };
+  const STATE_BADGE = { up: "badge-ok", starting: "badge-warn", searching: "badge-warn", probing: "badge-warn" };
 
   function card(id) {
     return document.querySelector('.modem-card[data-modem-id="' + CSS.escape(String(id)) + '"]');
@@ -75,6 +77,14 @@
     }
   }
 
+  function sendingText(state, sending) {
+    // As the server's sending_text (gateway/web/views/modems.py).
+    if ((state !== "failing" && state !== "probing") || !sending) { return state === "up" ? "ok" : "—"; }
+    const text = (sending.failures || 0) + " failed in a row (" + (sending.reason || "no reason given") + ")";
+    if (state === "failing" && sending.next_check) { return text + "; checked again at " + shown(sending.next_check); }
+    return text + "; the next message it sends decides";
+  }
+
   function onHealth(s) {
     if (!s || s.id === undefined) { return; }
     const el = card(s.id);
@@ -86,6 +96,7 @@
     setText(el, "operator", s.operator);
     setStorage(el, s.storage);
     setText(el, "last_error", s.last_error);
+    setText(el, "sending", sendingText(s.state, s.sending));
     ["number", "imei", "iccid", "imsi", "port"].forEach(function (k) {
       if (s[k]) { setText(el, k, s[k]); }
     });
