@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config import ConfigError, load_config
 from ..control import ControlError, is_running, request
+from ..messaging.requests import SendRefused, SendRequest
 from ..store import Store, StoreError, UserError
 from ..store import restore as restore_store
 from ..store.db import Database
@@ -81,15 +82,24 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    fields = {
+        "to": args.to,
+        "text": args.text,
+        "short_code": args.short_code,
+        "idempotency_key": args.idempotency_key,
+    }
     try:
-        reply = request(
-            _data_dir(args),
-            "send",
-            to=args.to,
-            text=args.text,
-            short_code=args.short_code,
-            idempotency_key=args.idempotency_key,
+        # Checked here with the daemon's own rules (messaging/requests.py), so a bad argument
+        # (a control character, bytes that are not UTF-8, an over-long key) is refused with the
+        # same words before anything is sent, daemon or not.
+        SendRequest.from_mapping(fields)
+    except SendRefused as exc:
+        print(
+            json.dumps({"ok": False, "field": exc.field, "error": exc.reason}, ensure_ascii=False)
         )
+        return 1
+    try:
+        reply = request(_data_dir(args), "send", **fields)
     except ControlError as exc:
         return _fail(str(exc))
     print(json.dumps(reply, ensure_ascii=False))
