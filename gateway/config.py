@@ -393,6 +393,21 @@ def load_config(
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(name, None, "", f"cannot read the file: {exc}")]) from exc
+    if _holds_nothing(text):
+        # Most likely a file truncated or never filled in: starting on defaults would run a
+        # gateway with no modems, in a data directory nobody chose.
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    name,
+                    None,
+                    "",
+                    "the file is empty (or only comments): it configures nothing, and the "
+                    "gateway does not start on defaults it was not given; start from "
+                    "config/gateway.example.yaml (at least data_dir, modems and short_codes)",
+                )
+            ]
+        )
     config = parse_config(
         text, name, base_dir=Path(path).expanduser().resolve().parent, data_dir=data_dir
     )
@@ -401,6 +416,15 @@ def load_config(
         for warning in config.warnings:
             log.warning("%s", warning)
     return config
+
+
+def _holds_nothing(text: str) -> bool:
+    """Whether a YAML text has no document at all (empty, blank or only comments). Broken YAML
+    is parse_config's to report, with its line."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader) is None
+    except yaml.YAMLError:
+        return False
 
 
 def parse_config(

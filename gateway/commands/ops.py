@@ -13,7 +13,7 @@ from pathlib import Path
 from ..config import ConfigError, load_config
 from ..control import ControlError, is_running, request
 from ..messaging.requests import SendRefused, SendRequest
-from ..store import Store, StoreError, UserError
+from ..store import Store, StoreDamaged, StoreError, UserError
 from ..store import restore as restore_store
 from ..store.db import Database
 from .daemon import DEFAULT_CONFIG
@@ -74,6 +74,11 @@ def _data_dir(args: argparse.Namespace) -> Path:
         return load_config(args.config, log_warnings=False).data_dir
     except ConfigError as exc:
         raise SystemExit(f"{exc}\n(or give --data-dir)") from exc
+
+
+def _config_arg(args: argparse.Namespace) -> str | None:
+    """The -c of this command line, to repeat in advice (None with --data-dir)."""
+    return None if args.data_dir else args.config
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -145,6 +150,8 @@ def _password(args: argparse.Namespace) -> str:
 def _store(args: argparse.Namespace) -> Store:
     try:
         return Store.open(_data_dir(args))
+    except StoreDamaged as exc:
+        raise SystemExit(f"gateway: {exc.advice(_config_arg(args))}") from exc
     except StoreError as exc:
         raise SystemExit(f"gateway: {exc}") from exc
 
@@ -194,7 +201,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return _fail(f"there is no store at {path}")
     db = Database(path)
     try:
-        target = db.backup_to(args.file)
+        target = db.backup_to(args.file)  # refused when the store fails its check
+    except StoreDamaged as exc:
+        return _fail(f"no backup written: {exc.advice(_config_arg(args))}")
     except StoreError as exc:
         return _fail(str(exc))
     finally:
