@@ -419,12 +419,16 @@ def load_config(
 
 
 def _holds_nothing(text: str) -> bool:
-    """Whether a YAML text has no document at all (empty, blank or only comments). Broken YAML
-    is parse_config's to report, with its line."""
+    """Whether a YAML text sets nothing at all (empty, blank, only comments, or a null
+    document). Broken YAML is parse_config's to report, with its line."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader) is None
-    except yaml.YAMLError:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
         return False
+    # "---" alone (or "~", "null") is a document holding null: nothing either.
+    return root is None or (
+        isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"
+    )
 
 
 def parse_config(
@@ -450,6 +454,10 @@ def parse_config(
         raise ConfigError([ConfigIssue(source, line, "", problem)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue(source, None, "", f"not valid YAML: {exc}")]) from exc
+    except RecursionError:
+        # PyYAML composes nested collections recursively; no configuration nests past a few.
+        problem = "nested too deeply to be a configuration"
+        raise ConfigError([ConfigIssue(source, None, "", problem)]) from None
     config = _read_config(ctx, root, Path(data_dir) if data_dir is not None else None)
     if ctx.errors or config is None:
         raise ConfigError(sorted(ctx.errors, key=lambda issue: issue.line or 0))

@@ -161,11 +161,10 @@ class SendRequest:
             known.add("user")
         for name in data:
             if name not in known and name not in ignore:
-                shown = name if isinstance(name, str) else repr(name)
+                shown = ascii(name)[1:-1][:40]  # whatever it holds, shown as plain ASCII
                 raise SendRefused(
-                    str(shown)[:40],
-                    f"unknown field {str(shown)[:40]!r} (a send request has "
-                    f"{', '.join(sorted(known))})",
+                    shown,
+                    f"unknown field {shown!r} (a send request has {', '.join(sorted(known))})",
                 )
         if "text" not in data:
             raise SendRefused("text", "the text of the message is required")

@@ -130,6 +130,8 @@ def test_a_damaged_store_is_refused_at_start_naming_the_backup_to_restore(config
     # Says what to do, with the exact command line: the newest backup that passes its check.
     assert f"gateway restore -c {config} {backup}" in err, err
 
+    if damage != "page":
+        return  # the rest is the same whatever the damage
     # `gateway backup` refuses it too (a copy of a damaged store is no backup) and writes
     # nothing; the good backup stays.
     copy = data.parent / "copy.sqlite3"

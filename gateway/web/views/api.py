@@ -105,10 +105,11 @@ class BadJson(Exception):
         self.status = status
 
 
-def read_json_object() -> dict[str, Any]:
+def read_json_object(*, check_text: bool = True) -> dict[str, Any]:
     """The request's JSON object; :class:`BadJson` (400, or 413 when too large) with words for
     the user when the body is not one: not JSON, nested too deep for the parser, not an object,
-    or holding text that is not valid Unicode (a lone surrogate written as an escape)."""
+    or (unless ``check_text`` is false, for a caller that checks each field itself) holding
+    text that is not valid Unicode (a lone surrogate written as an escape)."""
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise BadJson(f"The request body is too large ({MAX_JSON_BYTES // 1024} KiB at most).", 413)
     raw = request.get_data(cache=True)
@@ -123,6 +124,8 @@ def read_json_object() -> dict[str, Any]:
         raise BadJson(f"The body is not valid JSON ({exc}).") from None
     if not isinstance(data, dict):
         raise BadJson("Send a JSON object.")
+    if not check_text:
+        return data
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
@@ -248,7 +251,7 @@ def send(profile_id: int):
     ctx = g.ctx
     profile_or_404(profile_id)
     try:
-        data = read_json_object()
+        data = read_json_object(check_text=False)  # SendRequest names the field at fault
     except BadJson as exc:
         # "text": the one field a send needs could not be found in the body.
         return json_error(
@@ -281,13 +284,18 @@ def mark_read(profile_id: int):
     """Mark the conversation read up to ``last_id`` (default: its newest message)."""
     ctx = g.ctx
     profile_or_404(profile_id)
-    data = json_body() or {}
+    try:
+        # No body: up to the newest message. A body that is not a JSON object is refused, not
+        # taken for "no body" (that would mark everything read).
+        data = read_json_object() if request.get_data(cache=True) else {}
+    except BadJson as exc:
+        return json_error(str(exc), "last_id", exc.status)
     last_id = data.get("last_id")
     if last_id is None:
         last_id = ctx.store.db.value(
             "SELECT MAX(id) FROM messages WHERE profile_id = ?", (profile_id,)
         )
-    elif whole_number(last_id) is None or not isinstance(last_id, int):
+    elif whole_number(last_id) is None or not isinstance(last_id, int) or isinstance(last_id, bool):
         return json_error("last_id must be a message id (a whole number).", "last_id")
     if last_id:
         ctx.store.messages.mark_read(profile_id, g.user["id"], int(last_id))
