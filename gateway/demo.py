@@ -11,7 +11,7 @@ from pathlib import Path
 from .config import Config
 from .messaging import keywords
 from .modem import text as smstext
-from .store import Store
+from .store import PastMessage, Store
 from .store.times import iso, now
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def seed(config: Config, store: Store) -> bool:
     master = store.campaigns.master_id()
     start = now() - timedelta(hours=6)
     stop_messages: dict[int, tuple[int, str]] = {}
-    with store.db.tx() as conn:
+    with store.db.tx():
         for c_index, conv in enumerate(demo.conversations):
             profile = store.profiles.by_phone(conv.phone)
             if profile is None:
@@ -67,35 +67,26 @@ def seed(config: Config, store: Store) -> bool:
                 agent_state = None
                 if kind == keywords.REPLY:
                     agent_state = "open" if last else "answered"
-                cur = conn.execute(
-                    "INSERT INTO messages (direction, profile_id, phone, short_code, campaign_id,"
-                    " modem_id, body, encoding, parts_total, status, kind, priority,"
-                    " agent_state, created_by, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
-                    (
-                        "out" if msg.outbound else "in",
-                        profile["id"],
-                        profile["phone"],
-                        sc.code,
-                        master if msg.outbound else None,
-                        modem,
-                        msg.text,
-                        counted.encoding,
-                        counted.parts,
-                        "delivered" if msg.outbound else "received",
-                        kind,
-                        agent_state,
-                        "demo" if msg.outbound else None,
-                        at,
-                        at,
-                    ),
+                message_id = store.messages.record_past(
+                    PastMessage(
+                        direction="out" if msg.outbound else "in",
+                        profile_id=profile["id"],
+                        phone=profile["phone"],
+                        short_code=sc.code,
+                        modem_id=modem,
+                        body=msg.text,
+                        encoding=counted.encoding,
+                        parts_total=counted.parts,
+                        status="delivered" if msg.outbound else "received",
+                        at=at,
+                        campaign_id=master if msg.outbound else None,
+                        kind=kind,
+                        agent_state=agent_state,
+                        created_by="demo" if msg.outbound else None,
+                    )
                 )
                 if kind == keywords.OPT_OUT:
-                    stop_messages[profile["id"]] = (int(cur.lastrowid), sc.code)
-                conn.execute(
-                    "UPDATE profiles SET last_message_at = ?, sticky_modem = ? WHERE id = ?",
-                    (at, modem, profile["id"]),
-                )
+                    stop_messages[profile["id"]] = (message_id, sc.code)
     # The opt-out history says why each opted-out profile is so: its STOP, or the import.
     for pid in opted_out:
         if pid in stop_messages:

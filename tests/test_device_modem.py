@@ -29,11 +29,11 @@ from gateway.modem.device import (
 )
 from gateway.modem.urc import (
     DirectMessage,
+    DirectStatusReport,
     ModemGone,
     NewMessage,
     RegistrationChanged,
     SmsReady,
-    StatusReport,
     parse_registration,
 )
 
@@ -483,11 +483,11 @@ def test_cds_and_pdu_split_reads_give_one_status_report(opened):
     port.inject(b"\r\n+CDS: 25\r\n")
     port.wait_drained()
     port.inject(report.encode() + b"\r\n")
-    event = next_event(modem, StatusReport)
+    event = next_event(modem, DirectStatusReport)
     assert event.pdu == report
     assert pdumod.decode(event.pdu).reference == 7
     with pytest.raises(queue.Empty):
-        next_event(modem, StatusReport, timeout=0.05)
+        next_event(modem, DirectStatusReport, timeout=0.05)
 
 
 # -- USSD ------------------------------------------------------------------------------------
@@ -562,7 +562,7 @@ def test_parse_iccid_rejects_junk():
 
 def test_sim_not_inserted(opened):
     fake = FakeModem(overrides={"AT+CPIN?": err("+CME ERROR: 10")})
-    from gateway.modem.device import SimError
+    from gateway.modem.device import SimCardError
 
-    with pytest.raises(SimError, match="no SIM"):
+    with pytest.raises(SimCardError, match="no SIM"):
         opened(fake)

@@ -18,10 +18,10 @@ from gateway.modem.device import (
 from gateway.modem.sim import FAMILIES, Network
 from gateway.modem.urc import (
     DirectMessage,
+    DirectStatusReport,
     ModemGone,
     NewMessage,
     SignalChanged,
-    StatusReport,
     StorageFull,
 )
 
@@ -99,7 +99,7 @@ def test_status_report_bit_follows_configuration(net, modems):
     mr_off = modem.send_text(PEER, "no report", status_report=False)[0].message_reference
     mr_on = modem.send_text(PEER, "report", status_report=True)[0].message_reference
     assert [p.status_report_request for p in sim.sent] == [False, True]
-    report = events_of(modem, StatusReport, 1)[0]
+    report = events_of(modem, DirectStatusReport, 1)[0]
     assert pdumod.decode(report.pdu).reference == mr_on != mr_off
 
 
@@ -114,7 +114,7 @@ def test_cmt_and_cds_split_by_a_gap_with_csms_1(net, modems):
     decoded = sorted((pdumod.decode(d.pdu) for d in direct), key=lambda m: m.concat.seq)
     assert "".join(m.text for m in decoded) == "direct " * 30
     modem.send_text(PEER, "x", status_report=True)
-    assert events_of(modem, StatusReport, 1)
+    assert events_of(modem, DirectStatusReport, 1)
     assert sim.stored() == []
 
 

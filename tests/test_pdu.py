@@ -127,7 +127,7 @@ def test_invalid_numbers() -> None:
     with pytest.raises(CodecError):
         pdu.encode_smsc("SMSC")
     with pytest.raises(CodecError):
-        pdu.normalize_number("1" * 21)
+        pdu.address_digits("1" * 21)
 
 
 def _first_octet(part: pdu.SubmitPart) -> int:

@@ -94,7 +94,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
             args.text, encoding=args.encoding, ref16=args.ref16, max_parts=args.max_parts
         ).check()
         if reference is None and analysis.parts > 1:
-            digits, _ = pdu.normalize_number(args.to)
+            digits, _ = pdu.address_digits(args.to)
             allocator = FileReferenceAllocator(_state_dir() / "concat-refs.json")
             reference = allocator.next(digits, bits=16 if args.ref16 else 8)
         parts = pdu.encode_submit(

@@ -92,41 +92,33 @@ class Inbound:
                 )
                 self._publish("inbound.undecodable", modem_id=modem_id, pdu_id=pdu_id)
             return Received(pdu_id, new, "undecodable")
+        number = self._number(decoded.number)
         if isinstance(decoded, smspdu.StatusReport):
             pdu_id, new = self.store.inbound.add(
-                RawPdu(
-                    modem_id,
-                    pdu_hex,
-                    "status-report",
-                    received_at,
-                    sender=decoded.number,
-                )
+                RawPdu(modem_id, pdu_hex, "status-report", received_at, sender=number)
             )
             mid = None
             # Also when it was stored before but never applied (a crash in between).
             if new or not self._settled(pdu_id):
                 with self._reports_lock:
-                    mid = apply_status_report(
-                        self.config, self.store, self.events, modem_id, decoded
-                    )
+                    mid = apply_status_report(self.store, self.events, modem_id, number, decoded)
                     if mid is None:
-                        self._remember_unmatched(modem_id, decoded)
+                        self._remember_unmatched(modem_id, number, decoded)
                 self.store.inbound.mark_done(pdu_id)
             return Received(pdu_id, new, "status-report", mid)
         if isinstance(decoded, smspdu.Submit):
             # An outgoing message stored on the SIM (by a phone the SIM was in): not ours.
             pdu_id, new = self.store.inbound.add(
-                RawPdu(modem_id, pdu_hex, "submit", received_at, sender=decoded.number)
+                RawPdu(modem_id, pdu_hex, "submit", received_at, sender=number)
             )
             if new:
                 self.store.inbound.mark_done(pdu_id)
             return Received(pdu_id, new, "submit")
-        return self._deliver(modem_id, pdu_hex, decoded, received_at)
+        return self._deliver(modem_id, pdu_hex, decoded, number, received_at)
 
     def _deliver(
-        self, modem_id: str, pdu_hex: str, d: smspdu.Deliver, received_at: str
+        self, modem_id: str, pdu_hex: str, d: smspdu.Deliver, sender: str, received_at: str
     ) -> Received:
-        sender = normalize_sender(d.number, self.config.default_region)
         text = d.text if d.data is None else d.data.hex().upper()
         concat_key = None
         seq = total = None
@@ -154,14 +146,18 @@ class Inbound:
         message_id = self._assemble(pdu_id)
         return Received(pdu_id, new, "deliver", message_id)
 
+    def _number(self, raw: str) -> str:
+        """The one place an inbound number (a sender, or the recipient a report is about) takes
+        its stored form: E.164 when it is a phone number, else as given ("BANK", "55123")."""
+        return normalize_sender(raw, self.config.default_region)
+
     def _settled(self, pdu_id: int) -> bool:
         row = self.store.inbound.get(pdu_id)
         return row is None or bool(row["settled"])
 
     # -- status reports that came early ---------------------------------------------------
 
-    def _remember_unmatched(self, modem_id: str, report: smspdu.StatusReport) -> None:
-        phone = normalize_sender(report.number, self.config.default_region)
+    def _remember_unmatched(self, modem_id: str, phone: str, report: smspdu.StatusReport) -> None:
         self._unmatched[(modem_id, phone, report.reference)] = (time.monotonic(), report)
         while len(self._unmatched) > UNMATCHED_KEPT:
             self._unmatched.popitem(last=False)
@@ -174,7 +170,7 @@ class Inbound:
             if early is None or time.monotonic() - early[0] > UNMATCHED_SECONDS:
                 return None
             log.info("modem %s: status report for TP-MR %d came before +CMGS", modem_id, tp_mr)
-            return apply_status_report(self.config, self.store, self.events, modem_id, early[1])
+            return apply_status_report(self.store, self.events, modem_id, phone, early[1])
 
     # -- reassembly ----------------------------------------------------------------------
 
@@ -212,21 +208,11 @@ class Inbound:
         starts a new message, it is not grafted onto an old one."""
         timeout = timedelta(minutes=self.config.messages.reassembly_timeout_minutes)
         since = iso(now() - 2 * timeout - timedelta(minutes=10))
-        message_id = self.store.db.value(
-            "SELECT m.id FROM inbound_pdus i JOIN messages m ON m.id = i.message_id"
-            " WHERE i.concat_key = ? AND m.status = 'incomplete' AND m.created_at >= ?"
-            " ORDER BY m.id DESC LIMIT 1",
-            (concat_key, since),
-        )
+        message_id = self.store.inbound.incomplete_message_of(concat_key, since)
         if message_id is None:
             return None
-        have = {
-            r["seq"]
-            for r in self.store.db.q(
-                "SELECT seq FROM inbound_pdus WHERE message_id = ?", (message_id,)
-            )
-        }
-        return None if have & seqs else int(message_id)
+        have = {r["seq"] for r in self.store.inbound.parts_of(message_id)}
+        return None if have & seqs else message_id
 
     def _body(self, parts_by_seq: dict, total: int) -> str:
         return "".join(
@@ -235,12 +221,7 @@ class Inbound:
         )
 
     def _complete_late(self, message_id: int, new_parts: list, total: int) -> int:
-        have = {
-            r["seq"]: r
-            for r in self.store.db.q(
-                "SELECT * FROM inbound_pdus WHERE message_id = ?", (message_id,)
-            )
-        }
+        have = {r["seq"]: r for r in self.store.inbound.parts_of(message_id)}
         fresh = []
         for part in new_parts:
             if part["seq"] in have:
@@ -250,11 +231,7 @@ class Inbound:
                 fresh.append(part["id"])
         self.store.inbound.attach(fresh, message_id)
         status = "received" if len(have) == total else "incomplete"
-        with self.store.db.tx() as conn:
-            conn.execute(
-                "UPDATE messages SET body = ?, status = ?, updated_at = ? WHERE id = ?",
-                (self._body(have, total), status, iso(now()), message_id),
-            )
+        self.store.messages.complete_inbound(message_id, self._body(have, total), status)
         msg = self.store.messages.get(message_id)
         self._publish("message.status", id=message_id, profile_id=msg["profile_id"], status=status)
         return message_id
@@ -268,10 +245,7 @@ class Inbound:
             first = self.store.inbound.group(key)
             if first:
                 self._assemble(first[0]["id"], force=True)
-        oldest = self.store.db.value(
-            "SELECT MIN(received_at) FROM inbound_pdus WHERE settled = 0"
-            " AND concat_key IS NOT NULL AND kind = 'deliver'"
-        )
+        oldest = self.store.inbound.oldest_waiting_part()
         if oldest is None:
             return None
         return max(0.0, (parse(oldest) + timeout - now()).total_seconds())
@@ -279,9 +253,7 @@ class Inbound:
     def recover(self) -> None:
         """At start: PDUs committed but not yet made into messages or applied (a crash in
         between)."""
-        for row in self.store.db.q(
-            "SELECT * FROM inbound_pdus WHERE settled = 0 AND kind = 'status-report' ORDER BY id"
-        ):
+        for row in self.store.inbound.unapplied_status_reports():
             try:
                 report = smspdu.decode(row["pdu"])
             except CodecError as exc:
@@ -290,20 +262,12 @@ class Inbound:
                 )
             else:
                 if isinstance(report, smspdu.StatusReport):
-                    apply_status_report(
-                        self.config, self.store, self.events, row["modem_id"], report
-                    )
+                    phone = self._number(report.number)
+                    apply_status_report(self.store, self.events, row["modem_id"], phone, report)
             self.store.inbound.mark_done(row["id"])
         for row in self.store.inbound.unprocessed_singles():
             self._assemble(row["id"])
-        keys = {
-            r["concat_key"]
-            for r in self.store.db.q(
-                "SELECT DISTINCT concat_key FROM inbound_pdus WHERE settled = 0"
-                " AND concat_key IS NOT NULL AND kind = 'deliver'"
-            )
-        }
-        for key in keys:
+        for key in self.store.inbound.unassembled_groups():
             group = self.store.inbound.group(key)
             if group:
                 self._assemble(group[0]["id"])
@@ -378,9 +342,7 @@ class Inbound:
             else:
                 # Not right after a STOP: an ordinary message for the team.
                 self.store.messages.set_agent_state(message_id, "open")
-                self.store.db.execute(
-                    "UPDATE messages SET kind = 'reply' WHERE id = ?", (message_id,)
-                )
+                self.store.messages.set_kind(message_id, "reply")
         if reply:
             try:
                 self.outbox.submit(
@@ -397,11 +359,7 @@ class Inbound:
         last = self.store.opt_events.last(profile_id)
         if last is None or last["action"] != "opt_out" or last["message_id"] is None:
             return False
-        previous_in = self.store.db.value(
-            "SELECT id FROM messages WHERE profile_id = ? AND direction = 'in' AND id < ?"
-            " ORDER BY id DESC LIMIT 1",
-            (profile_id, message_id),
-        )
+        previous_in = self.store.messages.previous_inbound(profile_id, message_id)
         recent = parse(last["created_at"]) >= now() - OOPS_WINDOW
         return previous_in == last["message_id"] and recent
 

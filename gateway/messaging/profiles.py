@@ -269,27 +269,11 @@ class ProfileService:
     ) -> tuple[list[sqlite3.Row], dict[int, dict[str, int]], bool]:
         """A page of the profile's messages, newest first, older than message ``before``; the
         part states of each ({message id: {status: count}}); whether older ones exist."""
-        params: list[Any] = [profile_id]
-        older = ""
-        if before is not None:
-            older = " AND id < ?"
-            params.append(before)
-        rows = self.store.db.q(
-            f"SELECT * FROM messages WHERE profile_id = ?{older} ORDER BY id DESC LIMIT ?",
-            (*params, limit + 1),
-        )
+        rows = self.store.messages.conversation_page(profile_id, before=before, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        parts: dict[int, dict[str, int]] = {}
         ids = [r["id"] for r in rows if r["direction"] == "out"]
-        if ids:
-            marks = ",".join("?" * len(ids))
-            for p in self.store.db.q(
-                f"SELECT message_id, status, COUNT(*) AS n FROM message_parts"
-                f" WHERE message_id IN ({marks}) GROUP BY message_id, status",
-                ids,
-            ):
-                parts.setdefault(p["message_id"], {})[p["status"]] = p["n"]
+        parts = self.store.messages.part_states(ids)
         return rows, parts, more
 
     # -- CSV -----------------------------------------------------------------------------

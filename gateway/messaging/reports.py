@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from ..config import Config
-from ..modem.pdu import StatusReport
-from ..phone import normalize_sender
+from ..modem.pdu import StatusReport, status_meaning
 from ..store import Store
 from ..store.times import iso, now
 from .events import EventBus
@@ -20,12 +18,18 @@ log = logging.getLogger(__name__)
 MATCH_WINDOW = timedelta(days=3)
 
 
+def report_meaning(status: int) -> tuple[str, str]:
+    """(category, meaning) of a status report's TP-ST value, for people: category is delivered,
+    pending or failed; meaning is TS 23.040's words for it."""
+    return status_meaning(status)
+
+
 def apply_status_report(
-    config: Config, store: Store, events: EventBus, modem_id: str, report: StatusReport
+    store: Store, events: EventBus, modem_id: str, phone: str, report: StatusReport
 ) -> int | None:
-    """Apply a report received on ``modem_id``; the id of the message it was about, or None
-    when no part matches (logged, kept as a raw PDU)."""
-    phone = normalize_sender(report.number, config.default_region)
+    """Apply a report received on ``modem_id`` about a part sent to ``phone`` (the report's
+    recipient in its stored form); the id of the message it was about, or None when no part
+    matches (logged, kept as a raw PDU)."""
     since = iso(now() - MATCH_WINDOW)
     part = store.messages.match_report(modem_id, phone, report.reference, since)
     if part is None:

@@ -1,9 +1,7 @@
 """The Modem: one AT port of one physical modem, started up, queried and used to send and receive.
 
-Built on :class:`~gateway.modem.at.ATChannel`. Start-up queries what the modem supports before
-using it and falls back (echo off, verbose errors, SIM PIN entered at most once, PDU mode, message
-storage, new-message indications preferring direct status reports). Family quirks come from
-:mod:`gateway.modem.quirks` and are commented where they are handled.
+Built on a :class:`~gateway.modem.link.Link` (its settings and AT channel); the start-up
+negotiation is :mod:`gateway.modem.startup`, what the modem tells is :mod:`gateway.modem.readings`.
 
 Unsolicited codes become typed events (:mod:`gateway.modem.urc`) delivered on the Modem's own
 dispatch thread, never the serial reader, so a handler may call the Modem back (read a message it
@@ -19,14 +17,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from . import pdu as pdumod
 from . import text as smstext
 from .at import (
     ATChannel,
-    CmeError,
     CmsError,
     CommandError,
     CommandTimeout,
@@ -36,189 +32,76 @@ from .at import (
     Urc,
     split_args,
 )
-from .errors import CodecError
-from .quirks import Quirks, detect_family, quirks_for
+from .link import (
+    Link,
+    ModemError,
+    ModemSettings,
+    SimBusy,
+    SimCardError,
+    SimPinRejected,
+    SimPinRequired,
+    SimPukRequired,
+    SmsNotReady,
+    UnexpectedAnswer,
+)
+from .quirks import Quirks, quirks_for
+from .readings import (
+    Identity,
+    MemoryUsage,
+    SentPart,
+    StorageUsage,
+    StoredMessage,
+    Undecodable,
+    UssdReply,
+    decode_stored,
+    parse_iccid,
+    parse_listing,
+    parse_read,
+    parse_storage_usage,
+)
+from .startup import configure_indications, negotiate
 from .urc import (
     DirectMessage,
+    DirectStatusReport,
     ModemEvent,
     ModemGone,
     ModemRestarted,
     Registration,
     Signal,
     SmsReady,
-    StatusReport,
     UssdReceived,
     parse_registration,
     parse_urc,
     signal_from_rssi,
 )
 
+# The driver's public face: the Modem, and the settings, errors and readings it deals in.
+__all__ = [
+    "Identity",
+    "MemoryUsage",
+    "Modem",
+    "ModemError",
+    "ModemSettings",
+    "PartialSendError",
+    "SentPart",
+    "SimBusy",
+    "SimCardError",
+    "SimPinRejected",
+    "SimPinRequired",
+    "SimPukRequired",
+    "SmsNotReady",
+    "StorageUsage",
+    "StoredMessage",
+    "Undecodable",
+    "UnexpectedAnswer",
+    "UssdReply",
+    "decode_stored",
+    "parse_iccid",
+    "parse_listing",
+    "parse_read",
+]
+
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-# ---------------------------------------------------------------------------------------------
-# Settings, errors and values
-
-
-@dataclass(frozen=True)
-class ModemSettings:
-    """How to drive one modem. Times are seconds.
-
-    ``pin`` is entered at most once per Modem; after a rejection it is never tried again (three
-    wrong PINs lock the SIM into PUK). ``storage`` forces a message memory (``"SM"``, ``"ME"``,
-    ``"MT"``) instead of the family's preference. ``direct_messages`` routes new messages straight
-    to us (``+CMT``) instead of storing them (``+CMTI``); the Modem then asks for phase 2+
-    (``AT+CSMS=1``) so that each is acknowledged only after the handler returned.
-    ``family`` forces a family (see :data:`gateway.modem.quirks.FAMILIES`) instead of detecting it.
-    """
-
-    baudrate: int = 115200
-    rtscts: bool = False
-    pin: str | None = None
-    storage: str | None = None
-    direct_messages: bool = False
-    family: str | None = None
-    command_timeout: float = 10.0
-    prompt_timeout: float = 10.0
-    send_timeout: float = 60.0
-    ussd_timeout: float = 30.0
-    startup_timeout: float = 30.0
-    sms_ready_timeout: float = 45.0
-    sim_busy_retries: int = 5
-    retry_delay: float = 1.0
-    reset_timeout: float = 90.0
-
-
-class ModemError(Exception):
-    """Base of the Modem's own errors; names the port."""
-
-    def __init__(self, port: str, why: str) -> None:
-        self.port = port
-        self.why = why
-        super().__init__(f"{port}: {why}")
-
-
-class SimError(ModemError):
-    """The SIM cannot be used (not inserted, failed, locked in a way we do not unlock)."""
-
-
-class SimPinRequired(SimError):
-    """The SIM asks for a PIN and none is configured."""
-
-
-class SimPinRejected(SimError):
-    """The configured PIN was refused. It is not tried again: fix the configuration."""
-
-
-class SimPukRequired(SimError):
-    """The SIM is PUK-locked (too many wrong PINs). Unlock it in a phone; we never guess."""
-
-
-class SimBusy(SimError):
-    """The SIM stayed busy (``+CME ERROR: 14``) through every bounded retry."""
-
-
-class SmsNotReady(ModemError):
-    """SMS commands kept failing: the modem never reported SMS ready in time."""
-
-
-class UnexpectedAnswer(ModemError):
-    """The modem answered OK but not in the shape the command promises."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who the modem and its SIM are. Fields the modem would not tell are None."""
-
-    family: str
-    manufacturer: str | None
-    model: str | None
-    firmware: str | None
-    imei: str | None
-    imsi: str | None
-    iccid: str | None
-    number: str | None
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    """One entry of the modem's message memory, raw: the PDU is decoded by the caller.
-
-    ``status`` is the 27.005 PDU-mode ``<stat>`` (0 received unread, 1 received read, 2 stored
-    unsent, 3 stored sent) or None when the modem left it out; ``length`` is the TPDU length.
-    """
-
-    storage: str
-    index: int
-    status: int | None
-    length: int | None
-    pdu: str | None
-
-    def decode(self) -> pdumod.Deliver | pdumod.Submit | pdumod.StatusReport:
-        """Decode the PDU; raises :class:`~gateway.modem.errors.CodecError` when it is corrupt."""
-        if not self.pdu:
-            raise CodecError(f"{self.storage} index {self.index}", "the modem gave no PDU line")
-        # A PDU whose size equals <length> has no SMSC field (a few firmwares store it so).
-        has_smsc = not (self.length is not None and len(self.pdu) == 2 * self.length)
-        return pdumod.decode(self.pdu, smsc=has_smsc)
-
-
-@dataclass(frozen=True)
-class Undecodable:
-    """A stored entry whose PDU could not be decoded. Keep ``stored.pdu`` as raw data and report
-    it; never delete it unread."""
-
-    stored: StoredMessage
-    error: str
-
-
-def decode_stored(
-    msg: StoredMessage,
-) -> pdumod.Deliver | pdumod.Submit | pdumod.StatusReport | Undecodable:
-    """Decode a stored entry; a corrupt PDU gives :class:`Undecodable`, never an exception."""
-    try:
-        return msg.decode()
-    except CodecError as exc:
-        log.warning("%s index %d: undecodable PDU kept raw: %s", msg.storage, msg.index, exc)
-        return Undecodable(msg, str(exc))
-
-
-@dataclass(frozen=True)
-class MemoryUsage:
-    """One message memory as ``AT+CPMS?`` shows it."""
-
-    storage: str
-    used: int
-    total: int
-
-    @property
-    def full(self) -> bool:
-        return self.total > 0 and self.used >= self.total
-
-
-@dataclass(frozen=True)
-class StorageUsage:
-    """The three memories of ``AT+CPMS``: read/delete, write/send, receive."""
-
-    read: MemoryUsage
-    write: MemoryUsage | None
-    receive: MemoryUsage | None
-
-    @property
-    def full(self) -> bool:
-        """True when new messages cannot be stored (SIM800 says nothing when this happens)."""
-        target = self.receive or self.read
-        return target.full
-
-
-@dataclass(frozen=True)
-class SentPart:
-    """One part that the modem accepted, with the TP-MR it gave it."""
-
-    seq: int
-    total: int
-    message_reference: int
 
 
 class PartialSendError(ModemError):
@@ -237,21 +120,7 @@ class PartialSendError(ModemError):
         )
 
 
-@dataclass(frozen=True)
-class UssdReply:
-    """The network's answer to a USSD request: ``status`` 0 done, 1 more input expected, 2 ended
-    by the network, 4 not supported, 5 timed out; ``text`` decoded."""
-
-    status: int | None
-    text: str | None
-    dcs: int | None
-
-
 _STOP = object()
-
-
-# ---------------------------------------------------------------------------------------------
-# The Modem
 
 
 class Modem:
@@ -277,7 +146,13 @@ class Modem:
         self.settings = settings or ModemSettings()
         self.events: queue.Queue[ModemEvent] = queue.Queue()
         self._on_event = on_event
-        self._factory = serial_factory
+        self._urcs: queue.Queue[Any] = queue.Queue()
+        self._link = Link(
+            port,
+            self.settings,
+            lambda gen, item: self._urcs.put((gen, item)),
+            serial_factory,
+        )
         self.family = self.settings.family or "generic"
         self.quirks: Quirks = quirks_for(self.family)
         self.manufacturer: str | None = None
@@ -285,13 +160,8 @@ class Modem:
         self.storage: str | None = None  # the memory selected for reading and deleting
         self.status_report_routing = "none"  # "direct" (+CDS), "stored" (+CDSI) or "none"
         self.message_service: int | None = None  # AT+CSMS <service>: 1 means +CNMA is needed
-        self._channel: ATChannel | None = None
-        self._generation = 0
-        self._urcs: queue.Queue[Any] = queue.Queue()
         self._dispatcher: threading.Thread | None = None
         self._op_lock = threading.RLock()  # compound operations (select memory + read, reset)
-        self._closing = threading.Event()
-        self._sms_ready = threading.Event()
         self._resetting = False
         self._started = False
         self._gone: PortGone | None = None
@@ -303,20 +173,18 @@ class Modem:
 
     def open(self) -> None:
         """Open the port and run the start-up sequence. Raises :class:`PortGone`,
-        :class:`SimError` and its kin, :class:`SmsNotReady` or an AT error; the port is closed
-        again on failure."""
-        if self._channel is not None:
-            self._channel.close()  # opened before: never two channels on one port
-        self._closing.clear()
+        :class:`SimCardError` and its kin, :class:`SmsNotReady` or an AT error; the port is
+        closed again on failure."""
+        self._link.closing.clear()
         self._gone = None
-        self._sms_ready.clear()
+        self._link.sms_ready.clear()
         if self._dispatcher is None:
             self._dispatcher = threading.Thread(
                 target=self._dispatch_loop, name=f"modem-events {self.port}", daemon=True
             )
             self._dispatcher.start()
         try:
-            self._open_channel()
+            self._link.open_channel()  # opened before: the old channel is closed first
             self._startup(time.monotonic() + self.settings.startup_timeout)
         except BaseException:
             self.close()
@@ -324,10 +192,9 @@ class Modem:
 
     def close(self) -> None:
         """Close the port and stop the dispatch thread. Safe to call twice."""
-        self._closing.set()
+        self._link.closing.set()
         self._started = False
-        if self._channel is not None:
-            self._channel.close()
+        self._link.close_channel()
         dispatcher = self._dispatcher
         self._dispatcher = None
         if dispatcher is not None:
@@ -347,45 +214,30 @@ class Modem:
         """True after a successful :meth:`open`, until :meth:`close` or the port dies."""
         return self._started and self._gone is None
 
-    def _open_channel(self) -> None:
-        self._generation += 1
-        gen = self._generation
-        self._channel = ATChannel(
-            self.port,
-            baudrate=self.settings.baudrate,
-            rtscts=self.settings.rtscts,
-            timeout=self.settings.command_timeout,
-            on_urc=lambda item: self._urcs.put((gen, item)),
-            serial_factory=self._factory,
-        )
-        self._channel.open()
-
     @property
     def channel(self) -> ATChannel:
         """The AT channel in use (raises :class:`PortGone` when there is none)."""
-        if self._channel is None:
-            raise PortGone(self.port, None, "the modem is not open")
-        return self._channel
+        return self._link.channel
 
     def command(self, command: str, *, timeout: float | None = None) -> Response:
         """Send one raw AT command (diagnostics, the field CLI). Errors as the channel's."""
         return self.channel.command(command, timeout=timeout)
 
-    # -- start-up -----------------------------------------------------------------------------
-
     def _startup(self, deadline: float) -> None:
         with self._op_lock:
-            self._wait_for_at(deadline)
-            # Echo off; the channel copes with echo either way, and with its return after a reset.
-            self._try("ATE0")
-            # Verbose errors (+CME ERROR: SIM busy) are easier to log; numeric as a fallback.
-            if not self._try("AT+CMEE=2"):
-                self._try("AT+CMEE=1")
-            self._detect_family()
-            self._unlock_sim()
-            self._configure_sms()
-            # Long alphanumeric operator names in AT+COPS?.
-            self._try("AT+COPS=3,0")
+            try:
+                agreed = negotiate(self._link, deadline, pin_rejected=self._pin_rejected)
+            except SimPinRejected:
+                # Never entered again on this Modem: three wrong PINs lock the SIM into PUK.
+                self._pin_rejected = True
+                raise
+            self.family = agreed.family
+            self.quirks = agreed.quirks
+            self.manufacturer = agreed.manufacturer
+            self.model = agreed.model
+            self.storage = agreed.storage
+            self.status_report_routing = agreed.status_report_routing
+            self.message_service = agreed.message_service
             self._started = True
         log.info(
             "%s: ready (%s %s, storage %s, status reports %s)",
@@ -396,260 +248,20 @@ class Modem:
             self.status_report_routing,
         )
 
-    def _try(self, command: str, timeout: float | None = None) -> Response | None:
-        """Run a command whose failure is acceptable (a fallback follows); log the failure."""
-        try:
-            return self.channel.command(command, timeout=timeout)
-        except CommandError as exc:
-            log.info("%s: %s not supported here (%s)", self.port, command, exc.final)
-            return None
-
-    def _wait_for_at(self, deadline: float) -> None:
-        """Poll with ``AT`` until the modem answers (it may still be booting)."""
-        # A modem that is up answers AT in milliseconds; a booting one ignores it.
-        poll = min(0.5, self.settings.command_timeout)
-        while True:
-            try:
-                self.channel.command("AT", timeout=poll)
-                return
-            except CommandError:
-                return  # it answers, even if oddly
-            except CommandTimeout as exc:
-                if self._closing.is_set():
-                    # close() from another thread (shutdown) must not wait for the deadline.
-                    raise PortGone(self.port, "AT", "closed while waiting for the modem") from exc
-                if time.monotonic() >= deadline:
-                    raise CommandTimeout(
-                        self.port, "AT", "the modem does not answer AT commands"
-                    ) from exc
-                # A fresh channel: the booting modem owes us nothing, start clean.
-                self.channel.close()
-                self._open_channel()
-
-    def _detect_family(self) -> None:
-        self.manufacturer = self._ident_value("AT+CGMI", "+CGMI")
-        self.model = self._ident_value("AT+CGMM", "+CGMM")
-        if self.settings.family is None:
-            self.family = detect_family(self.manufacturer or "", self.model or "")
-        self.quirks = quirks_for(self.family)
-
-    def _retry_busy(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn``, retrying a bounded number of times with backoff while the SIM is busy
-        (``+CME ERROR: 14`` / ``+CMS ERROR: 314``), typical for seconds after boot."""
-        delay = self.settings.retry_delay
-        for attempt in range(self.settings.sim_busy_retries + 1):
-            try:
-                return fn()
-            except (CmeError, CmsError) as exc:
-                busy = exc.code in (14, 314)
-                if not busy or attempt >= self.settings.sim_busy_retries:
-                    if busy:
-                        raise SimBusy(
-                            self.port,
-                            f"SIM still busy after {attempt + 1} tries of {what}",
-                        ) from exc
-                    raise
-                log.info("%s: SIM busy during %s; retry %d", self.port, what, attempt + 1)
-            if self._closing.wait(delay):
-                raise PortGone(self.port, what, "the modem is being closed")
-            delay = min(delay * 2, self.settings.retry_delay * 8)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _sim_state(self) -> str:
-        def query() -> str:
-            try:
-                resp = self.channel.command("AT+CPIN?")
-            except CmeError as exc:
-                if exc.code == 10:
-                    raise SimError(self.port, "no SIM card inserted") from exc
-                if exc.code == 13:
-                    raise SimError(self.port, "SIM failure (bad contact or dead card)") from exc
-                raise
-            values = resp.prefixed("+CPIN")
-            if not values:
-                raise UnexpectedAnswer(self.port, f"AT+CPIN? gave no +CPIN line: {resp.lines}")
-            return values[0].strip().strip('"').upper()
-
-        return self._retry_busy("AT+CPIN?", query)
-
-    def _unlock_sim(self) -> None:
-        state = self._sim_state()
-        if state == "READY":
-            return
-        if state == "SIM PIN":
-            if self._pin_rejected:
-                raise SimPinRejected(
-                    self.port, "the configured PIN was refused before; not trying it again"
-                )
-            pin = self.settings.pin
-            if not pin:
-                raise SimPinRequired(self.port, "the SIM asks for a PIN and none is configured")
-            try:
-                self.channel.command(f'AT+CPIN="{pin}"')
-            except (CommandError, CommandTimeout) as exc:
-                # Never enter it again, whatever the error: a second wrong PIN brings the SIM
-                # closer to PUK, and a busy/timeout answer may still have counted as a try.
-                self._pin_rejected = True
-                raise SimPinRejected(
-                    self.port, f"the SIM refused the configured PIN ({exc}); fix it in the config"
-                ) from exc
-            # The SIM takes a moment to become READY (it answers busy meanwhile).
-            for _ in range(self.settings.sim_busy_retries + 1):
-                state = self._sim_state()
-                if state == "READY":
-                    return
-                if state != "SIM PIN":
-                    break
-                if self._closing.wait(self.settings.retry_delay):
-                    raise PortGone(self.port, "AT+CPIN?", "the modem is being closed")
-        if state == "SIM PUK":
-            raise SimPukRequired(
-                self.port, "the SIM needs its PUK (too many wrong PINs); unlock it in a phone"
-            )
-        raise SimError(self.port, f"SIM state is {state!r}; the gateway cannot unlock it")
-
-    def _configure_sms(self) -> None:
-        # A modem may boot in text mode (SIM800 with a saved profile), and SIM800/Quectel answer
-        # ERROR to SMS commands until "SMS Ready" / "+QIND: SMS DONE": wait for it, bounded.
-        # AT+CMGF is a local setting that SIM800 accepts early; AT+CPMS? needs the SMS service,
-        # so it is the real gate before the storage fallbacks (which would take ERROR as "no").
-        self._until_sms_ready("AT+CMGF=0")
-        self._until_sms_ready("AT+CPMS?")
-        self._select_storage()
-        self._configure_message_service()
-        self._configure_indications()
-
-    def _until_sms_ready(self, command: str) -> Response:
-        deadline = time.monotonic() + self.settings.sms_ready_timeout
-        delay = self.settings.retry_delay
-        while True:
-            try:
-                return self._retry_busy(command, lambda: self.channel.command(command))
-            except (CommandError, SimBusy) as exc:
-                if time.monotonic() >= deadline:
-                    raise SmsNotReady(
-                        self.port,
-                        f"{command} still fails ({exc}) {self.settings.sms_ready_timeout:g} s "
-                        "after start-up; the modem never reported SMS ready",
-                    ) from exc
-                log.info("%s: %s failed (%s); waiting for SMS ready", self.port, command, exc)
-            # Wakes at once when SMS Ready arrives; otherwise retry after the delay anyway.
-            self._sms_ready.wait(delay)
-            if self._closing.is_set():
-                raise PortGone(self.port, command, "the modem is being closed")
-            delay = min(delay * 2, self.settings.retry_delay * 8)
-
-    def _select_storage(self) -> None:
-        supported: list[str] | None = None
-        resp = self._try("AT+CPMS=?")
-        if resp is not None and resp.prefixed("+CPMS"):
-            groups = re.findall(r"\(([^)]*)\)", resp.prefixed("+CPMS")[0])
-            if groups:
-                supported = [m.strip().strip('"').upper() for m in groups[0].split(",")]
-        wanted = list(self.quirks.storage_preference)
-        if self.settings.storage:
-            choice = self.settings.storage.upper()
-            if supported is not None and choice not in supported:
-                log.warning(
-                    "%s: configured storage %s is not offered (%s); using the family's choice",
-                    self.port,
-                    choice,
-                    ",".join(supported),
-                )
-            else:
-                wanted = [choice]
-        for mem in wanted:
-            if supported is not None and mem not in supported:
-                continue
-            if self._try(f'AT+CPMS="{mem}","{mem}","{mem}"') is not None:
-                self.storage = mem
-                return
-            # Some modems refuse to store received messages in a memory (<mem3>); read there.
-            if self._try(f'AT+CPMS="{mem}","{mem}"') is not None:
-                self.storage = mem
-                return
-        # Keep whatever the modem uses now, and learn what it is.
-        usage = self.storage_usage()
-        self.storage = usage.read.storage
-        log.warning("%s: kept the modem's message storage %s", self.port, self.storage)
-
-    def _configure_message_service(self) -> None:
-        if self.settings.direct_messages:
-            # Phase 2+: the modem waits for our AT+CNMA before acknowledging to the network, so
-            # a message is acknowledged only once the handler has stored it.
-            self._try("AT+CSMS=1")
-        resp = self._try("AT+CSMS?")
-        values = resp.prefixed("+CSMS") if resp else []
-        fields = split_args(values[0]) if values else []
-        self.message_service = int(fields[0]) if fields and fields[0].isdigit() else None
-
-    def _configure_indications(self) -> None:
-        mt = 2 if self.settings.direct_messages else 1
-        allowed = self._cnmi_ranges()
-        # Prefer status reports routed directly (+CDS, ds=1); fall back to stored (+CDSI, ds=2).
-        # mode 2 buffers codes while the link is busy instead of dropping them (mode 1 drops).
-        candidates = [(mode, mt, 0, ds, 0) for ds in (1, 2) for mode in (2, 1)] + [
-            (2, mt, 0, 0, 0),
-            (1, mt, 0, 0, 0),
-        ]
-        for cand in candidates:
-            if allowed and not all(v in allowed[i] for i, v in enumerate(cand) if i < len(allowed)):
-                continue
-            if self._try("AT+CNMI=" + ",".join(str(v) for v in cand)) is not None:
-                self.status_report_routing = {1: "direct", 2: "stored"}.get(cand[3], "none")
-                return
-        raise ModemError(self.port, "the modem accepts no AT+CNMI setting for new messages")
-
-    def _cnmi_ranges(self) -> list[set[int]] | None:
-        resp = self._try("AT+CNMI=?")
-        if resp is None or not resp.prefixed("+CNMI"):
-            return None
-        ranges = []
-        for group in re.findall(r"\(([^)]*)\)", resp.prefixed("+CNMI")[0]):
-            values: set[int] = set()
-            for part in group.split(","):
-                part = part.strip()
-                if "-" in part:
-                    lo, _, hi = part.partition("-")
-                    if lo.strip().isdigit() and hi.strip().isdigit():
-                        values.update(range(int(lo), int(hi) + 1))
-                elif part.isdigit():
-                    values.add(int(part))
-            ranges.append(values)
-        return ranges or None
-
     # -- identity and health ------------------------------------------------------------------
-
-    def _ident_value(self, command: str, prefix: str) -> str | None:
-        try:
-            resp = self._retry_busy(command, lambda: self.channel.command(command))
-        except (CommandError, SimBusy) as exc:
-            log.info("%s: %s gave no answer (%s)", self.port, command, exc)
-            return None
-        for line in resp.lines:
-            value = line
-            if value.upper().startswith(prefix.upper() + ":"):
-                value = value[len(prefix) + 1 :]
-            value = value.strip().strip('"').strip()
-            # SIM800 prefixes its firmware with "Revision:".
-            if value.lower().startswith("revision:"):
-                value = value[len("revision:") :].strip()
-            if value:
-                return value
-        return None
 
     def identify(self) -> Identity:
         """Manufacturer, model, firmware, IMEI, IMSI, ICCID and the SIM's own number."""
         with self._op_lock:
-            imei_raw = self._ident_value("AT+CGSN", "+CGSN")
-            imsi_raw = self._ident_value("AT+CIMI", "+CIMI")
+            imei_raw = self._link.ident_value("AT+CGSN", "+CGSN")
+            imsi_raw = self._link.ident_value("AT+CIMI", "+CIMI")
             m_imei = re.search(r"\d{14,17}", imei_raw or "")
             m_imsi = re.search(r"\d{6,15}", imsi_raw or "")
             return Identity(
                 family=self.family,
                 manufacturer=self.manufacturer,
                 model=self.model,
-                firmware=self._ident_value("AT+CGMR", "+CGMR"),
+                firmware=self._link.ident_value("AT+CGMR", "+CGMR"),
                 imei=m_imei.group(0) if m_imei else None,
                 imsi=m_imsi.group(0) if m_imsi else None,
                 iccid=self.iccid(),
@@ -660,7 +272,7 @@ class Modem:
         """The SIM's ICCID, through the family's command or, failing that, EF_ICCID itself."""
         for command, prefix in self.quirks.iccid_commands:
             try:
-                resp = self._retry_busy(command, lambda c=command: self.channel.command(c))
+                resp = self._link.retry_busy(command, lambda c=command: self.channel.command(c))
             except (CommandError, SimBusy) as exc:
                 log.debug("%s: %s failed (%s)", self.port, command, exc)
                 continue
@@ -789,7 +401,7 @@ class Modem:
         a +CMTI may differ from the one we selected)."""
         mem = (storage or self.storage or "SM").upper()
         if mem != self.storage:
-            self._retry_busy("AT+CPMS", lambda: self.channel.command(f'AT+CPMS="{mem}"'))
+            self._link.busy_command(f'AT+CPMS="{mem}"')
             self.storage = mem
         return mem
 
@@ -801,7 +413,7 @@ class Modem:
         """
         with self._op_lock:
             mem = self._use_storage(storage)
-            resp = self._retry_busy("AT+CMGL=4", lambda: self.channel.command("AT+CMGL=4"))
+            resp = self._link.busy_command("AT+CMGL=4")
         return parse_listing(mem, resp.lines)
 
     def read(self, index: int, storage: str | None = None) -> StoredMessage | None:
@@ -812,9 +424,7 @@ class Modem:
         with self._op_lock:
             mem = self._use_storage(storage)
             try:
-                resp = self._retry_busy(
-                    f"AT+CMGR={index}", lambda: self.channel.command(f"AT+CMGR={index}")
-                )
+                resp = self._link.busy_command(f"AT+CMGR={index}")
             except CmsError as exc:
                 if exc.code == 321:
                     return None
@@ -828,24 +438,15 @@ class Modem:
             raise ValueError(f"{self.port}: message index {index!r} is not a valid index")
         with self._op_lock:
             self._use_storage(storage)
-            self._retry_busy(f"AT+CMGD={index}", lambda: self.channel.command(f"AT+CMGD={index}"))
+            self._link.busy_command(f"AT+CMGD={index}")
 
     def storage_usage(self) -> StorageUsage:
         """``AT+CPMS?``: used and total of each memory, and whether the receive memory is full."""
-        resp = self._retry_busy("AT+CPMS?", lambda: self.channel.command("AT+CPMS?"))
-        values = resp.prefixed("+CPMS")
-        fields = split_args(values[0]) if values else []
-        mems: list[MemoryUsage] = []
-        for i in range(0, len(fields) - 2, 3):
-            try:
-                mems.append(MemoryUsage(fields[i].upper(), int(fields[i + 1]), int(fields[i + 2])))
-            except ValueError:
-                break
-        if not mems:
+        resp = self._link.busy_command("AT+CPMS?")
+        usage = parse_storage_usage(self.port, resp.lines)
+        if usage is None:
             raise UnexpectedAnswer(self.port, f"AT+CPMS? answer {resp.lines}")
-        return StorageUsage(
-            mems[0], mems[1] if len(mems) > 1 else None, mems[2] if len(mems) > 2 else None
-        )
+        return usage
 
     # -- USSD ---------------------------------------------------------------------------------
 
@@ -908,7 +509,7 @@ class Modem:
         with self._op_lock:
             self._resetting = True
             self._started = False
-            self._sms_ready.clear()
+            self._link.sms_ready.clear()
             try:
                 for command in self.quirks.reset_commands:
                     try:
@@ -930,7 +531,7 @@ class Modem:
         delay = self.settings.retry_delay
         while True:
             try:
-                self._open_channel()
+                self._link.open_channel()
                 self._startup(deadline)
                 return
             except (PortGone, CommandTimeout) as exc:
@@ -939,9 +540,8 @@ class Modem:
                         self.port, None, f"the modem did not come back after a reset: {exc}"
                     ) from exc
                 log.info("%s: not back yet after reset (%s)", self.port, exc)
-                if self._channel is not None:
-                    self._channel.close()
-            if self._closing.wait(delay):
+                self._link.close_channel()
+            if self._link.closing.wait(delay):
                 raise PortGone(self.port, None, "closed while waiting for the modem to return")
             delay = min(delay * 2, self.settings.retry_delay * 8)
 
@@ -959,7 +559,7 @@ class Modem:
                 log.exception("%s: failed to handle %r", self.port, payload)
 
     def _dispatch(self, gen: int, item: Urc | PortGone) -> None:
-        if gen != self._generation:
+        if gen != self._link.generation:
             log.debug("%s: dropping %r from a closed channel", self.port, item)
             return
         if isinstance(item, PortGone):
@@ -972,7 +572,7 @@ class Modem:
             return
         event = parse_urc(self.port, item)
         if isinstance(event, SmsReady):
-            self._sms_ready.set()
+            self._link.sms_ready.set()
         if isinstance(event, UssdReceived):
             if self._ussd_waiting:
                 self._ussd_replies.put(event)
@@ -980,14 +580,14 @@ class Modem:
             event = UssdReceived(
                 self.port, event.status, self._decode_ussd(event.text, event.dcs), event.dcs
             )
-        if isinstance(event, DirectMessage | StatusReport):
+        if isinstance(event, DirectMessage | DirectStatusReport):
             self._deliver_routed(event)
             return
         self._emit(event)
         if isinstance(event, ModemRestarted):
             self._after_restart()
 
-    def _deliver_routed(self, event: DirectMessage | StatusReport) -> None:
+    def _deliver_routed(self, event: DirectMessage | DirectStatusReport) -> None:
         handled = self._emit(event)
         if self.message_service != 1:
             return  # phase 2: the modem acknowledged it to the network by itself
@@ -1001,7 +601,7 @@ class Modem:
             log.warning("%s: %s failed (%s); restoring +CNMI", self.port, command, exc)
             try:
                 with self._op_lock:
-                    self._configure_indications()
+                    self.status_report_routing = configure_indications(self._link)
             except (CommandError, CommandTimeout, ModemError) as exc2:
                 log.error("%s: could not restore +CNMI: %s", self.port, exc2)
         except PortGone as exc:
@@ -1013,7 +613,7 @@ class Modem:
         if self._resetting or not self._started:
             return
         log.warning("%s: modem restarted on its own; configuring it again", self.port)
-        self._sms_ready.clear()
+        self._link.sms_ready.clear()
         # On its own thread: start-up waits for "SMS Ready", which this dispatch thread delivers.
         threading.Thread(
             target=self._reconfigure, name=f"modem-reconfigure {self.port}", daemon=True
@@ -1036,87 +636,6 @@ class Modem:
             log.exception("%s: the event handler failed on %r", self.port, event)
             return False
         return True
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsers of answers (pure functions, tested directly)
-
-
-def parse_iccid(line: str, prefix: str) -> str | None:
-    """The ICCID in one answer line: ``+QCCID: 8944...``, ``^ICCID: 9844...`` (nibble-swapped),
-    ``+CRSM: 144,0,"98..."`` (raw EF_ICCID), a bare ``8944...F``. None when there is none."""
-    value = line.strip()
-    if prefix and value.upper().startswith(prefix.upper() + ":"):
-        value = value[len(prefix) + 1 :]
-    elif ":" in value:
-        value = value.split(":", 1)[1]
-    if prefix == "+CRSM":
-        fields = split_args(value)
-        if len(fields) < 3 or fields[0] != "144":
-            return None
-        value = fields[2]
-    value = value.strip().strip('"').strip().upper()
-    if not re.fullmatch(r"[0-9A-F]{18,22}", value):
-        return None
-    # EF_ICCID stores BCD with swapped nibbles: every real ICCID starts with 89 (telecom), so a
-    # value starting with 98 is still in storage order (Huawei ^ICCID, AT+CRSM).
-    if value.startswith("98"):
-        value = "".join(value[i + 1] + value[i] for i in range(0, len(value) - 1, 2))
-    value = value.rstrip("F")
-    return value if value.isdigit() else None
-
-
-def parse_listing(storage: str, lines: Sequence[str]) -> list[StoredMessage]:
-    """Pair each ``+CMGL: <index>,<stat>,[<alpha>],<length>`` header with the PDU line after it.
-
-    A header with no PDU line, or a PDU that is garbage, still yields an entry (``pdu`` None or
-    raw), so one corrupt message never hides the others.
-    """
-    out: list[StoredMessage] = []
-    current: tuple[int, int | None, int | None] | None = None
-    for line in lines:
-        if line.upper().startswith("+CMGL:"):
-            if current is not None:
-                log.warning("%s index %d: listed without a PDU line", storage, current[0])
-                out.append(StoredMessage(storage, current[0], current[1], current[2], None))
-            fields = split_args(line[6:])
-            index = _to_int(fields[0]) if fields else None
-            if index is None:
-                log.warning("unreadable +CMGL header %r skipped", line)
-                current = None
-                continue
-            status = _to_int(fields[1]) if len(fields) > 1 else None
-            length = _to_int(fields[-1]) if len(fields) > 2 else None
-            current = (index, status, length)
-        elif current is not None:
-            out.append(StoredMessage(storage, current[0], current[1], current[2], line.strip()))
-            current = None
-        else:
-            log.warning("%s: line %r in +CMGL listing without a header", storage, line)
-    if current is not None:
-        out.append(StoredMessage(storage, current[0], current[1], current[2], None))
-    return out
-
-
-def parse_read(storage: str, index: int, lines: Sequence[str]) -> StoredMessage | None:
-    """Parse a ``+CMGR`` answer; None for an empty slot (a bare OK).
-
-    Headers vary: ``+CMGR: 0,,29`` (27.005), ``+CMGR: 0,"",29`` (SIM800), ``+CMGR: 0,29``
-    (Sierra), ``+CMGR: 24`` (length only), ``+CMGR: ,,92`` (status left out).
-    """
-    header = next((i for i, line in enumerate(lines) if line.upper().startswith("+CMGR:")), None)
-    if header is None:
-        return None
-    fields = split_args(lines[header][6:])
-    length = _to_int(fields[-1]) if fields else None
-    status = _to_int(fields[0]) if len(fields) > 1 else None
-    pdu = lines[header + 1].strip() if header + 1 < len(lines) else None
-    return StoredMessage(storage, index, status, length, pdu or None)
-
-
-def _to_int(value: str) -> int | None:
-    value = value.strip()
-    return int(value) if value.isdigit() else None
 
 
 def _ussd_alphabet(dcs: int | None) -> str:

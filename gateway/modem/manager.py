@@ -7,6 +7,9 @@ For each configured modem a supervisor thread:
   without entering any PIN (a PIN is only ever entered into the modem it belongs to);
 - opens it with the driver's start-up, announces it up, and sweeps messages already stored;
 - answers new-message notices: read, hand the PDU up to be committed, only then delete it;
+  the supervisor thread is the only one that reads or deletes the modem's storage (a notice only
+  queues its slot for it), so a delete always concerns what that same thread just read and
+  committed, never a slot the network refilled after another thread emptied it;
 - keeps a heartbeat (``AT``, signal, registration) and a periodic storage sweep; two missed
   heartbeats mean a hung modem, which gets a reset; an unplugged one is announced down and
   found again, with backoff, when it comes back (on any port).
@@ -20,6 +23,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -43,6 +47,7 @@ from .device import (
 from .hotplug import HotplugWatcher, watch_dirs
 from .urc import (
     DirectMessage,
+    DirectStatusReport,
     ModemEvent,
     ModemGone,
     ModemRestarted,
@@ -51,7 +56,6 @@ from .urc import (
     RegistrationChanged,
     Signal,
     SignalChanged,
-    StatusReport,
     StatusReportStored,
     StorageFull,
 )
@@ -245,6 +249,11 @@ class ModemManager:
         self._modems: dict[str, Modem] = {}
         self._wake: dict[str, threading.Event] = {s: threading.Event() for s in self.specs}
         self._sweep_now: dict[str, threading.Event] = {s: threading.Event() for s in self.specs}
+        # Slots announced by +CMTI/+CDSI, for the supervisor thread to read (it alone owns the
+        # modem's storage: see _read_notified).
+        self._notified: dict[str, queue.SimpleQueue[tuple[str | None, int]]] = {
+            s: queue.SimpleQueue() for s in self.specs
+        }
         self._reset_now: dict[str, threading.Event] = {s: threading.Event() for s in self.specs}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -607,6 +616,7 @@ class ModemManager:
                     return failed
                 missed = 0
                 next_beat = time.monotonic() + self.heartbeat_seconds
+            self._read_notified(spec, modem)
             now = time.monotonic()
             if self._sweep_now[spec.id].is_set() or now >= next_sweep:
                 self._sweep_now[spec.id].clear()
@@ -718,24 +728,43 @@ class ModemManager:
         except Exception:
             log.exception("modem %s: status callback failed", spec.id)
 
-    def _on_event(self, spec: ModemSpec, modem: Modem, event: ModemEvent) -> None:
-        """Runs on the Modem's event thread: it may call the Modem back."""
-        if isinstance(event, NewMessage | StatusReportStored):
+    def _read_notified(self, spec: ModemSpec, modem: Modem) -> None:
+        """Read, commit and delete every slot a notice announced, on the supervisor thread.
+
+        Only this thread reads or deletes the modem's storage, one slot at a time from read to
+        delete, so the slot it deletes still holds what it read: the network fills only empty
+        slots, and nobody else empties one in between. (A sweep on this same thread and a notice
+        handled on the modem's event thread once did both, and the second delete of a slot the
+        network had refilled lost a text.)"""
+        notified = self._notified[spec.id]
+        while True:
             try:
-                stored = modem.read(event.index, event.storage)
+                storage, index = notified.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                stored = modem.read(index, storage)
             except (CommandError, CommandTimeout, ModemError) as exc:
                 log.warning(
                     "modem %s: reading %s:%d failed (%s); the sweep will retry",
                     spec.id,
-                    event.storage,
-                    event.index,
+                    storage,
+                    index,
                     exc,
                 )
-                self.request_sweep(spec.id)
-                return
+                self._sweep_now[spec.id].set()
+                self._wake[spec.id].set()
+                continue
             if stored is not None:
                 self._take(spec, modem, stored, "+CMTI")
-        elif isinstance(event, DirectMessage | StatusReport):
+
+    def _on_event(self, spec: ModemSpec, modem: Modem, event: ModemEvent) -> None:
+        """Runs on the Modem's event thread: it may call the Modem back, but never reads or
+        deletes its storage (that is the supervisor's, see _read_notified)."""
+        if isinstance(event, NewMessage | StatusReportStored):
+            self._notified[spec.id].put((event.storage, event.index))
+            self._wake[spec.id].set()
+        elif isinstance(event, DirectMessage | DirectStatusReport):
             pdu = event.pdu
             if event.length is not None and len(pdu) == 2 * event.length:
                 pdu = "00" + pdu

@@ -257,7 +257,7 @@ def _swap_digits(number: str) -> bytes:
     return bytes.fromhex(digits).translate(_SWAP_NIBBLES)
 
 
-def normalize_number(number: str) -> tuple[str, int]:
+def address_digits(number: str) -> tuple[str, int]:
     """Digits and type-of-address for a phone number written by a person.
 
     Spaces, dashes, dots, slashes and brackets are dropped; a leading ``+`` or ``00`` would both
@@ -299,7 +299,7 @@ def encode_address(number: str, *, toa: int | None = None) -> bytes:
         packed = smstext.pack_septets(septets)
         semi_octets = (len(septets) * 7 + 3) // 4
         return bytes([semi_octets, TOA_ALPHANUMERIC]) + packed
-    digits, default_toa = normalize_number(number)
+    digits, default_toa = address_digits(number)
     return bytes([len(digits), toa if toa is not None else default_toa]) + _swap_digits(digits)
 
 
@@ -307,7 +307,7 @@ def encode_smsc(smsc: str | None) -> bytes:
     """The SMSC field in front of a PDU: ``00`` (use the SIM's) or length, type, digits."""
     if not smsc:
         return b"\x00"
-    digits, toa = normalize_number(smsc)
+    digits, toa = address_digits(smsc)
     body = bytes([toa]) + _swap_digits(digits)
     return bytes([len(body)]) + body
 

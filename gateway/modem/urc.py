@@ -156,7 +156,7 @@ class DirectMessage:
 
 
 @dataclass(frozen=True)
-class StatusReport:
+class DirectStatusReport:
     """A status report routed straight to us (``+CDS``), PDU in hex with its SMSC field."""
 
     port: str
@@ -261,7 +261,7 @@ class ModemGone:
 ModemEvent = (
     NewMessage
     | DirectMessage
-    | StatusReport
+    | DirectStatusReport
     | StatusReportStored
     | SignalChanged
     | RegistrationChanged
@@ -304,7 +304,7 @@ def _parse(port: str, urc: Urc) -> ModemEvent | None:
     if name == "+CMT" and urc.pdu is not None:
         return DirectMessage(port, urc.pdu, _int(fields[-1]) if fields else None)
     if name == "+CDS" and urc.pdu is not None:
-        return StatusReport(port, urc.pdu, _int(fields[0]) if fields else None)
+        return DirectStatusReport(port, urc.pdu, _int(fields[0]) if fields else None)
     if name in _DOMAINS:
         return RegistrationChanged(port, parse_registration(name, args, solicited=False))
     if name == "^RSSI":

@@ -22,14 +22,16 @@ from .db import (
     newest_good_backup,
 )
 from .inbound import InboundPdus, RawPdu
-from .messages import Messages, NewOutbound
+from .messages import Messages, NewOutbound, PastMessage
 from .migrations import migrate
+from .overview import Overview
 from .profiles import ProfileError, Profiles
 from .records import AuditLog, Campaigns, ModemRecords, OptEvents, StoreReferenceAllocator
 from .users import UserError, Users
 
 __all__ = [
     "NewOutbound",
+    "PastMessage",
     "ProfileError",
     "RawPdu",
     "Store",
@@ -46,7 +48,7 @@ DB_NAME = "gateway.sqlite3"
 
 class Store:
     """The opened store: ``profiles``, ``messages``, ``inbound``, ``users``, ``modems``,
-    ``campaigns``, ``opt_events``, ``audit`` and ``refs``."""
+    ``campaigns``, ``opt_events``, ``audit``, ``refs`` and ``overview`` (Home's figures)."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self.db = db
@@ -60,6 +62,7 @@ class Store:
         self.opt_events = OptEvents(db)
         self.audit = AuditLog(db)
         self.refs = StoreReferenceAllocator(db)
+        self.overview = Overview(db)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:

@@ -107,3 +107,39 @@ class InboundPdus:
             "SELECT * FROM inbound_pdus WHERE kind = 'undecodable' ORDER BY id DESC LIMIT ?",
             (limit,),
         )
+
+    def incomplete_message_of(self, concat_key: str, since: str) -> int | None:
+        """The newest message of this concatenation group still 'incomplete', created at or
+        after ``since``; None when there is none."""
+        value = self.db.value(
+            "SELECT m.id FROM inbound_pdus i JOIN messages m ON m.id = i.message_id"
+            " WHERE i.concat_key = ? AND m.status = 'incomplete' AND m.created_at >= ?"
+            " ORDER BY m.id DESC LIMIT 1",
+            (concat_key, since),
+        )
+        return None if value is None else int(value)
+
+    def parts_of(self, message_id: int) -> list[sqlite3.Row]:
+        """The PDUs a message was made of."""
+        return self.db.q("SELECT * FROM inbound_pdus WHERE message_id = ?", (message_id,))
+
+    def oldest_waiting_part(self) -> str | None:
+        """When the oldest part still waiting for its siblings arrived (None: none waits)."""
+        return self.db.value(
+            "SELECT MIN(received_at) FROM inbound_pdus WHERE settled = 0"
+            " AND concat_key IS NOT NULL AND kind = 'deliver'"
+        )
+
+    def unapplied_status_reports(self) -> list[sqlite3.Row]:
+        """Status reports committed but not yet applied to their message (a crash between)."""
+        return self.db.q(
+            "SELECT * FROM inbound_pdus WHERE settled = 0 AND kind = 'status-report' ORDER BY id"
+        )
+
+    def unassembled_groups(self) -> list[str]:
+        """Concatenation groups with parts not yet assembled, whatever their age."""
+        rows = self.db.q(
+            "SELECT DISTINCT concat_key FROM inbound_pdus WHERE settled = 0"
+            " AND concat_key IS NOT NULL AND kind = 'deliver'"
+        )
+        return [r["concat_key"] for r in rows]

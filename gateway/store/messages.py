@@ -34,6 +34,26 @@ class NewOutbound:
     created_by: str | None = None
 
 
+@dataclass(frozen=True)
+class PastMessage:
+    """A message that already happened, as it ended (demo data, imported history)."""
+
+    direction: str  # "in" or "out"
+    profile_id: int
+    phone: str
+    short_code: str
+    modem_id: str
+    body: str
+    encoding: str
+    parts_total: int
+    status: str
+    at: str
+    campaign_id: int | None = None
+    kind: str | None = None
+    agent_state: str | None = None
+    created_by: str | None = None
+
+
 class Messages:
     """Reads and writes of messages and parts."""
 
@@ -405,6 +425,91 @@ class Messages:
             return int(cur.lastrowid)
 
     # -- reading -------------------------------------------------------------------------
+
+    def complete_inbound(self, message_id: int, body: str, status: str) -> None:
+        """A late part joined an inbound message: its new body and status."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE messages SET body = ?, status = ?, updated_at = ? WHERE id = ?",
+                (body, status, iso(now()), message_id),
+            )
+
+    def set_kind(self, message_id: int, kind: str) -> None:
+        """What an inbound message turned out to be (a reply, a keyword, unknown)."""
+        with self.db.tx() as conn:
+            conn.execute("UPDATE messages SET kind = ? WHERE id = ?", (kind, message_id))
+
+    def previous_inbound(self, profile_id: int, before_id: int) -> int | None:
+        """The id of the profile's inbound message just before ``before_id``."""
+        value = self.db.value(
+            "SELECT id FROM messages WHERE profile_id = ? AND direction = 'in' AND id < ?"
+            " ORDER BY id DESC LIMIT 1",
+            (profile_id, before_id),
+        )
+        return None if value is None else int(value)
+
+    def record_past(self, m: PastMessage) -> int:
+        """A message that already happened (demo data, imported history), as it ended; also
+        the profile's last activity and sticky modem. Returns its id."""
+        with self.db.tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO messages (direction, profile_id, phone, short_code, campaign_id,"
+                " modem_id, body, encoding, parts_total, status, kind, priority,"
+                " agent_state, created_by, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                (
+                    m.direction,
+                    m.profile_id,
+                    m.phone,
+                    m.short_code,
+                    m.campaign_id,
+                    m.modem_id,
+                    m.body,
+                    m.encoding,
+                    m.parts_total,
+                    m.status,
+                    m.kind,
+                    m.agent_state,
+                    m.created_by,
+                    m.at,
+                    m.at,
+                ),
+            )
+            conn.execute(
+                "UPDATE profiles SET last_message_at = ?, sticky_modem = ? WHERE id = ?",
+                (m.at, m.modem_id, m.profile_id),
+            )
+            return int(cur.lastrowid)
+
+    def conversation_page(
+        self, profile_id: int, *, before: int | None = None, limit: int = 100
+    ) -> list[sqlite3.Row]:
+        """Up to ``limit`` of the profile's messages older than message ``before``, newest
+        first."""
+        if before is None:
+            return self.db.q(
+                "SELECT * FROM messages WHERE profile_id = ? ORDER BY id DESC LIMIT ?",
+                (profile_id, limit),
+            )
+        return self.db.q(
+            "SELECT * FROM messages WHERE profile_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            (profile_id, before, limit),
+        )
+
+    def part_states(self, message_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+        """How many parts of each message are in each state: {message id: {status: count}}."""
+        ids = list(message_ids)
+        states: dict[int, dict[str, int]] = {}
+        for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for p in self.db.q(
+                f"SELECT message_id, status, COUNT(*) AS n FROM message_parts"
+                f" WHERE message_id IN ({marks}) GROUP BY message_id, status",
+                chunk,
+            ):
+                states.setdefault(p["message_id"], {})[p["status"]] = p["n"]
+        return states
 
     def get(self, message_id: int) -> sqlite3.Row | None:
         return self.db.q1("SELECT * FROM messages WHERE id = ?", (message_id,))

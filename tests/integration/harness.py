@@ -49,7 +49,7 @@ retention:
   nightly_backups: 0
 modem_manager:
   heartbeat_seconds: {heartbeat}
-  sweep_seconds: 2
+  sweep_seconds: {sweep}
   reconnect_max_seconds: 1
   command_timeout_seconds: {command_timeout}
 simulator:
@@ -71,6 +71,7 @@ def make_config(
     heartbeat: float = 1,
     command_timeout: float = 2,
     latency: float = 0.0,
+    sweep: float = 2,
     modem_extra: dict[str, str] | None = None,
 ) -> Path:
     """Write ``directory/gateway.yaml`` (data in ``directory/data``) and return its path.
@@ -92,6 +93,7 @@ def make_config(
         heartbeat=heartbeat,
         command_timeout=command_timeout,
         latency=latency,
+        sweep=sweep,
         extra_a=extra.get("a", ""),
         extra_b=extra.get("b", ""),
         extra_c=extra.get("c", ""),

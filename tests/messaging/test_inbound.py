@@ -215,3 +215,21 @@ def test_a_pdu_stored_but_not_processed_is_processed_when_read_again(world: Worl
     got = world.inbound.receive("a", hexpdu)  # the sweep reads it again before deleting it
     assert not got.new and got.message_id
     assert [m["body"] for m in messages_in(world)] == ["saved before the crash"]
+
+
+def test_every_kind_of_inbound_row_keeps_the_number_in_its_stored_form(world: World) -> None:
+    """A report about, and a stored submit to, a number written nationally are kept in E.164 like
+    a sender, so every row of inbound_pdus can be matched by the same number."""
+    now_ = datetime.now(UTC)
+    national = "5551230001"  # HANDSET without its country code, as some networks write it
+    report = pdu.encode_status_report(national, 7, 0x00, submitted=now_, discharged=now_)
+    [submit] = pdu.encode_submit(national, "sent from a phone")
+    world.inbound.receive("a", report)
+    world.inbound.receive("a", submit.pdu)
+    world.inbound.receive("a", deliver("hello", sender=national)[0])
+    rows = world.store.db.q("SELECT kind, sender FROM inbound_pdus ORDER BY id")
+    assert [(r["kind"], r["sender"]) for r in rows] == [
+        ("status-report", HANDSET),
+        ("submit", HANDSET),
+        ("deliver", HANDSET),
+    ]

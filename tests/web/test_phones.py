@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.config import SimHandset, SimulatorConfig
+from gateway.config import SimHandsetConfig, SimulatorConfig
 from gateway.modem.sim import Network, SimControl
 
 from .conftest import AGENT, Web, csrf_token
@@ -33,7 +33,7 @@ def net(web: Web, tmp_path) -> Iterator[Network]:
         web.ctx.config = dataclasses.replace(
             web.config,
             simulator=SimulatorConfig(
-                handsets=(SimHandset(number=MARIA, name="Maria <Garcia>"),),
+                handsets=(SimHandsetConfig(number=MARIA, name="Maria <Garcia>"),),
             ),
         )
         yield network

@@ -17,28 +17,17 @@ def root():
 @bp.route("/home")
 def index():
     ctx = g.ctx
-    db = ctx.store.db
     statuses = ctx.manager.statuses() if ctx.manager else []
+    attention = ctx.store.overview.attention()
     summary = {
         "profiles": ctx.store.profiles.count(),
-        "unanswered": db.value(
-            "SELECT COUNT(*) FROM messages WHERE direction='in' AND agent_state IN"
-            " ('open','claimed')"
-        ),
-        "queued": db.value(
-            "SELECT COUNT(*) FROM messages WHERE direction='out' AND status IN ('queued','sending')"
-        ),
-        "failed_today": db.value(
-            "SELECT COUNT(*) FROM messages WHERE direction='out' AND status IN"
-            " ('failed','expired') AND updated_at >= date('now')"
-        ),
+        "unanswered": attention.unanswered,
+        "queued": attention.queued,
+        "failed_today": attention.failed_today,
         "modems_up": sum(1 for s in statuses if s.state == "up"),
         "modems": len([s for s in statuses if s.state != "unconfigured"]),
     }
-    recent = db.q(
-        "SELECT m.*, p.name AS profile_name FROM messages m JOIN profiles p ON p.id = m.profile_id"
-        " WHERE m.direction = 'in' ORDER BY m.id DESC LIMIT 8"
-    )
+    recent = ctx.store.overview.recent_inbound(8)
     return render_template(
         "home.html",
         summary=summary,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, g, render_template, request, stream_with_context
 
-from ...modem.pdu import status_meaning
+from ...messaging.reports import report_meaning
 from ...store.messages import OUT_STATES
 from ..helpers import page_arg, shown_time
 
@@ -248,7 +248,7 @@ def part_views(parts: list[sqlite3.Row]) -> list[PartView]:
         if code is None:
             views.append(PartView(p, None, None, None))
         else:
-            category, meaning = status_meaning(int(code))
+            category, meaning = report_meaning(int(code))
             views.append(PartView(p, f"{int(code)} (0x{int(code):02X})", category, meaning))
     return views
 

@@ -7,7 +7,9 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from ...modem.sim.errors import SimError, UnknownHandset
+# The demo's Phones page is a front of the simulator's control API (ctx.sim), and so the one
+# part of the web app that knows the simulator; it never reaches the driver or the codec.
+from ...modem.sim import SimError, UnknownHandset
 from ..helpers import shown_time
 
 bp = Blueprint("phones", __name__)

@@ -1,0 +1,56 @@
+"""The figures of the Home page: what needs attention now, read in a few small queries."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from .db import Database
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Counts of what a team looks at first."""
+
+    unanswered: int  # inbound messages open or claimed in the agent queue
+    queued: int  # outbound messages waiting or being written to a modem
+    failed_today: int  # outbound messages that failed or expired since midnight (UTC)
+
+
+class Overview:
+    """Read-only summaries across tables, for the Home page."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def attention(self) -> Attention:
+        """The counts of :class:`Attention`."""
+        return Attention(
+            unanswered=int(
+                self.db.value(
+                    "SELECT COUNT(*) FROM messages WHERE direction='in' AND agent_state IN"
+                    " ('open','claimed')"
+                )
+            ),
+            queued=int(
+                self.db.value(
+                    "SELECT COUNT(*) FROM messages WHERE direction='out'"
+                    " AND status IN ('queued','sending')"
+                )
+            ),
+            failed_today=int(
+                self.db.value(
+                    "SELECT COUNT(*) FROM messages WHERE direction='out' AND status IN"
+                    " ('failed','expired') AND updated_at >= date('now')"
+                )
+            ),
+        )
+
+    def recent_inbound(self, limit: int = 8) -> list[sqlite3.Row]:
+        """The newest inbound messages with their profile's name (``profile_name``)."""
+        return self.db.q(
+            "SELECT m.*, p.name AS profile_name FROM messages m"
+            " JOIN profiles p ON p.id = m.profile_id"
+            " WHERE m.direction = 'in' ORDER BY m.id DESC LIMIT ?",
+            (limit,),
+        )
