@@ -145,6 +145,7 @@ class Database:
         self.fault: StoreFault | None = None  # the last file or disk fault, until writes work
         self._fault_at = 0.0  # when a write last failed for it (monotonic)
         self._fault_logged = 0.0  # when it was last logged
+        self._good_backup: tuple[Path | None] | None = None  # found once the store is damaged
         folder = self.path.parent
         try:
             if not folder.exists():
@@ -370,7 +371,13 @@ class Database:
                 "read-write",
             )
         if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-            return StoreDamaged(self.path, str(exc), newest_good_backup(where / "backups"))
+            # Looked for once: checking the backups reads each of them whole, and a damaged
+            # page is hit again at every sweep and every routing pass.
+            with self._fault_lock:
+                if self._good_backup is None:
+                    self._good_backup = (newest_good_backup(where / "backups"),)
+                backup = self._good_backup[0]
+            return StoreDamaged(self.path, str(exc), backup)
         if code == _SQLITE_IOERR:
             return StoreFault(
                 "io",
