@@ -110,6 +110,8 @@ def read_json_object(*, check_text: bool = True) -> dict[str, Any]:
     the user when the body is not one: not JSON, nested too deep for the parser, not an object,
     or (unless ``check_text`` is false, for a caller that checks each field itself) holding
     text that is not valid Unicode (a lone surrogate written as an escape)."""
+    if not request.is_json:  # as before: a form or text/plain body is not taken for JSON
+        raise BadJson("The body must be JSON (Content-Type: application/json).")
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise BadJson(f"The request body is too large ({MAX_JSON_BYTES // 1024} KiB at most).", 413)
     raw = request.get_data(cache=True)
