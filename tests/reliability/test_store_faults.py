@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,9 +75,13 @@ def seed(data_dir: Path, count: int) -> list[int]:
 def damage_page(db_file: Path, table: str = "messages") -> None:
     """Overwrite the root page of ``table`` with garbage (after moving the WAL into the file,
     so the damaged page is the one SQLite reads)."""
-    conn = sqlite3.connect(db_file)
+    conn = sqlite3.connect(db_file, timeout=10)
     try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # A running daemon's reader can hold the WAL for a moment: until the copy is complete.
+        deadline = time.monotonic() + 10
+        while conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+            assert time.monotonic() < deadline, "the WAL could not be checkpointed"
+            time.sleep(0.01)  # polling the condition above, bounded by the deadline
         root = conn.execute(
             "SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)
         ).fetchone()[0]
