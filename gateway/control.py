@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .store import StoreError
+
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "gateway.sock"
@@ -30,21 +32,42 @@ class ControlError(RuntimeError):
 class _RequestHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         server: ControlServer = self.server  # type: ignore[assignment]
-        line = self.rfile.readline(MAX_REQUEST)
+        line = self.rfile.readline(MAX_REQUEST + 1)
         try:
-            request = json.loads(line)
-            if not isinstance(request, dict) or "op" not in request:
-                raise ValueError("a request is a JSON object with an 'op'")
+            request = parse_request(line)
             handler = server.handlers.get(request["op"])
             if handler is None:
-                raise ValueError(f"unknown op {request['op']!r}")
+                known = ", ".join(sorted(server.handlers))
+                raise ValueError(f"unknown op {request['op']!r} (known: {known})")
             reply = handler(request)
         except ValueError as exc:
+            reply = {"ok": False, "error": str(exc)}
+        except StoreError as exc:  # the store is full, read-only or damaged: say which and why
+            log.error("control request failed: %s", exc)
             reply = {"ok": False, "error": str(exc)}
         except Exception as exc:  # a bad request must not take the daemon down; log it
             log.exception("control request failed")
             reply = {"ok": False, "error": f"internal error: {exc!r}"}
         self.wfile.write(json.dumps(reply, ensure_ascii=False, default=str).encode() + b"\n")
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """One request line as a JSON object with an ``op``; ValueError saying what is wrong."""
+    if len(line) > MAX_REQUEST:
+        raise ValueError(f"the request is too long ({MAX_REQUEST // 1024} KiB at most)")
+    try:
+        request = json.loads(line)
+    except RecursionError:
+        raise ValueError("the request's JSON is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ValueError("the request is not UTF-8 text") from None
+    except ValueError as exc:
+        raise ValueError(f"the request is not valid JSON ({exc})") from None
+    if not isinstance(request, dict) or "op" not in request:
+        raise ValueError("a request is a JSON object with an 'op'")
+    if not isinstance(request["op"], str):
+        raise ValueError("'op' must be a string such as \"send\"")
+    return request
 
 
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

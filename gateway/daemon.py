@@ -22,7 +22,8 @@ from .housekeeping import Housekeeper
 from .messaging.dispatcher import Dispatcher
 from .messaging.events import EventBus
 from .messaging.inbound import Inbound
-from .messaging.outbound import Outbox, SendRefused
+from .messaging.outbound import IdempotencyConflict, Outbox, SendRefused
+from .messaging.requests import SendRequest
 from .modem.device import Modem, ModemSettings
 from .modem.manager import ModemManager, ModemSpec, ModemStatus
 from .sdnotify import notify, watchdog_interval
@@ -248,15 +249,20 @@ class Daemon:
     def _op_send(self, request: dict) -> dict:
         assert self.outbox is not None
         try:
+            # The same rules as the web API and the form (messaging/requests.py).
+            req = SendRequest.from_mapping(request, user=True, ignore=frozenset({"op"}))
             acc = self.outbox.submit(
-                str(request.get("text", "")),
-                to=str(request.get("to", "")),
-                short_code=request.get("short_code"),
-                idempotency_key=request.get("idempotency_key"),
-                user=request.get("user") or "cli",
+                req.text,
+                to=req.to,
+                short_code=req.short_code,
+                idempotency_key=req.idempotency_key,
+                user=req.user or "cli",
             )
         except SendRefused as exc:
-            return {"ok": False, "field": exc.field, "error": exc.reason}
+            reply = {"ok": False, "field": exc.field, "error": exc.reason}
+            if isinstance(exc, IdempotencyConflict):
+                reply["conflict"] = True
+            return reply
         return {
             "ok": True,
             "id": acc.message_id,

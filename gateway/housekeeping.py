@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from .config import Config
 from .messaging.events import EventBus
 from .messaging.inbound import Inbound
-from .store import Store, StoreError
+from .store import Store, StoreDamaged, StoreError
 from .store.times import iso, now
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ class Housekeeper:
         try:
             path = self.store.nightly_backup(self.config.retention.nightly_backups)
             log.info("nightly backup written to %s", path)
+        except StoreDamaged as exc:
+            # The older backups were kept; retention would only delete more of a damaged file.
+            log.critical("nightly backup refused, retention skipped: %s", exc)
+            self.events.publish("backup.failed", error=str(exc))
+            return
         except StoreError as exc:
             log.error("nightly backup failed: %s", exc)
             self.events.publish("backup.failed", error=str(exc))

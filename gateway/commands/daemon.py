@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import ConfigError, load_config
 from ..control import ControlError
-from ..store import StoreError
+from ..store import StoreDamaged, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,17 @@ def _run(config, *, demo: bool) -> int:
         if demo:
             daemon.on_started = _print_demo_banner
         daemon.run_forever()
-    except (DaemonError, StoreError, WebServerError, ControlError, OSError) as exc:
-        print(f"gateway: {exc}", file=sys.stderr)
+    except StoreDamaged as exc:
+        source = str(config.source) if config.source is not None else None
+        print(f"gateway: not started: {exc.advice(source)}", file=sys.stderr)
+        return 1
+    except (DaemonError, StoreError, WebServerError, ControlError) as exc:
+        print(f"gateway: not started: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # Name the file when the error has one (a socket or folder in the data directory).
+        where = f" ({exc.filename})" if exc.filename else f" (data directory {config.data_dir})"
+        print(f"gateway: not started: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     return 0
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..config import ConfigError, load_config
 from ..control import ControlError, is_running, request
-from ..store import Store, StoreError, UserError
+from ..messaging.requests import SendRefused, SendRequest
+from ..store import Store, StoreDamaged, StoreError, UserError
 from ..store import restore as restore_store
 from ..store.db import Database
 from .daemon import DEFAULT_CONFIG
@@ -75,21 +76,35 @@ def _data_dir(args: argparse.Namespace) -> Path:
         raise SystemExit(f"{exc}\n(or give --data-dir)") from exc
 
 
+def _config_arg(args: argparse.Namespace) -> str | None:
+    """The -c of this command line, to repeat in advice (None with --data-dir)."""
+    return None if args.data_dir else args.config
+
+
 def _fail(message: str, code: int = 1) -> int:
     print(f"gateway: {message}", file=sys.stderr)
     return code
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    fields = {
+        "to": args.to,
+        "text": args.text,
+        "short_code": args.short_code,
+        "idempotency_key": args.idempotency_key,
+    }
     try:
-        reply = request(
-            _data_dir(args),
-            "send",
-            to=args.to,
-            text=args.text,
-            short_code=args.short_code,
-            idempotency_key=args.idempotency_key,
+        # Checked here with the daemon's own rules (messaging/requests.py), so a bad argument
+        # (a control character, bytes that are not UTF-8, an over-long key) is refused with the
+        # same words before anything is sent, daemon or not.
+        SendRequest.from_mapping(fields)
+    except SendRefused as exc:
+        print(
+            json.dumps({"ok": False, "field": exc.field, "error": exc.reason}, ensure_ascii=False)
         )
+        return 1
+    try:
+        reply = request(_data_dir(args), "send", **fields)
     except ControlError as exc:
         return _fail(str(exc))
     print(json.dumps(reply, ensure_ascii=False))
@@ -147,6 +162,8 @@ def _password(args: argparse.Namespace) -> str:
 def _store(args: argparse.Namespace) -> Store:
     try:
         return Store.open(_data_dir(args))
+    except StoreDamaged as exc:
+        raise SystemExit(f"gateway: {exc.advice(_config_arg(args))}") from exc
     except StoreError as exc:
         raise SystemExit(f"gateway: {exc}") from exc
 
@@ -196,7 +213,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return _fail(f"there is no store at {path}")
     db = Database(path)
     try:
-        target = db.backup_to(args.file)
+        target = db.backup_to(args.file)  # refused when the store fails its check
+    except StoreDamaged as exc:
+        return _fail(f"no backup written: {exc.advice(_config_arg(args))}")
     except StoreError as exc:
         return _fail(str(exc))
     finally:

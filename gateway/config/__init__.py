@@ -113,6 +113,21 @@ def load_config(
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(name, None, "", f"cannot read the file: {exc}")]) from exc
+    if _holds_nothing(text):
+        # Most likely a file truncated or never filled in: starting on defaults would run a
+        # gateway with no modems, in a data directory nobody chose.
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    name,
+                    None,
+                    "",
+                    "the file is empty (or only comments): it configures nothing, and the "
+                    "gateway does not start on defaults it was not given; start from "
+                    "config/gateway.example.yaml (at least data_dir, modems and short_codes)",
+                )
+            ]
+        )
     config = parse_config(
         text, name, base_dir=Path(path).expanduser().resolve().parent, data_dir=data_dir
     )
@@ -121,6 +136,19 @@ def load_config(
         for warning in config.warnings:
             log.warning("%s", warning)
     return config
+
+
+def _holds_nothing(text: str) -> bool:
+    """Whether a YAML text sets nothing at all (empty, blank, only comments, or a null
+    document). Broken YAML is parse_config's to report, with its line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return False
+    # "---" alone (or "~", "null") is a document holding null: nothing either.
+    return root is None or (
+        isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"
+    )
 
 
 def parse_config(
@@ -146,6 +174,10 @@ def parse_config(
         raise ConfigError([ConfigIssue(source, line, "", problem)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue(source, None, "", f"not valid YAML: {exc}")]) from exc
+    except RecursionError:
+        # PyYAML composes nested collections recursively; no configuration nests past a few.
+        problem = "nested too deeply to be a configuration"
+        raise ConfigError([ConfigIssue(source, None, "", problem)]) from None
     config = _read_config(ctx, root, Path(data_dir) if data_dir is not None else None)
     if ctx.errors or config is None:
         raise ConfigError(sorted(ctx.errors, key=lambda issue: issue.line or 0))

@@ -35,7 +35,7 @@ from typing import Protocol
 
 from ..config import Config, ModemConfig
 from ..modem import pdu as smspdu
-from ..store import Store
+from ..store import Store, StoreError
 from ..store.times import iso, now, parse
 from .events import EventBus
 from .failures import Blame, Failure, classify
@@ -43,6 +43,8 @@ from .health import SendHealth, SendState
 from .outbound import PRIORITY_BULK
 
 log = logging.getLogger(__name__)
+
+STRANDED_RETRY_SECONDS = 2.0  # how often a message the store could not requeue is tried again
 
 
 class ModemLink(Protocol):
@@ -97,6 +99,9 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._slots: dict[str, _Slot] = {}
         self._started = clock()
+        # Messages left 'sending' because the store could not take their outcome (a full
+        # disk): the routing thread puts them back in the queue once it can write again.
+        self._stranded: set[int] = set()
         self._thread: threading.Thread | None = None
         # Called with (modem id, recipient, TP-MR) once a part is recorded as sent: a status
         # report that overtook the +CMGS answer is matched then (the daemon wires Inbound's).
@@ -246,14 +251,20 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 timeout = self._route_once()
+            except StoreError as exc:  # a full disk, say: the store logs it in full itself
+                log.warning("dispatcher: routing paused: %s", exc)
+                timeout = 5.0
             except Exception:  # the router must survive a bad row or a store hiccup
                 log.exception("dispatcher: routing failed; trying again shortly")
                 timeout = 5.0
+            if self._stranded:
+                timeout = min(timeout or STRANDED_RETRY_SECONDS, STRANDED_RETRY_SECONDS)
             self._wake.wait(timeout)
             self._wake.clear()
 
     def _route_once(self) -> float | None:
         """Assign what can be sent now; return seconds until the next timer, None if none."""
+        self._requeue_stranded()
         at = self.clock()
         for mid, profile_id in self.store.messages.expire_due(iso(at)):
             self._forget(mid)
@@ -575,9 +586,29 @@ class Dispatcher:
                 self.store.messages.unclaim(message_id)
             except Exception:
                 log.exception(
-                    "message %s stays 'sending' until the next start, which requeues it",
+                    "message %s: could not put it back in the queue either; it goes back as "
+                    "soon as the store can be written, without a restart",
                     message_id,
                 )
+                with self._lock:
+                    self._stranded.add(message_id)
+
+    def _requeue_stranded(self) -> None:
+        """Put back in the queue the messages whose outcome the store could not take, as a
+        restart would (a part that may have gone out is sent again, marked a possible
+        duplicate). Those the store still refuses stay for the next pass."""
+        with self._lock:
+            stranded = sorted(self._stranded)
+        for message_id in stranded:
+            try:
+                requeued = self.store.messages.requeue_stranded(message_id)
+            except StoreError as exc:  # still full: the next pass tries again
+                log.warning("message %s is still 'sending': %s", message_id, exc)
+                return
+            with self._lock:
+                self._stranded.discard(message_id)
+            if requeued:
+                log.warning("message %s is back in the queue after a store error", message_id)
 
     def _encode(self, row, modem: ModemConfig | None) -> list[smspdu.SubmitPart]:
         limits = self.config.messages

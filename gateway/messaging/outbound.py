@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import emoji
 
@@ -20,21 +21,29 @@ from ..phone import PhoneNumberError, normalize
 from ..store import NewOutbound, Store
 from ..store.times import iso, now
 from .events import EventBus
+from .requests import (
+    IdempotencyConflict,
+    SendRefused,
+    check_key,
+    check_recipient,
+    check_short_code,
+    check_text,
+    check_user,
+)
+
+__all__ = [
+    "PRIORITY_BULK",
+    "PRIORITY_CHAT",
+    "Accepted",
+    "IdempotencyConflict",
+    "Outbox",
+    "SendRefused",
+]
 
 log = logging.getLogger(__name__)
 
 PRIORITY_CHAT = 0  # one-off texts, chat and agent replies, keyword answers
 PRIORITY_BULK = 10
-
-
-class SendRefused(ValueError):
-    """The text was not accepted; ``field`` names what was wrong, the message says why in words
-    a user can act on."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -111,22 +120,22 @@ class Outbox:
         profile's open inbound messages as answered (chat and Agent View replies).
         ``allow_unsubscribed`` is only for the confirmation of an opt-out itself.
         """
+        # The same checks as every entry point's (messaging/requests.py), for callers inside
+        # the process too: nothing below ever sees a value that was cut or converted to fit.
+        text = check_text(text)
+        short_code = check_short_code(short_code)
+        idempotency_key = check_key(idempotency_key)
+        user = check_user(user)
+        if profile_id is None:
+            to = check_recipient(to)
         if idempotency_key is not None:
-            idempotency_key = idempotency_key.strip()[:200] or None
-            if idempotency_key:
-                existing = self.store.db.q1(
-                    "SELECT * FROM messages WHERE idempotency_key = ?", (idempotency_key,)
+            existing = self.store.db.q1(
+                "SELECT * FROM messages WHERE idempotency_key = ?", (idempotency_key,)
+            )
+            if existing is not None:
+                return self._repeat(
+                    existing, text, to=to, profile_id=profile_id, short_code=short_code
                 )
-                if existing is not None:
-                    return Accepted(
-                        existing["id"],
-                        existing["profile_id"],
-                        existing["phone"],
-                        existing["short_code"],
-                        existing["parts_total"],
-                        existing["encoding"],
-                        False,
-                    )
         if profile_id is not None:
             profile = self.store.profiles.get(profile_id)
             if profile is None:
@@ -179,6 +188,13 @@ class Outbox:
             )
             if answers and created:
                 self.store.messages.answer_open(profile["id"])
+        if not created:
+            # Another request with this key committed between the look-up above and ours.
+            existing = self.store.messages.get(message_id)
+            assert existing is not None
+            return self._repeat(
+                existing, text, to=profile["phone"], profile_id=profile["id"], short_code=short_code
+            )
         if created:
             event = {
                 "id": message_id,
@@ -197,4 +213,47 @@ class Outbox:
             analysis.parts,
             analysis.encoding,
             created,
+        )
+
+    def _repeat(
+        self,
+        existing: Any,
+        text: str,
+        *,
+        to: str | None,
+        profile_id: int | None,
+        short_code: str | None,
+    ) -> Accepted:
+        """A request whose idempotency key is already stored: the earlier message when it asked
+        for the same thing (a retry), else :class:`IdempotencyConflict` (never "ok" for a text
+        that was not sent)."""
+        if profile_id is not None:
+            same_recipient = existing["profile_id"] == profile_id
+        else:
+            try:
+                same_recipient = existing["phone"] == normalize(
+                    to or "", self.config.default_region
+                )
+            except PhoneNumberError:
+                same_recipient = False
+        differs = []
+        if not same_recipient:
+            differs.append("recipient")
+        if existing["body"] != expand_emoji(text):
+            differs.append("text")
+        if short_code is not None and existing["short_code"] != short_code:
+            differs.append("short code")
+        if differs:
+            raise IdempotencyConflict(
+                f"this idempotency key was already used for message {existing['id']} with "
+                f"another {' and '.join(differs)}; use a new key for a new message"
+            )
+        return Accepted(
+            existing["id"],
+            existing["profile_id"],
+            existing["phone"],
+            existing["short_code"],
+            existing["parts_total"],
+            existing["encoding"],
+            False,
         )

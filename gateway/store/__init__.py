@@ -13,7 +13,14 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .db import Database, StoreError
+from .db import (
+    FILE_MODE,
+    Database,
+    StoreDamaged,
+    StoreError,
+    StoreFault,
+    newest_good_backup,
+)
 from .inbound import InboundPdus, RawPdu
 from .messages import Messages, NewOutbound, PastMessage
 from .migrations import migrate
@@ -28,7 +35,9 @@ __all__ = [
     "ProfileError",
     "RawPdu",
     "Store",
+    "StoreDamaged",
     "StoreError",
+    "StoreFault",
     "UserError",
 ]
 
@@ -60,7 +69,17 @@ class Store:
         """Open the store in ``data_dir``, applying migrations (with a backup before each)."""
         data_dir = Path(data_dir)
         db = Database(data_dir / DB_NAME)
-        migrate(db, backup_dir=data_dir / "backups")
+        try:
+            db.prepare()
+            # A damaged store is refused before anything reads or migrates it: the gateway
+            # would accept messages into it and lose them (it says which backup to restore).
+            problem = db.check()
+            if problem is not None:
+                raise StoreDamaged(db.path, problem, newest_good_backup(data_dir / "backups"))
+            migrate(db, backup_dir=data_dir / "backups")
+        except BaseException:
+            db.close()
+            raise
         store = cls(db, data_dir)
         store.campaigns.master_id()
         return store
@@ -107,10 +126,14 @@ class Store:
         return removed
 
     def nightly_backup(self, keep: int) -> Path:
-        """Copy into ``data_dir/backups/nightly-YYYYMMDD.sqlite3`` and keep the last ``keep``."""
+        """Copy into ``data_dir/backups/nightly-YYYYMMDD.sqlite3`` and keep the last ``keep``.
+
+        The new copy is checked before any older one is pruned: when it fails its check,
+        :class:`StoreDamaged` is raised and the older backups all stay (they are what a restore
+        needs)."""
         folder = self.data_dir / "backups"
         target = folder / f"nightly-{datetime.now(UTC):%Y%m%d}.sqlite3"
-        self.backup(target)
+        self.backup(target)  # checked before it is put in place (StoreDamaged if it fails)
         nightly = sorted(folder.glob("nightly-*.sqlite3"))
         for old in nightly[: max(0, len(nightly) - keep)]:
             old.unlink(missing_ok=True)
@@ -134,13 +157,19 @@ def restore(backup: str | Path, data_dir: str | Path) -> Path:
     if ok != "ok":
         raise StoreError(f"{backup} is damaged: integrity check says {ok}")
     target = data_dir / DB_NAME
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if not data_dir.exists():
+        data_dir.mkdir(mode=0o700, parents=True)
     if target.exists():
-        shutil.copy2(target, target.with_name(DB_NAME + ".before-restore"))
+        kept = target.with_name(DB_NAME + ".before-restore")
+        shutil.copy2(target, kept)
+        wal = target.with_name(DB_NAME + "-wal")
+        if wal.exists():  # its last commits may still be only there: keep them with it
+            shutil.copy2(wal, kept.with_name(kept.name + "-wal"))
     for suffix in ("-wal", "-shm"):
         target.with_name(DB_NAME + suffix).unlink(missing_ok=True)
     tmp = target.with_name(DB_NAME + ".restoring")
     shutil.copy2(backup, tmp)
+    tmp.chmod(FILE_MODE)  # a backup may have come from anywhere with any mode
     tmp.replace(target)
     log.info("restored %s from %s", target, backup)
     return target

@@ -311,6 +311,25 @@ class Messages:
             )
         return ids
 
+    def requeue_stranded(self, message_id: int) -> bool:
+        """What :meth:`recover_after_crash` does, for one message that was left 'sending'
+        while the gateway ran (the store could not record how its send ended). True when it
+        went back to the queue."""
+        with self.db.tx() as conn:
+            resent = conn.execute(
+                "UPDATE message_parts SET status='pending', maybe_duplicate=1,"
+                " error='the store could not record this part being sent; it may arrive twice'"
+                " WHERE message_id = ? AND status='writing'",
+                (message_id,),
+            ).rowcount
+            requeued = conn.execute(
+                "UPDATE messages SET status='queued', next_attempt_at=NULL, updated_at=?,"
+                " maybe_duplicate = maybe_duplicate OR ?"
+                " WHERE id = ? AND direction='out' AND status='sending'",
+                (iso(now()), 1 if resent else 0, message_id),
+            ).rowcount
+        return requeued > 0
+
     # -- delivery reports ----------------------------------------------------------------
 
     def match_report(self, modem_id: str, phone: str, tp_mr: int, since: str) -> sqlite3.Row | None:

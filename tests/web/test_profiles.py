@@ -383,7 +383,7 @@ def test_send_queues_under_the_master_campaign_and_shows_in_the_history(web: Web
     msg = web.store.messages.get(rows[0]["id"])
     assert msg["body"] == "Hi 👍" and msg["short_code"] == "55999" and msg["created_by"] == "agent"
     assert msg["campaign_id"] == web.store.campaigns.master_id() and msg["status"] == "queued"
-    assert msg["idempotency_key"] == f"text-{pid}-{data['idempotency_key']}"
+    assert msg["idempotency_key"] == data["idempotency_key"]
     event = sub.get(1)
     assert event.kind == "message.new" and event.data["profile_id"] == pid
     sub.close()

@@ -23,7 +23,9 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
 from ...messaging.agent import AgentDesk, ClaimedByOther
-from ...messaging.outbound import SendRefused
+from ...messaging.outbound import IdempotencyConflict, SendRefused
+from ...messaging.requests import SendRequest
+from ...store import StoreError
 from .. import emoji_catalog
 from ..helpers import chat_unavailable_reason, short_codes_status, whole_number
 
@@ -73,17 +75,55 @@ def profile_or_404(profile_id: int) -> sqlite3.Row:
     return profile
 
 
-def json_body() -> dict[str, Any] | None:
-    """The request's JSON object, or None when the body is not one (or holds text that is not
-    valid Unicode, such as a lone surrogate written as an escape)."""
-    data = request.get_json(silent=True)
+MAX_JSON_BYTES = 256 * 1024  # a send request is a few KiB at most; nothing here takes more
+
+
+class BadJson(Exception):
+    """The request's body is not a usable JSON object; ``status`` and the message say why."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def read_json_object(*, check_text: bool = True) -> dict[str, Any]:
+    """The request's JSON object; :class:`BadJson` (400, or 413 when too large) with words for
+    the user when the body is not one: not JSON, nested too deep for the parser, not an object,
+    or (unless ``check_text`` is false, for a caller that checks each field itself) holding
+    text that is not valid Unicode (a lone surrogate written as an escape)."""
+    if not request.is_json:  # as before: a form or text/plain body is not taken for JSON
+        raise BadJson("The body must be JSON (Content-Type: application/json).")
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise BadJson(f"The request body is too large ({MAX_JSON_BYTES // 1024} KiB at most).", 413)
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_JSON_BYTES:
+        raise BadJson(f"The request body is too large ({MAX_JSON_BYTES // 1024} KiB at most).", 413)
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        # Python's parser gives up around a thousand levels; no request of ours has three.
+        raise BadJson("The JSON is nested too deeply.") from None
+    except ValueError as exc:  # also bytes that are not UTF-8
+        raise BadJson(f"The body is not valid JSON ({exc}).") from None
     if not isinstance(data, dict):
-        return None
+        raise BadJson("Send a JSON object.")
+    if not check_text:
+        return data
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (UnicodeEncodeError, ValueError):
-        return None
+    except UnicodeEncodeError:
+        raise BadJson("The JSON holds text that is not valid Unicode (a lone surrogate).") from None
+    except (RecursionError, ValueError):
+        raise BadJson("The JSON is nested too deeply.") from None
     return data
+
+
+def json_body() -> dict[str, Any] | None:
+    """The request's JSON object, or None when the body is not one (see read_json_object)."""
+    try:
+        return read_json_object()
+    except BadJson:
+        return None
 
 
 # -- conversations -------------------------------------------------------------------------
@@ -119,43 +159,41 @@ def conversation(profile_id: int):
 def send(profile_id: int):
     ctx = g.ctx
     profile_or_404(profile_id)
-    data = json_body()
-    if data is None:
-        return json_error("Send a JSON object with the text of the message.", "text")
-    text = data.get("text")
-    short_code = data.get("short_code") or None
-    key = data.get("idempotency_key") or None
-    if not isinstance(text, str):
-        return json_error("text must be a string.", "text")
-    if short_code is not None and not isinstance(short_code, str):
-        return json_error("short_code must be a short code such as 55123.", "short_code")
-    if key is not None and (not isinstance(key, str) or len(key) > 200):
-        return json_error("idempotency_key must be a string of 200 characters at most.", "key")
-    force = data.get("force") is True  # answer a conversation another agent has taken
+    try:
+        data = read_json_object(check_text=False)  # SendRequest names the field at fault
+    except BadJson as exc:
+        # "text": the one field a send needs could not be found in the body.
+        return json_error(
+            f"{exc} Send a JSON object with the text of the message.", "text", exc.status
+        )
+    force = data.get("force", False)  # answer a conversation another agent has taken
+    if not isinstance(force, bool):
+        return json_error("force must be true or false.", "force")
     if force and g.user["role"] != "admin":
         return json_error("Only an administrator can answer for another agent.", "force", 403)
     desk = AgentDesk(ctx.config, ctx.store, ctx.events)
     try:
+        # The same rules as the control socket, the CLI and the form (messaging/requests.py).
+        req = SendRequest.from_mapping(data, recipient=False, ignore=frozenset({"force"}))
         with ctx.store.db.tx():  # the claim is checked where the answer is recorded
             desk.check_may_answer(profile_id, g.user["username"], force=force)
             accepted = ctx.outbox.submit(
-                text,
+                req.text,
                 profile_id=profile_id,
-                short_code=short_code,
-                idempotency_key=key,
+                short_code=req.short_code,
+                idempotency_key=req.idempotency_key,
                 user=g.user["username"],
                 answers=True,
             )
     except ClaimedByOther as exc:
         return jsonify(error=str(exc), field=None, claimed_by=exc.claimed_by), 409
+    except IdempotencyConflict as exc:
+        return json_error(exc.reason, exc.field, 409)
     except SendRefused as exc:
         return json_error(exc.reason, exc.field)
-    if accepted.profile_id != profile_id:
-        return json_error(
-            "This idempotency_key was already used for a message to someone else.",
-            "idempotency_key",
-            409,
-        )
+    except StoreError as exc:
+        log.error("sending to profile %d: %s", profile_id, exc)
+        return json_error(f"The message was not accepted: {exc}", None, 503)
     row = ctx.store.messages.get(accepted.message_id)
     return jsonify(message=message_json(row)), 201 if accepted.created else 200
 
@@ -165,13 +203,18 @@ def mark_read(profile_id: int):
     """Mark the conversation read up to ``last_id`` (default: its newest message)."""
     ctx = g.ctx
     profile_or_404(profile_id)
-    data = json_body() or {}
+    try:
+        # No body: up to the newest message. A body that is not a JSON object is refused, not
+        # taken for "no body" (that would mark everything read).
+        data = read_json_object() if request.get_data(cache=True) else {}
+    except BadJson as exc:
+        return json_error(str(exc), "last_id", exc.status)
     last_id = data.get("last_id")
     if last_id is None:
         last_id = ctx.store.db.value(
             "SELECT MAX(id) FROM messages WHERE profile_id = ?", (profile_id,)
         )
-    elif whole_number(last_id) is None or not isinstance(last_id, int):
+    elif whole_number(last_id) is None or not isinstance(last_id, int) or isinstance(last_id, bool):
         return json_error("last_id must be a message id (a whole number).", "last_id")
     if last_id:
         ctx.store.messages.mark_read(profile_id, g.user["id"], int(last_id))

@@ -333,9 +333,8 @@ def text(profile_id: int):
         # chat's JSON) has LF alone, and CR LF would cost one more septet per line break.
         form["text"] = request.form.get("text", "").replace("\r\n", "\n")
         form["short_code"] = request.form.get("short_code", "").strip()
-        key = request.form.get("idempotency_key", "").strip()
-        if key:
-            form["idempotency_key"] = key[:100]
+        # Checked whole by Outbox.submit (messaging/requests.py), never cut to fit.
+        form["idempotency_key"] = request.form.get("idempotency_key", "")
         if len(form["text"]) > MAX_TEXT_CHARS:
             errors["text"] = f"the text is far too long ({len(form['text'])} characters)"
         elif not form["short_code"]:
@@ -347,11 +346,13 @@ def text(profile_id: int):
                     profile_id=profile_id,
                     short_code=form["short_code"],
                     user=_actor(),
-                    # Scoped to this page and profile: a key can never match another's text.
-                    idempotency_key=f"text-{profile_id}-{form['idempotency_key']}",
+                    # A key already used for another profile or text is a conflict (refused).
+                    idempotency_key=form["idempotency_key"] or None,
                 )
             except SendRefused as exc:
                 errors[exc.field if exc.field in ("text", "short_code") else "profile"] = exc.reason
+                if exc.field == "idempotency_key":
+                    form["idempotency_key"] = uuid.uuid4().hex  # sending again is a new message
             else:
                 if accepted.created:
                     sms = f"{accepted.parts} SMS" if accepted.parts > 1 else "1 SMS"
