@@ -364,7 +364,8 @@ def test_sigkill_soak_loses_nothing(tmp_path, long_run):
         print(
             f"soak seed {seed}: {plan.kills} kills survived ({Counter(moments)}), "
             f"{len(plan.outgoing)} messages checked {dict(kinds)}, {len(plan.incoming)} inbound "
-            f"checked {dict(in_kinds)}, {dup} marked maybe_duplicate ({twice} arrived twice), faults {Counter(faults)}, "
+            f"checked {dict(in_kinds)}, {dup} marked maybe_duplicate ({twice} arrived twice), "
+            f"faults {Counter(faults)}, "
             f"{daemon.starts} starts, {elapsed:.1f} s"
         )
     finally:
