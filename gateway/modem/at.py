@@ -571,6 +571,27 @@ class ATChannel:
             self._write(payload.encode("ascii", "replace") + CTRL_Z, command)
             return self._finish(job, timeout)
 
+    def abandon_message(self, timeout: float) -> bool:
+        """Send ESC, which abandons a message being typed after the ``> `` prompt.
+
+        A modem left at the prompt (whoever typed ``AT+CMGS`` died before the message) takes
+        every later command as message text and answers nothing. True when the modem answered
+        the ESC (it was at a prompt: it is in step now); False when it said nothing in
+        ``timeout`` seconds (it was not, or it is not answering): then the next command
+        resynchronises first, in case an answer comes late. Raises :class:`PortGone`.
+        """
+        with self._cmd_lock:
+            self._resync_if_dirty(timeout)
+            job = self._new_job("<ESC>", ())
+            self._start(job, ESC)
+            try:
+                self._finish(job, timeout)
+            except CommandTimeout:
+                return False
+            except CommandError as exc:
+                log.info("%s: the modem answered ESC with %s", self.port, exc.final)
+            return True
+
     def write_raw(self, data: bytes) -> None:
         """Write bytes outside any command (for a port that needs waking). Holds the lock."""
         with self._cmd_lock:

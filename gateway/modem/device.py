@@ -425,6 +425,11 @@ class Modem:
                 # A fresh channel: the booting modem owes us nothing, start clean.
                 self.channel.close()
                 self._open_channel()
+                # Or it is not booting but waiting at the "> " prompt, left there by a process
+                # killed between AT+CMGS and the message: it takes every command as message
+                # text until ESC, which abandons that message.
+                if self.channel.abandon_message(poll):
+                    log.warning("%s: abandoned a message left half-typed at the prompt", self.port)
 
     def _detect_family(self) -> None:
         self.manufacturer = self._ident_value("AT+CGMI", "+CGMI")

@@ -30,6 +30,10 @@ import pytest
 from integration.harness import SimProcess, poll, read_rows, spawn_gateway
 
 from gateway.control import ControlError, request
+from gateway.modem import pdu
+from gateway.modem.device import Modem, ModemSettings
+from gateway.modem.sim import Network
+from gateway.modem.sim.terminal import Terminal
 
 SHORT_CODE = "55123"
 CONFIG = """\
@@ -441,3 +445,33 @@ def _check(plan: Plan, seed: int, db: Path, inboxes: dict[str, list[str]]) -> No
     if pending:
         problems.append(f"{pending} inbound PDUs never settled")
     assert not problems, f"seed {seed}: {len(problems)} problems:\n" + "\n".join(problems[:60])
+
+
+# A finding of the soak, pinned down: a daemon killed between AT+CMGS and the message leaves the
+# modem at the "> " prompt, where it takes every later command as message text, so the next
+# daemon could never open it again (until the modem was power-cycled).
+
+
+@pytest.mark.parametrize("family", ["generic", "huawei", "simcom"])
+def test_a_modem_left_at_the_prompt_by_a_killed_daemon_opens_again(tmp_path, family):
+    settings = ModemSettings(
+        command_timeout=1.0, retry_delay=0.02, startup_timeout=5.0, sms_ready_timeout=5.0
+    )
+    with Network(tmp_path, seed=4) as net:
+        sim = net.add_modem(family=family)
+        handset = net.add_handset("+15551230001")
+        first = Modem(str(sim.port), settings)
+        first.open()  # the first daemon: the modem booted, set up for PDU mode
+        first.close()
+        with Terminal(sim.port) as killed:  # ... it typed AT+CMGS, got "> ", then died
+            assert killed.command("AT+CMGS=20").endswith("> ")
+        modem = Modem(str(sim.port), settings)
+        try:
+            modem.open()  # the old driver timed out here: "the modem does not answer AT"
+            part = pdu.encode_submit(handset.number, "after the kill")[0]
+            modem.send_pdu(part.pdu, part.length)
+            assert handset.wait_for_message(timeout=5).text == "after the kill"
+        finally:
+            modem.close()
+        # The half-typed message was abandoned, not sent with our commands as its text.
+        assert [m.text for m in handset.inbox] == ["after the kill"]
