@@ -434,22 +434,24 @@ def test_split_args():
     assert split_args('"a,b",,1') == ["a,b", "", "1"]
 
 
-def test_abandon_message_ends_a_prompt_left_by_an_earlier_owner(closer):
-    # A modem at "> " answers ESC (it drops the half-typed message); then it is in step.
-    chan, fake = make(lambda c: ok() if c in ("<ESC>", "AT") else None)
-    closer(chan)
-    assert chan.abandon_message(timeout=1.0) is True
-    assert chan.command("AT").final == "OK"
-    assert fake.commands == ["<ESC>", "AT"]
-
-
-def test_abandon_message_to_a_modem_in_command_mode_resyncs_before_the_next_command(closer):
-    # In command mode the modem says nothing to ESC; if it answers late, the resync probe
-    # keeps that answer from being taken for the next command's.
-    late = b"\r\nOK\r\n"  # the answer to ESC, arriving just before the probe's
-    answers = {"AT+CMEE?": late + ok("+CMEE: 2"), "AT+CSQ": ok("+CSQ: 20,99")}
+def test_take_over_abandons_a_message_left_at_the_prompt(closer):
+    # A modem at "> " answers ESC as it drops the half-typed message; the probe then finds it
+    # in step, and the first command gets its own answer.
+    answers = {"<ESC>": ok(), "AT+CMEE?": ok("+CMEE: 2"), "AT": ok()}
     chan, fake = make(answers.get)
     closer(chan)
-    assert chan.abandon_message(timeout=0.2) is False
-    assert chan.command("AT+CSQ").lines == ("+CSQ: 20,99",)
-    assert fake.commands == ["<ESC>", "AT+CMEE?", "AT+CSQ"]
+    chan.take_over()
+    assert chan.command("AT").final == "OK"
+    assert fake.commands == ["<ESC>", "AT+CMEE?", "AT"]
+
+
+def test_take_over_drops_answers_owed_to_an_earlier_owner(closer):
+    # A process killed after typing a message leaves "+CMGS: 5" and OK to come: they must not
+    # be taken as the answer to our first command (and every answer after be one behind).
+    owed = b"\r\n+CMGS: 5\r\n\r\nOK\r\n"
+    answers = {"AT+CMEE?": owed + ok("+CMEE: 2"), "AT+CGSN": ok("351234567890123")}
+    chan, fake = make(answers.get)
+    closer(chan)
+    chan.take_over()
+    assert chan.command("AT+CGSN").lines == ("351234567890123",)
+    assert fake.commands == ["<ESC>", "AT+CMEE?", "AT+CGSN"]

@@ -571,26 +571,22 @@ class ATChannel:
             self._write(payload.encode("ascii", "replace") + CTRL_Z, command)
             return self._finish(job, timeout)
 
-    def abandon_message(self, timeout: float) -> bool:
-        """Send ESC, which abandons a message being typed after the ``> `` prompt.
+    def take_over(self) -> None:
+        """Bring into step a modem that an earlier process may have left mid-conversation.
 
-        A modem left at the prompt (whoever typed ``AT+CMGS`` died before the message) takes
-        every later command as message text and answers nothing. True when the modem answered
-        the ESC (it was at a prompt: it is in step now); False when it said nothing in
-        ``timeout`` seconds (it was not, or it is not answering): then the next command
-        resynchronises first, in case an answer comes late. Raises :class:`PortGone`.
+        A process killed between ``AT+CMGS`` and its message leaves the modem at the ``> ``
+        prompt, where it takes every later command as message text and answers nothing; one
+        killed after the message but before the answer leaves ``+CMGS: <mr>`` and ``OK`` to
+        come, which would be taken as the answers to our first commands, and every answer after
+        them would be one behind. So: ESC, which abandons a half-typed message (a modem in
+        command mode ignores it), and the channel is marked as owed an answer, so that the
+        next command first sends the resync probe and discards everything before the probe's
+        own answer. Call it right after :meth:`open`. Raises :class:`PortGone`.
         """
         with self._cmd_lock:
-            self._resync_if_dirty(timeout)
-            job = self._new_job("<ESC>", ())
-            self._start(job, ESC)
-            try:
-                self._finish(job, timeout)
-            except CommandTimeout:
-                return False
-            except CommandError as exc:
-                log.info("%s: the modem answered ESC with %s", self.port, exc.final)
-            return True
+            self._write(ESC, "<ESC>")
+            with self._cond:
+                self._mark_dirty("<ESC>")
 
     def write_raw(self, data: bytes) -> None:
         """Write bytes outside any command (for a port that needs waking). Holds the lock."""

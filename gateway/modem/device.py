@@ -359,6 +359,9 @@ class Modem:
             serial_factory=self._factory,
         )
         self._channel.open()
+        # The modem may be where a killed process left it: at the "> " prompt, or owing the
+        # answer to that process's last command.
+        self._channel.take_over()
 
     @property
     def channel(self) -> ATChannel:
@@ -425,11 +428,6 @@ class Modem:
                 # A fresh channel: the booting modem owes us nothing, start clean.
                 self.channel.close()
                 self._open_channel()
-                # Or it is not booting but waiting at the "> " prompt, left there by a process
-                # killed between AT+CMGS and the message: it takes every command as message
-                # text until ESC, which abandons that message.
-                if self.channel.abandon_message(poll):
-                    log.warning("%s: abandoned a message left half-typed at the prompt", self.port)
 
     def _detect_family(self) -> None:
         self.manufacturer = self._ident_value("AT+CGMI", "+CGMI")

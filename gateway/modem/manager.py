@@ -168,6 +168,7 @@ def probe_port(
     channel = ATChannel(port, baudrate=baudrate, rtscts=rtscts, timeout=timeout)
     try:
         channel.open()
+        channel.take_over()  # a killed process may have left it at "> " or owing an answer
         try:
             channel.command("AT", timeout=timeout)
         except CommandTimeout:

@@ -299,12 +299,13 @@ class SimProcess:
             self.proc.stdout.close()
 
 
-def spawn_gateway(config: Path, log: Path) -> subprocess.Popen:
-    """``gateway -v run -c config`` in a new session, its output appended to ``log``."""
+def spawn_gateway(config: Path, log: Path, verbosity: str = "-v") -> subprocess.Popen:
+    """``gateway -v run -c config`` in a new session, its output appended to ``log``
+    (``verbosity="-vv"`` logs every AT command too)."""
     out = log.open("ab")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "-v", "run", "-c", str(config)],
+            [sys.executable, "-m", "gateway.cli", verbosity, "run", "-c", str(config)],
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
