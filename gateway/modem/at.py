@@ -12,6 +12,8 @@ Commands run one at a time under a lock, each with a timeout. After a timeout th
 Before the next command the channel sends a probe whose answer carries a line no timed-out
 command could produce (for instance ``+CMEE: 2`` for ``AT+CMEE?``) and discards everything up to
 that line; the final code after it is the probe's. So a late reply never shifts later replies.
+A port just opened is treated the same way (:meth:`ATChannel.take_over`): a process killed in the
+middle of a command may have left the modem owing an answer, or waiting at the ``> `` prompt.
 
 A serial error or an unplugged device becomes one :class:`PortGone`, raised to the current and to
 every later caller and handed to the URC consumer.
@@ -696,7 +698,8 @@ class ATChannel:
         self._owed.append(m.group(1).upper() if m else command.upper())
 
     def _resync_if_dirty(self, timeout: float | None) -> None:
-        """After a timeout, make sure the next final code read belongs to the next command.
+        """After a timeout (or :meth:`take_over`), make sure the next final code read belongs to
+        the next command.
 
         Sends a probe whose answer carries a tag line (``+CMEE: ...``) that no owed answer can
         contain, and throws away every line and final code before that tag.
@@ -713,7 +716,12 @@ class ATChannel:
                 "the modem stopped answering (several commands timed out); it needs a reset",
             )
         command, tag = probe
-        log.info("%s: resynchronising after a timeout with %s", self.port, command)
+        log.info(
+            "%s: resynchronising with %s (an answer may still come to %s)",
+            self.port,
+            command,
+            ", ".join(sorted(owed)),
+        )
         job = self._new_job(command, (), tag=tag)
         self._start(job, command.encode("ascii") + b"\r")
         try:
