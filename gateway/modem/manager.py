@@ -172,7 +172,10 @@ def probe_port(
         try:
             channel.command("AT", timeout=timeout)
         except CommandTimeout:
-            channel.command("AT", timeout=timeout)  # the first may meet a half-typed line
+            # The first may meet a half-typed line, or a modem that was busy when the first ESC
+            # came and is still at the "> " prompt: ESC once more.
+            channel.take_over()
+            channel.command("AT", timeout=timeout)
         imei = None
         try:
             for line in channel.command("AT+CGSN", timeout=timeout).lines:

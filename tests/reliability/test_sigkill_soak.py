@@ -335,19 +335,28 @@ def test_sigkill_soak_loses_nothing(tmp_path, long_run):
         assert not errors, (seed, errors)
         assert len(plan.accepted) == len(plan.outgoing)
 
-        # Everything accepted goes out; every handset's text comes in, once.
-        def settled() -> bool:
-            open_out = read_rows(
+        # Everything accepted goes out; the gateway empties the SIMs; then every handset's text
+        # is in the store, once. On a timeout go on: the precise checks below say what is wrong.
+        def sent() -> bool:
+            return not read_rows(
                 db,
-                "SELECT COUNT(*) FROM messages WHERE direction = 'out'"
-                " AND status NOT IN ('sent', 'delivered')",
-            )[0][0]
-            stored = read_rows(db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")[0][0]
-            return open_out == 0 and stored >= len(plan.incoming)
+                "SELECT 1 FROM messages WHERE direction = 'out'"
+                " AND status NOT IN ('sent', 'delivered') LIMIT 1",
+            )
 
-        # On a timeout, go on: the precise checks below say what is missing.
-        _settle(settled, drain, daemon.dead)
-        inboxes = {h: [] for h in sim.handsets}
+        def stored() -> bool:
+            count = read_rows(db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")[0][0]
+            return count >= len(plan.incoming)
+
+        _settle(sent, drain, daemon.dead)
+        poll(
+            lambda: all(not sim.stored(imei) for imei in imeis),
+            drain,
+            f"the SIMs emptied by the gateway (seed {seed})",
+            daemon.dead,
+        )
+        _settle(stored, 15, daemon.dead)  # what was read from the SIMs is committed already
+        inboxes: dict[str, list[str]] = {h: [] for h in sim.handsets}
 
         def delivered() -> bool:
             for h in inboxes:
@@ -356,12 +365,6 @@ def test_sigkill_soak_loses_nothing(tmp_path, long_run):
             return all(texts[m.text] for m in plan.outgoing)
 
         _settle(delivered, drain, sim.dead)
-        poll(
-            lambda: all(not sim.stored(imei) for imei in imeis),
-            drain,
-            f"the SIMs emptied by the gateway (seed {seed})",
-            daemon.dead,
-        )
         assert daemon.terminate() == 0
         _check(plan, seed, db, inboxes)
         elapsed = time.monotonic() - started
@@ -405,7 +408,6 @@ def _check(plan: Plan, seed: int, db: Path, inboxes: dict[str, list[str]]) -> No
     assert read_rows(db, "PRAGMA integrity_check")[0][0] == "ok", seed
 
     # Outbound: delivered whole, duplicates marked, every message and part final.
-    received = Counter(t for box in inboxes.values() for t in box)
     sent_texts = {m.text for m in plan.outgoing}
     for msg in plan.outgoing:
         row = read_rows(db, "SELECT * FROM messages WHERE id = ?", plan.accepted[msg.key])[0]
@@ -422,7 +424,6 @@ def _check(plan: Plan, seed: int, db: Path, inboxes: dict[str, list[str]]) -> No
         for text in box:
             if text not in sent_texts:
                 problems.append(f"{handset} got a text nobody sent (a broken part?): {text!r}")
-    assert not any(n > 1 and t not in sent_texts for t, n in received.items())
     unfinished = read_rows(
         db,
         "SELECT message_id, seq, status FROM message_parts"
@@ -431,6 +432,8 @@ def _check(plan: Plan, seed: int, db: Path, inboxes: dict[str, list[str]]) -> No
     problems += [f"part {tuple(r)} left unfinished" for r in unfinished]
 
     # Inbound: each text a handset sent is stored exactly once, whole, and nothing is pending.
+    # (The SIMs were empty before this: a text missing here was deleted unstored.)
+    inbound: list[str] = []
     for msg in plan.incoming:
         rows = read_rows(
             db,
@@ -439,16 +442,25 @@ def _check(plan: Plan, seed: int, db: Path, inboxes: dict[str, list[str]]) -> No
             msg.text,
         )
         if len(rows) != 1:
-            problems.append(f"inbound {msg.text[:7]} ({msg.kind}) stored {len(rows)} times")
+            inbound.append(f"inbound {msg.text[:7]} ({msg.kind}) stored {len(rows)} times")
         elif rows[0]["status"] != "received":
-            problems.append(f"inbound {msg.text[:7]} is {rows[0]['status']}")
+            inbound.append(f"inbound {msg.text[:7]} is {rows[0]['status']}")
     extra = read_rows(db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")[0][0]
     if extra != len(plan.incoming):
-        problems.append(f"{extra} inbound messages stored for {len(plan.incoming)} texts sent")
+        inbound.append(f"{extra} inbound messages stored for {len(plan.incoming)} texts sent")
     pending = read_rows(db, "SELECT COUNT(*) FROM inbound_pdus WHERE settled = 0")[0][0]
     if pending:
-        problems.append(f"{pending} inbound PDUs never settled")
-    assert not problems, f"seed {seed}: {len(problems)} problems:\n" + "\n".join(problems[:60])
+        inbound.append(f"{pending} inbound PDUs never settled")
+    if inbound:
+        # Known while this was written: the +CMTI handler and the storage sweep both delete SIM
+        # indexes with nothing coordinating them, and the SIM reuses a freed index at once (issue
+        # 8, finding 1). Seen here only in the --long run, where the SIMs fill up.
+        problems.append(
+            f"{len(inbound)} inbound problems (a text missing here was deleted from the SIM "
+            "unstored, as the SIM-storage race of issue 8, finding 1, does):"
+        )
+        problems += inbound
+    assert not problems, f"seed {seed}: {len(problems)} problems:\n" + "\n".join(problems[:80])
 
 
 # Findings of the soak, pinned down. A daemon killed between AT+CMGS and its message leaves the
@@ -494,3 +506,17 @@ def test_a_modem_left_mid_send_by_a_killed_daemon_is_found_and_opens_again(tmp_p
         if left == "owing the answer":
             expected.insert(0, "typed by the killed daemon")
         assert sorted(m.text for m in handset.inbox) == sorted(expected)
+
+
+def test_the_probe_finds_a_modem_left_at_the_prompt_that_hung_through_the_first_escape(tmp_path):
+    # The --long soak: a fault (a 1.5 s hang) dropped the first ESC, the modem stayed at "> ",
+    # the probe called it "not an AT port", and the manager never probed it again.
+    with Network(tmp_path, seed=4) as net:
+        sim = net.add_modem()
+        sim.wait_plugged(5)
+        with Terminal(sim.port) as term:
+            term.command("ATE0")
+            assert term.command("AT+CMGS=20").endswith("> ")
+        sim.set_fault("hang", duration=0.8)
+        found = probe_port(str(sim.port), timeout=1.0)
+        assert found is not None and found.imei == sim.imei, found
