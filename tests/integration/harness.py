@@ -200,19 +200,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def poll(
-    check: Callable[[], Any], timeout: float, what: str, alive: Callable[[], str] = str
+    check: Callable[[], Any],
+    timeout: float,
+    what: str,
+    dead: Callable[[], str] | None = None,
 ) -> Any:
     """Poll ``check`` (a query of another process: no event to wait on) until it returns
-    something truthy. ``alive()`` returns a non-empty reason when waiting is pointless (the
+    something truthy. ``dead()`` returns a non-empty reason when waiting is pointless (the
     process died): AssertionError with it at once, or naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
-        dead = alive()
-        if dead:
-            raise AssertionError(f"while waiting for {what}: {dead}")
+        reason = dead() if dead is not None else ""
+        if reason:
+            raise AssertionError(f"while waiting for {what}: {reason}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
