@@ -454,7 +454,8 @@ def _check(plan: Plan, seed: int, db: Path, inboxes: dict[str, list[str]]) -> No
     if inbound:
         # Known while this was written: the +CMTI handler and the storage sweep both delete SIM
         # indexes with nothing coordinating them, and the SIM reuses a freed index at once (issue
-        # 8, finding 1). Seen here only in the --long run, where the SIMs fill up.
+        # 8, finding 1): the --long run loses ~90 of 400 texts to it, GATEWAY_SOAK_SEED=27 three
+        # of 16 (AT+CMGR=1, AT+CMGD=1 from the +CMTI handler, AT+CMGD=1 again from the sweep).
         problems.append(
             f"{len(inbound)} inbound problems (a text missing here was deleted from the SIM "
             "unstored, as the SIM-storage race of issue 8, finding 1, does):"
