@@ -432,3 +432,26 @@ def test_unknown_unsolicited_line_is_passed_up(closer):
 def test_split_args():
     assert split_args('0,"SM",3') == ["0", "SM", "3"]
     assert split_args('"a,b",,1') == ["a,b", "", "1"]
+
+
+def test_take_over_abandons_a_message_left_at_the_prompt(closer):
+    # A modem at "> " answers ESC as it drops the half-typed message; the probe then finds it
+    # in step, and the first command gets its own answer.
+    answers = {"<ESC>": ok(), "AT+CMEE?": ok("+CMEE: 2"), "AT": ok()}
+    chan, fake = make(answers.get)
+    closer(chan)
+    chan.take_over()
+    assert chan.command("AT").final == "OK"
+    assert fake.commands == ["<ESC>", "AT+CMEE?", "AT"]
+
+
+def test_take_over_drops_answers_owed_to_an_earlier_owner(closer):
+    # A process killed after typing a message leaves "+CMGS: 5" and OK to come: they must not
+    # be taken as the answer to our first command (and every answer after be one behind).
+    owed = b"\r\n+CMGS: 5\r\n\r\nOK\r\n"
+    answers = {"AT+CMEE?": owed + ok("+CMEE: 2"), "AT+CGSN": ok("351234567890123")}
+    chan, fake = make(answers.get)
+    closer(chan)
+    chan.take_over()
+    assert chan.command("AT+CGSN").lines == ("351234567890123",)
+    assert fake.commands == ["<ESC>", "AT+CMEE?", "AT+CGSN"]

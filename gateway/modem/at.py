@@ -12,6 +12,8 @@ Commands run one at a time under a lock, each with a timeout. After a timeout th
 Before the next command the channel sends a probe whose answer carries a line no timed-out
 command could produce (for instance ``+CMEE: 2`` for ``AT+CMEE?``) and discards everything up to
 that line; the final code after it is the probe's. So a late reply never shifts later replies.
+A port just opened is treated the same way (:meth:`ATChannel.take_over`): a process killed in the
+middle of a command may have left the modem owing an answer, or waiting at the ``> `` prompt.
 
 A serial error or an unplugged device becomes one :class:`PortGone`, raised to the current and to
 every later caller and handed to the URC consumer.
@@ -571,6 +573,23 @@ class ATChannel:
             self._write(payload.encode("ascii", "replace") + CTRL_Z, command)
             return self._finish(job, timeout)
 
+    def take_over(self) -> None:
+        """Bring into step a modem that an earlier process may have left mid-conversation.
+
+        A process killed between ``AT+CMGS`` and its message leaves the modem at the ``> ``
+        prompt, where it takes every later command as message text and answers nothing; one
+        killed after the message but before the answer leaves ``+CMGS: <mr>`` and ``OK`` to
+        come, which would be taken as the answers to our first commands, and every answer after
+        them would be one behind. So: ESC, which abandons a half-typed message (a modem in
+        command mode ignores it), and the channel is marked as owed an answer, so that the
+        next command first sends the resync probe and discards everything before the probe's
+        own answer. Call it right after :meth:`open`. Raises :class:`PortGone`.
+        """
+        with self._cmd_lock:
+            self._write(ESC, "<ESC>")
+            with self._cond:
+                self._mark_dirty("<ESC>")
+
     def write_raw(self, data: bytes) -> None:
         """Write bytes outside any command (for a port that needs waking). Holds the lock."""
         with self._cmd_lock:
@@ -679,7 +698,8 @@ class ATChannel:
         self._owed.append(m.group(1).upper() if m else command.upper())
 
     def _resync_if_dirty(self, timeout: float | None) -> None:
-        """After a timeout, make sure the next final code read belongs to the next command.
+        """After a timeout (or :meth:`take_over`), make sure the next final code read belongs to
+        the next command.
 
         Sends a probe whose answer carries a tag line (``+CMEE: ...``) that no owed answer can
         contain, and throws away every line and final code before that tag.
@@ -696,7 +716,12 @@ class ATChannel:
                 "the modem stopped answering (several commands timed out); it needs a reset",
             )
         command, tag = probe
-        log.info("%s: resynchronising after a timeout with %s", self.port, command)
+        log.info(
+            "%s: resynchronising with %s (an answer may still come to %s)",
+            self.port,
+            command,
+            ", ".join(sorted(owed)),
+        )
         job = self._new_job(command, (), tag=tag)
         self._start(job, command.encode("ascii") + b"\r")
         try:

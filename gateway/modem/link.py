@@ -129,6 +129,9 @@ class Link:
             serial_factory=self._factory,
         )
         self._channel.open()
+        # The modem may be where a killed process left it: at the "> " prompt, or owing the
+        # answer to that process's last command.
+        self._channel.take_over()
 
     def close_channel(self) -> None:
         """Close the channel in use, if any (safe to call twice)."""

@@ -184,10 +184,14 @@ def probe_port(
     channel = ATChannel(port, baudrate=baudrate, rtscts=rtscts, timeout=timeout)
     try:
         channel.open()
+        channel.take_over()  # a killed process may have left it at "> " or owing an answer
         try:
             channel.command("AT", timeout=timeout)
         except CommandTimeout:
-            channel.command("AT", timeout=timeout)  # the first may meet a half-typed line
+            # The first may meet a half-typed line, or a modem that was busy when the first ESC
+            # came and is still at the "> " prompt: ESC once more.
+            channel.take_over()
+            channel.command("AT", timeout=timeout)
         imei = None
         try:
             for line in channel.command("AT+CGSN", timeout=timeout).lines:

@@ -81,8 +81,9 @@ class FakeModem:
 
     def __call__(self, cmd: str) -> bytes | None:
         if cmd == "<ESC>":
-            self._pending_cmgs = None
-            return ok()
+            # At the prompt ESC abandons the message; in command mode a modem ignores it.
+            at_prompt, self._pending_cmgs = self._pending_cmgs is not None, None
+            return ok() if at_prompt else None
         if cmd.startswith("PDU:"):
             return self._pdu(cmd[4:])
         out = self._answer(cmd)
@@ -105,6 +106,8 @@ class FakeModem:
         if up in ("ATE0", "ATE1"):
             self.echo = up == "ATE1"
             return ok()
+        if up == "AT+CMEE?":  # the AT channel's resync probe
+            return ok(f"+CMEE: {max(self.cmee_levels)}")
         if up.startswith("AT+CMEE="):
             return ok() if int(up[8:]) in self.cmee_levels else err()
         if up == "AT+CGMI":

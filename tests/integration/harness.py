@@ -8,7 +8,14 @@ on it (web off unless asked).
 
 from __future__ import annotations
 
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -195,3 +202,139 @@ class Gateway:
     def stop(self) -> None:
         self.sub.close()
         self.daemon.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: `gateway sim` and `gateway run` as real processes (for tests that kill the daemon
+# while the simulated network and its handsets live on in their own process).
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def poll(
+    check: Callable[[], Any],
+    timeout: float,
+    what: str,
+    dead: Callable[[], str] | None = None,
+) -> Any:
+    """Poll ``check`` (a query of another process: no event to wait on) until it returns
+    something truthy. ``dead()`` returns a non-empty reason when waiting is pointless (the
+    process died): AssertionError with it at once, or naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        reason = dead() if dead is not None else ""
+        if reason:
+            raise AssertionError(f"while waiting for {what}: {reason}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+class SimProcess:
+    """``gateway sim`` in its own process: the modems' ptys, the handsets and the control API
+    outlive any daemon the test kills. The HTTP client sends JSON with its content type."""
+
+    def __init__(self, directory: Path, *args: str) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.log_path = directory / "sim.log"
+        log = self.log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "sim", "--dir", str(directory), *args],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.modems: list[dict[str, Any]] = []
+        self.handsets: list[str] = []
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()  # blocks until the simulator prints or exits
+            if not line:
+                raise AssertionError(
+                    f"gateway sim exited with {self.proc.wait(10)}: {self.log_path.read_text()}"
+                )
+            item = json.loads(line)
+            if "control" in item:
+                self.url: str = item["control"]
+                break
+            if "imei" in item:
+                self.modems.append(item)
+            else:
+                self.handsets.append(item["number"])
+
+    def http(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        """One control API call; the decoded JSON answer, AssertionError on a non-2xx."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()!r}") from None
+
+    def text_from(self, handset: str, to: str, text: str) -> int:
+        """The handset texts ``to``; returns the number of parts."""
+        return int(
+            self.http("POST", f"/handsets/{handset}/send", {"to": to, "text": text})["parts"]
+        )
+
+    def inbox(self, handset: str) -> list[dict[str, Any]]:
+        return self.http("GET", f"/handsets/{handset}/inbox")
+
+    def stored(self, imei: str) -> list[dict[str, Any]]:
+        return self.http("GET", f"/modems/{imei}/stored")
+
+    def dead(self) -> str:
+        """Why the simulator cannot be used any more ('' while it runs)."""
+        if self.proc.poll() is None:
+            return ""
+        return (
+            f"gateway sim exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}"
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def spawn_gateway(config: Path, log: Path, verbosity: str = "-v") -> subprocess.Popen:
+    """``gateway -v run -c config`` in a new session, its output appended to ``log``
+    (``verbosity="-vv"`` logs every AT command too)."""
+    out = log.open("ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", verbosity, "run", "-c", str(config)],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        out.close()
+
+
+def read_rows(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
+    """Rows of a query on another process's store, read-only."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
