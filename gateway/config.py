@@ -279,6 +279,8 @@ class SimulatorConfig:
     dir: Path | None = None  # the loader fills in data_dir/sim
     control_port: int | None = None  # None = no control server; 0 = any free port
     seed: int = 1
+    # Seconds from a delivery to its status report; None: 1-3 s at random, as on real networks.
+    status_report_delay: float | None = None
     modems: tuple[SimModem, ...] = ()
     handsets: tuple[SimHandset, ...] = ()
 
@@ -1163,6 +1165,7 @@ _SIMULATOR = _section(
         "dir": _optional(_path),
         "control_port": _optional(_int(0, 65535)),
         "seed": _int(),
+        "status_report_delay": _optional(_float(0)),
         "modems": _list(_SIM_MODEM),
         "handsets": _list(_SIM_HANDSET),
     },

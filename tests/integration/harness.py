@@ -54,6 +54,7 @@ modem_manager:
   command_timeout_seconds: {command_timeout}
 simulator:
   seed: 7
+  status_report_delay: 0
   modems:
     - {{imei: "{imei_a}", number: "{num_a}", family: generic, send_latency: {latency}}}
     - {{imei: "{imei_b}", number: "{num_b}", family: generic, send_latency: {latency}}}
