@@ -16,7 +16,7 @@ PEER = "+15551230001"
 
 @pytest.fixture
 def sim(tmp_path):
-    with Network(tmp_path, seed=5, reorder_probability=0.0, status_report_delay=0) as net:
+    with Network(tmp_path, seed=5, reorder_probability=0.0) as net:
         net.add_handset(PEER)
         yield net.add_modem("generic")
 
