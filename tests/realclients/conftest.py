@@ -31,19 +31,23 @@ def sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess
 def sessions(
     sim_process: SimProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, dict[str, Future]]]:
-    """{"gammu" | "smsd": {family: Future of its played session}}; a client that is not
-    installed has no sessions."""
+    """{client: {family: Future of its played session}} for the clients of simproc.CLIENTS;
+    a client that is not installed has no sessions."""
     base = tmp_path_factory.mktemp("realclients")
-    kinds = {"gammu": (GAMMU, GammuSession), "smsd": (SMSD, SmsdSession)}
+    plays = {
+        "gammu-info": (GAMMU, lambda s, m, f: GammuSession(s, m, f).play_info),
+        "gammu-sms": (GAMMU, lambda s, m, f: GammuSession(s, m, f).play_sms),
+        "smsd": (SMSD, lambda s, m, f: SmsdSession(s, m, f).play),
+    }
     out: dict[str, dict[str, Future]] = {}
-    with ThreadPoolExecutor(len(FAMILIES) * len(kinds)) as pool:
-        for client, (binary, cls) in kinds.items():
+    with ThreadPoolExecutor(len(FAMILIES) * len(plays)) as pool:
+        for client, (binary, make) in plays.items():
             if binary is None:
                 continue
             out[client] = {}
             for family in FAMILIES:
                 folder = base / client / family
                 folder.mkdir(parents=True)
-                session = cls(sim_process, sim_process.modem(client, family), folder)
-                out[client][family] = pool.submit(session.play)
+                play = make(sim_process, sim_process.modem(client, family), folder)
+                out[client][family] = pool.submit(play)
         yield out

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import IO, Any
 
 FAMILIES = ("huawei", "simcom", "quectel", "sierra", "ublox", "generic")
-CLIENTS = ("gammu", "smsd")  # one set of modems each, so the two run side by side
+# One set of modems each, so that they all run side by side.
+CLIENTS = ("gammu-info", "gammu-sms", "smsd")
 START_TIMEOUT = 20.0
 
 

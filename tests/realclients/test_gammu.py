@@ -18,14 +18,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def played(sessions, family: str) -> GammuSession:
-    session = sessions["gammu"][family].result(timeout=600)
+def played(sessions, client: str, family: str) -> GammuSession:
+    session = sessions[client][family].result(timeout=600)
     assert session.error is None, session.error
     return session
 
 
+SMS_STEPS = {"sendsms_single", "sendsms_long", "sendsms_unicode", "getussd"}
+
+
 def step(sessions, family: str, name: str) -> Step:
-    found = played(sessions, family).steps.get(name)
+    client = "gammu-sms" if name in SMS_STEPS else "gammu-info"
+    found = played(sessions, client, family).steps.get(name)
     assert found is not None, f"{family}: step {name} did not run"
     assert found.returncode == 0, found.explain()
     return found
@@ -43,7 +47,7 @@ def field(output: str, label: str) -> str:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_identify(sessions, sim_process, family):
     s = step(sessions, family, "identify")
-    assert field(s.output, "IMEI") == sim_process.modem("gammu", family).imei, s.explain()
+    assert field(s.output, "IMEI") == sim_process.modem("gammu-info", family).imei, s.explain()
     assert field(s.output, "SIM IMSI").startswith("00101"), s.explain()
 
 
@@ -66,8 +70,9 @@ def test_monitor_shows_the_signal(sessions, family):
 def test_sendsms_reaches_the_handset_exactly(sessions, sim_process, family):
     for name in ("sendsms_single", "sendsms_long", "sendsms_unicode"):
         step(sessions, family, name)
-    number = sim_process.modem("gammu", family).number
-    got = [(m["sender"], m["text"], m["parts"]) for m in played(sessions, family).inbox]
+    number = sim_process.modem("gammu-sms", family).number
+    inbox = played(sessions, "gammu-sms", family).inbox
+    got = [(m["sender"], m["text"], m["parts"]) for m in inbox]
     assert got == [
         (number, SINGLE.format(family=family), 1),
         (number, long_text(family), 3),
@@ -79,7 +84,7 @@ def test_sendsms_reaches_the_handset_exactly(sessions, sim_process, family):
 def test_getallsms_lists_the_stored_text(sessions, sim_process, family):
     s = step(sessions, family, "getallsms")
     assert INCOMING.format(family=family) in s.output, s.explain()
-    assert sim_process.modem("gammu", family).handset in s.output, s.explain()
+    assert sim_process.modem("gammu-info", family).handset in s.output, s.explain()
 
 
 @pytest.mark.parametrize("family", FAMILIES)
