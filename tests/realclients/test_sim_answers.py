@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from gateway.config import ConfigError, parse_config
 from gateway.modem import pdu as codec
 from gateway.modem.sim import Network
 from gateway.modem.sim.terminal import Terminal
@@ -173,3 +174,11 @@ def test_report_delay_must_be_sensible(tmp_path):
         Network(tmp_path, status_report_delay=(3, 1))
     with Network(tmp_path, status_report_delay=0) as net, pytest.raises(ValueError):
         net.add_handset("+15551230001", report_delay=-1)
+
+
+def test_config_sets_the_simulated_network_report_delay():
+    sim = parse_config("simulator:\n  status_report_delay: 0.5\n", "gw.yaml").simulator
+    assert sim is not None and sim.status_report_delay == 0.5
+    assert parse_config("simulator: {}\n", "gw.yaml").simulator.status_report_delay is None
+    with pytest.raises(ConfigError, match="status_report_delay"):
+        parse_config("simulator:\n  status_report_delay: -1\n", "gw.yaml")
