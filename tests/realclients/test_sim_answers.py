@@ -182,3 +182,27 @@ def test_config_sets_the_simulated_network_report_delay():
     assert parse_config("simulator: {}\n", "gw.yaml").simulator.status_report_delay is None
     with pytest.raises(ConfigError, match="status_report_delay"):
         parse_config("simulator:\n  status_report_delay: -1\n", "gw.yaml")
+
+
+@pytest.mark.parametrize(
+    ("family", "answer"),
+    [("simcom", "+CBC: 0,85,4012"), ("quectel", "+CBC: 0,85,3950"), ("huawei", None)],
+)
+def test_battery_on_modules_with_a_supply_only(net, family, answer):
+    """`gammu battery`: a SIM800 or EC25 measures its supply; a USB stick answers ERROR."""
+    m = net.add_modem(family=family, boot_time=0)
+    with term(m) as t:
+        out = t.command("AT+CBC")
+    assert out == (f"\r\n{answer}\r\n\r\nOK\r\n" if answer else "\r\nERROR\r\n")
+
+
+@pytest.mark.parametrize("year", ["20", "2020"])  # Gammu writes four digits to a Huawei
+def test_clock_reads_network_time_and_keeps_what_is_set(net, year):
+    m = net.add_modem(family="generic")
+    with term(m) as t:
+        now = t.command("AT+CCLK?")
+        assert re.fullmatch(r'\r\n\+CCLK: "\d\d/\d\d/\d\d,\d\d:\d\d:\d\d\+00"\r\n\r\nOK\r\n', now)
+        assert t.command(f'AT+CCLK="{year}/01/02,10:30:00+04"') == "\r\nOK\r\n"
+        assert t.command("AT+CCLK?").startswith('\r\n+CCLK: "20/01/02,10:30:0')
+        t.command("AT+CMEE=1")
+        assert t.command('AT+CCLK="yesterday"') == "\r\n+CME ERROR: 50\r\n"

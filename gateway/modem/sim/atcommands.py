@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from gateway.modem import pdu as codec
@@ -168,6 +168,8 @@ class AtSettings:
     cgatt: int = 1  # +CGATT: the packet domain attaches by itself once registered
     cusd: int = 0  # +CUSD <n>: 1 = unsolicited result codes enabled
     cops_format: int = 0  # +COPS <format>: 0 long name, 1 short name, 2 numeric (MCC MNC)
+    clock_offset: timedelta = timedelta(0)  # +CCLK: the modem's clock minus the network's
+    clock_zone: tzinfo | None = None  # +CCLK: the time zone it was set with (None: UTC)
 
     @classmethod
     def boot(cls, profile: Family) -> AtSettings:
@@ -185,6 +187,21 @@ def _scts(ts: datetime | None) -> str:
     off = ts.utcoffset()
     q = int(off.total_seconds() // 900) if off is not None else 0
     return ts.strftime("%y/%m/%d,%H:%M:%S") + f"{'+' if q >= 0 else '-'}{abs(q):02d}"
+
+
+def _parse_cclk(text: str) -> datetime | None:
+    """AT+CCLK="yy/MM/dd,hh:mm:ss±zz" (or a four-digit year, as Gammu may send); None if bad."""
+    body, sign, zone = text[:-3], text[-3:-2], text[-2:]
+    if sign not in "+-" or not sign or not zone.isdigit():
+        body, sign, zone = text, "+", "00"
+    for fmt in ("%y/%m/%d,%H:%M:%S", "%Y/%m/%d,%H:%M:%S"):
+        try:
+            naive = datetime.strptime(body, fmt)
+        except ValueError:
+            continue
+        quarters = int(zone) * (1 if sign == "+" else -1)
+        return naive.replace(tzinfo=timezone(timedelta(minutes=15 * quarters)))
+    return None
 
 
 class AtCommandsMixin:
@@ -445,6 +462,33 @@ class AtCommandsMixin:
 
     def _at_CPAS(self, cmd: AtCommand, reply: Reply) -> list[str]:
         return ["+CPAS: 0"]
+
+    def _at_CBC(self, cmd: AtCommand, reply: Reply) -> list[str]:
+        """Battery charge (TS 27.007 8.4): modules on a supply measure it; USB sticks do not."""
+        if self.profile.battery is None:
+            raise PlainError()
+        if cmd.kind == "test":
+            return ["+CBC: (0-3),(0-100)"]
+        return [self.profile.battery]
+
+    def _at_CCLK(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
+        """The modem's clock (TS 27.007 8.15), "yy/MM/dd,hh:mm:ss±zz" in quarter hours; set
+        by AT+CCLK=, otherwise the network's time (NITZ)."""
+        if cmd.kind == "test":
+            return []
+        if cmd.kind == "read":
+            now = self.network.clock.now() + self.at.clock_offset
+            if self.at.clock_zone is not None:
+                now = now.astimezone(self.at.clock_zone)
+            return [f'+CCLK: "{_scts(now)}"']
+        if cmd.kind != "set":
+            raise PlainError()
+        when = _parse_cclk(cmd.arg(0) or "")
+        if when is None:
+            raise CmeError(50)
+        self.at.clock_offset = when - self.network.clock.now()
+        self.at.clock_zone = when.tzinfo
+        return None
 
     def _at_hw_CURC(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         """Huawei: periodic status reports on (1, the boot default) or off (0); Gammu sends
