@@ -92,6 +92,8 @@ class Network:
         self._pending: list[tuple[float, int, Callable[[], None]]] = []
         self._pending_seq = itertools.count()
         self._pending_changed = threading.Condition(self._lock)
+        # Its own seeded source, so that report delays do not shift the other seeded choices.
+        self._report_rng = random.Random(f"{seed}-reports")
         self._timer: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------------------
@@ -370,7 +372,7 @@ class Network:
             else self.status_report_delay
         )
         with self._lock:
-            delay = low if low == high else self._rng.uniform(low, high)
+            delay = low if low == high else self._report_rng.uniform(low, high)
             if delay <= 0:
                 later = False
             elif self._closed:
