@@ -16,6 +16,9 @@ if [ "$what" = test ]; then
     [ -x /usr/bin/chromium ] || apt_missing="$apt_missing chromium chromium-driver"
     # Emoji in screenshots and in the picker; without it Chromium draws empty boxes.
     [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || apt_missing="$apt_missing fonts-noto-color-emoji"
+    # Real third-party clients the simulator must satisfy (tests/realclients/).
+    [ -x /usr/bin/gammu ] || apt_missing="$apt_missing gammu"
+    [ -x /usr/sbin/smsd ] || apt_missing="$apt_missing smstools"
 fi
 if [ -n "$apt_missing" ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

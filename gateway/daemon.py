@@ -144,10 +144,16 @@ class Daemon:
     def _start_simulator(self) -> list[str]:
         from .modem.sim import ControlServer as SimServer
         from .modem.sim import Network, SimControl
+        from .modem.sim.network import DEFAULT_REPORT_DELAY
 
         sim = self.config.simulator
         assert sim is not None and sim.dir is not None
-        self.sim_network = Network(sim.dir, seed=sim.seed)
+        delay = sim.status_report_delay
+        self.sim_network = Network(
+            sim.dir,
+            seed=sim.seed,
+            status_report_delay=DEFAULT_REPORT_DELAY if delay is None else delay,
+        )
         for m in sim.modems:
             self.sim_network.add_modem(
                 family=m.family,

@@ -38,7 +38,7 @@ PEER = "+15551230001"
 
 @pytest.fixture
 def net(tmp_path):
-    with Network(tmp_path, seed=3, reorder_probability=0.0) as network:
+    with Network(tmp_path, seed=3, reorder_probability=0.0, status_report_delay=0) as network:
         network.add_handset(PEER)
         yield network
 

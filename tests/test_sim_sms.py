@@ -16,7 +16,7 @@ LONG = "The quick brown fox jumps over the lazy dog. " * 7  # 3 GSM-7 parts
 
 @pytest.fixture
 def net(tmp_path):
-    with Network(tmp_path, seed=3) as network:
+    with Network(tmp_path, seed=3, status_report_delay=0) as network:
         yield network
 
 

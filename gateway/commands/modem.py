@@ -6,7 +6,9 @@ What ``gammu identify`` and ``gammu sendsms`` are to Gammu users, through the sa
 - ``info``: identity (manufacturer, model, firmware, IMEI, IMSI, ICCID, own number), signal,
   registration, operator and message storage;
 - ``signal``: signal, registration and operator;
-- ``send NUMBER TEXT [--status-report]``: the TP-MR of each part sent;
+- ``send NUMBER TEXT [--status-report]``: the TP-MR of each part sent; a part the modem
+  refused with ``+CMS ERROR`` gives ``cms_error`` (its code, null when it named none) and
+  ``retryable`` (whether the daemon would try it again) in the error;
 - ``list``: every stored message, decoded (undecodable entries as index, raw PDU and error);
   nothing is deleted;
 - ``ussd CODE``: the network's answer (a balance check).
@@ -23,8 +25,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..messaging.failures import classify
 from ..modem import device
-from ..modem.at import ATError, CommandError
+from ..modem.at import ATError, CmsError, CommandError
 from ..modem.errors import CodecError
 from ..modem.urc import Registration, Signal
 
@@ -89,6 +92,11 @@ def _error_json(exc: BaseException) -> dict[str, Any]:
         err["sent"] = [_part_json(p) for p in exc.sent]
         err["failed_part"] = exc.failed.seq
         err["total_parts"] = exc.failed.total
+    cms = exc.cause if isinstance(exc, device.PartialSendError) else exc
+    if isinstance(cms, CmsError):
+        # The daemon's own rule (messaging.failures), so a script retries what it would.
+        err["cms_error"] = cms.code
+        err["retryable"] = classify(cms).temporary
     if isinstance(exc, CodecError):
         err["where"], err["why"] = exc.where, exc.why
     return {"error": err}

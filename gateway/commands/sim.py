@@ -17,6 +17,8 @@ import threading
 from typing import Any
 
 from ..modem.sim import FAMILIES, ControlServer, Network, SimControl, SimError
+from ..modem.sim.handset import check_report_delay
+from ..modem.sim.network import DEFAULT_REPORT_DELAY
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +51,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baudrate", type=int, default=115200, help="for --device (default 115200)")
     p.add_argument("--command-latency", type=float, default=0.0, metavar="S")
     p.add_argument("--send-latency", type=float, default=0.0, metavar="S")
+    p.add_argument(
+        "--report-delay",
+        type=_report_delay,
+        default=DEFAULT_REPORT_DELAY,
+        metavar="S|MIN-MAX",
+        help="seconds from a delivery to its status report, fixed or a range "
+        "(default 1-3, as on real networks; 0: at once)",
+    )
+
+
+def _report_delay(value: str) -> tuple[float, float]:
+    """``2`` or ``1-3`` as (shortest, longest) seconds, for --report-delay."""
+    low, sep, high = value.partition("-")
+    try:
+        pair = (float(low), float(high)) if sep else float(low)
+        return check_report_delay(pair)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: give seconds (2) or a range (1-3), each 0 or more ({exc})"
+        ) from None
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -74,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: stop.set())
     base = args.dir or tempfile.mkdtemp(prefix="gateway-sim-")
     try:
-        with Network(base, seed=args.seed) as net:
+        with Network(base, seed=args.seed, status_report_delay=args.report_delay) as net:
             options = {
                 "command_latency": args.command_latency,
                 "send_latency": args.send_latency,

@@ -252,6 +252,8 @@ class SimulatorConfig:
     # None = no control server; 0 = any free port.
     control_port: int | None = setting(optional(integer(0, 65535)), None)
     seed: int = setting(integer(), 1)
+    # Seconds from a delivery to its status report; None: 1-3 s at random, as on real networks.
+    status_report_delay: float | None = setting(optional(decimal(0)), None)
     modems: tuple[SimModemConfig, ...] = setting(list_of(section(SimModemConfig)), ())
     handsets: tuple[SimHandsetConfig, ...] = setting(list_of(section(SimHandsetConfig)), ())
 

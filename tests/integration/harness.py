@@ -65,6 +65,7 @@ modem_manager:
   send_timeout_seconds: {send_timeout}
 simulator:
   seed: 7
+  status_report_delay: 0
   modems:
     - {{imei: "{imei_a}", number: "{num_a}", family: generic, send_latency: {latency}}}
     - {{imei: "{imei_b}", number: "{num_b}", family: generic, send_latency: {latency}}}

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from gateway.modem import pdu as codec
 from gateway.modem.errors import CodecError
 from gateway.modem.sim.atparse import AtCommand, AtSyntaxError, parse_line
+from gateway.modem.sim.charset import CHARSETS, CharsetError, from_te, to_te
 from gateway.modem.sim.families import Family
 from gateway.modem.sim.identity import swap_nibbles
 from gateway.modem.sim.storage import (
@@ -163,6 +164,12 @@ class AtSettings:
     csca: str = "+10000000000"
     csmp: list[int] = field(default_factory=lambda: [17, 167, 0, 0])
     ussdmode: int = 1  # Huawei ^USSDMODE: 1 = packed hex strings, 0 = plain text
+    curc: int = 1  # Huawei ^CURC: 0 silences the periodic ^RSSI/^BOOT/^MODE reports
+    cgatt: int = 1  # +CGATT: the packet domain attaches by itself once registered
+    cusd: int = 0  # +CUSD <n>: 1 = unsolicited result codes enabled
+    cops_format: int = 0  # +COPS <format>: 0 long name, 1 short name, 2 numeric (MCC MNC)
+    clock_offset: timedelta = timedelta(0)  # +CCLK: the modem's clock minus the network's
+    clock_zone: tzinfo | None = None  # +CCLK: the time zone it was set with (None: UTC)
 
     @classmethod
     def boot(cls, profile: Family) -> AtSettings:
@@ -180,6 +187,21 @@ def _scts(ts: datetime | None) -> str:
     off = ts.utcoffset()
     q = int(off.total_seconds() // 900) if off is not None else 0
     return ts.strftime("%y/%m/%d,%H:%M:%S") + f"{'+' if q >= 0 else '-'}{abs(q):02d}"
+
+
+def _parse_cclk(text: str) -> datetime | None:
+    """AT+CCLK="yy/MM/dd,hh:mm:ss±zz" (or a four-digit year, as Gammu may send); None if bad."""
+    body, sign, zone = text[:-3], text[-3:-2], text[-2:]
+    if sign not in "+-" or not sign or not zone.isdigit():
+        body, sign, zone = text, "+", "00"
+    for fmt in ("%y/%m/%d,%H:%M:%S", "%Y/%m/%d,%H:%M:%S"):
+        try:
+            naive = datetime.strptime(body, fmt)
+        except ValueError:
+            continue
+        quarters = int(zone) * (1 if sign == "+" else -1)
+        return naive.replace(tzinfo=timezone(timedelta(minutes=15 * quarters)))
+    return None
 
 
 class AtCommandsMixin:
@@ -409,7 +431,7 @@ class AtCommandsMixin:
         if cmd.kind == "test":
             return ['+CSCS: ("IRA","GSM","UCS2")']
         value = (cmd.arg(0) or "").upper()
-        if value not in ("IRA", "GSM", "UCS2"):
+        if value not in CHARSETS:
             raise CmeError(4)
         self.at.cscs = value
         return None
@@ -440,6 +462,61 @@ class AtCommandsMixin:
 
     def _at_CPAS(self, cmd: AtCommand, reply: Reply) -> list[str]:
         return ["+CPAS: 0"]
+
+    def _at_CBC(self, cmd: AtCommand, reply: Reply) -> list[str]:
+        """Battery charge (TS 27.007 8.4): modules on a supply measure it; USB sticks do not."""
+        if self.profile.battery is None:
+            raise PlainError()
+        if cmd.kind == "test":
+            return ["+CBC: (0-3),(0-100)"]
+        return [self.profile.battery]
+
+    def _at_CCLK(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
+        """The modem's clock (TS 27.007 8.15), "yy/MM/dd,hh:mm:ss±zz" in quarter hours; set
+        by AT+CCLK=, otherwise the network's time (NITZ)."""
+        if cmd.kind == "test":
+            return []
+        if cmd.kind == "read":
+            now = self.network.clock.now() + self.at.clock_offset
+            if self.at.clock_zone is not None:
+                now = now.astimezone(self.at.clock_zone)
+            return [f'+CCLK: "{_scts(now)}"']
+        if cmd.kind != "set":
+            raise PlainError()
+        when = _parse_cclk(cmd.arg(0) or "")
+        if when is None:
+            raise CmeError(50)
+        self.at.clock_offset = when - self.network.clock.now()
+        self.at.clock_zone = when.tzinfo
+        return None
+
+    def _at_hw_CURC(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
+        """Huawei: periodic status reports on (1, the boot default) or off (0); Gammu sends
+        ``AT^CURC=0`` when it connects to any Huawei (its F_HUAWEI_INIT)."""
+        if self.profile.name != "huawei":
+            raise PlainError()
+        if cmd.kind == "read":
+            return [f"^CURC: {self.at.curc}"]
+        if cmd.kind == "test":
+            return ["^CURC: (0-1)"]
+        value = cmd.int_arg(0)
+        if cmd.kind != "set" or value not in (0, 1):
+            raise CmeError(50)
+        self.at.curc = value
+        return None
+
+    def _at_hw_PORTSEL(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
+        """Huawei: which port gets the URCs (0 PC UI, 1 modem); accepted and shown, not routed:
+        the simulator serves one port per modem. Gammu sends ``AT^PORTSEL=1`` after ^CURC."""
+        if self.profile.name != "huawei":
+            raise PlainError()
+        if cmd.kind == "read":
+            return ["^PORTSEL: 0"]
+        if cmd.kind == "test":
+            return ["^PORTSEL: (0-1)"]
+        if cmd.kind != "set" or cmd.int_arg(0) not in (0, 1):
+            raise CmeError(50)
+        return None
 
     def _at_hw_USSDMODE(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if self.profile.name != "huawei":
@@ -558,43 +635,75 @@ class AtCommandsMixin:
             raise PlainError()
         return self._registration(cmd, "cereg")
 
+    def _at_CGATT(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
+        """Packet domain attach (TS 27.007 10.1.9): attached while registered, unless detached
+        with AT+CGATT=0. Gammu's networkinfo and monitor ask it, and give up on ERROR."""
+        if cmd.kind == "read":
+            attached = self.at.cgatt == 1 and self.registration_status() in (1, 5)
+            return [f"+CGATT: {int(attached)}"]
+        if cmd.kind == "test":
+            return ["+CGATT: (0,1)"]
+        state = cmd.int_arg(0)
+        if cmd.kind != "set" or state not in (0, 1):
+            raise CmeError(50)
+        if state == 1 and self.registration_status() not in (1, 5):
+            raise CmeError(30)
+        self.at.cgatt = state
+        return None
+
     def _at_COPS(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         act = self.profile.access_technology
         name = self.network.operator
+        fmt = self.at.cops_format
         if cmd.kind == "read":
             if self.registration_status() not in (1, 5):
                 return ["+COPS: 0"]
-            return [f'+COPS: 0,0,"{name}"' + (f",{act}" if act is not None else "")]
+            oper = self.network.plmn if fmt == 2 else name
+            return [f'+COPS: 0,{fmt},"{oper}"' + (f",{act}" if act is not None else "")]
         if cmd.kind == "test":
             plmn = self.network.plmn
             tail = f",{act}" if act is not None else ""
             return [f'+COPS: (2,"{name}","{name}","{plmn}"{tail}),,(0-4),(0-2)']
+        # AT+COPS=<mode>[,<format>...]: mode 3 only sets the format the read answers in
+        # (Gammu asks AT+COPS=3,2 then AT+COPS? for the MCC MNC).
+        mode, new_format = cmd.int_arg(0, 0), cmd.int_arg(1)
+        if mode not in range(5) or (new_format is not None and new_format not in (0, 1, 2)):
+            raise CmeError(50)
+        if new_format is not None:
+            self.at.cops_format = new_format
         return None
 
     def _at_CUSD(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
+        """USSD (TS 27.007 7.15). With a GSM 7-bit <dcs> the request and the answer are strings
+        in the character set of AT+CSCS (UCS2: hex); Huawei's ^USSDMODE=1 packs them instead."""
         if cmd.kind == "read":
-            return ["+CUSD: 1"]
+            return [f"+CUSD: {self.at.cusd}"]
         if cmd.kind == "test":
             return ["+CUSD: (0-2)"]
         n = cmd.int_arg(0, 0)
+        if n not in (0, 1, 2):
+            raise CmeError(50)
+        if n in (0, 1):
+            self.at.cusd = n
         request = cmd.arg(1)
         if n == 2 or request is None:
             return None
         if self.registration_status() not in (1, 5):
             raise CmeError(30)
         hex_strings = self.profile.ussd_hex and self.at.ussdmode == 1
-        if hex_strings:
-            try:
-                request = unpack_gsm7(request)
-            except ValueError:
-                raise PlainError() from None
+        charset = self.at.cscs
+        try:
+            request = unpack_gsm7(request) if hex_strings else from_te(request, charset)
+        except (ValueError, CharsetError) as exc:
+            log.info("modem %s: USSD request %r: %s", self.imei, request, exc)
+            raise CmeError(50) from None
         answer = self.network.ussd_answer(self, request)
 
         def respond() -> None:
             if answer is None:
                 self._urc("+CUSD: 4")
             else:
-                text = pack_gsm7(answer) if hex_strings else answer
+                text = pack_gsm7(answer) if hex_strings else to_te(answer, charset)
                 self._urc(f'+CUSD: 0,"{text}",15')
 
         reply.after.append(respond)

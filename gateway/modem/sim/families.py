@@ -68,6 +68,7 @@ class Family:
     signal_urc: str | None = None  # format of an unsolicited signal report, "{rssi}"
     chatter_urcs: tuple[str, ...] = ()  # what the modem says on its own every chatter interval
     cnum_suffix: str = ""
+    battery: str | None = None  # AT+CBC answer; None: no battery measurement (USB powered)
 
 
 _BASIC_CLAC = (
@@ -137,6 +138,7 @@ PROFILES: dict[str, Family] = {
         iccid_commands={"+CCID action": "{iccid}"},
         reset_reenumerates=False,
         cnum_suffix=",7,4",
+        battery="+CBC: 0,85,4012",  # <bcs>,<bcl> %,<voltage> mV of the supply
     ),
     "quectel": Family(
         name="quectel",
@@ -159,6 +161,7 @@ PROFILES: dict[str, Family] = {
         access_technology=7,
         supports_cereg=True,
         clac=(*_BASIC_CLAC, "+QCCID", "+QINDCFG"),
+        battery="+CBC: 0,85,3950",
     ),
     "sierra": Family(
         name="sierra",

@@ -14,6 +14,19 @@ if TYPE_CHECKING:
     from gateway.modem.sim.network import Network
 
 
+ReportDelay = float | tuple[float, float]
+
+
+def check_report_delay(delay: ReportDelay) -> tuple[float, float]:
+    """A status report delay as (shortest, longest) seconds; ValueError naming what is wrong."""
+    low, high = (delay, delay) if isinstance(delay, int | float) else delay
+    if not 0 <= low <= high:
+        raise ValueError(
+            f"status report delay must be seconds >= 0 or a (shortest, longest) pair, not {delay!r}"
+        )
+    return float(low), float(high)
+
+
 @dataclass(frozen=True)
 class InboxMessage:
     """A whole message as the handset's owner reads it."""
@@ -48,6 +61,14 @@ class Handset:
         self._partial: dict[tuple[str, int, int], dict[int, tuple[str, bytes | None]]] = {}
         self._reachable = True
         self._held: list[Callable[[], None]] = []
+        # (shortest, longest) seconds before the status report of a message delivered here
+        # reaches its sender; None: the network's delay.
+        self.report_delay: tuple[float, float] | None = None
+
+    def set_report_delay(self, delay: ReportDelay | None) -> None:
+        """Seconds (or a (shortest, longest) range) from a delivery to this phone until its
+        status report reaches the sender; None goes back to the network's delay."""
+        self.report_delay = None if delay is None else check_report_delay(delay)
 
     def send(self, to: str, text: str, *, reorder: bool | None = None) -> list[str]:
         """Text ``to`` (a modem or another handset). Returns the SMS-DELIVER PDUs in the order
@@ -106,6 +127,7 @@ class Handset:
                 "number": self.number,
                 "received": len(self._inbox),
                 "reachable": self._reachable,
+                "report_delay": list(self.report_delay) if self.report_delay else None,
             }
 
     # Called by the network.

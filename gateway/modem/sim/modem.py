@@ -49,6 +49,7 @@ FAULT_KINDS = (
     "pin",
     "storage_full",
     "slow",
+    "instant_reports",
 )
 
 # When an injected fault begins: now (the modem idle or not), or at a moment of the next send:
@@ -68,6 +69,7 @@ FAULT_PARAMS: dict[str, dict[str, Any]] = {
     "pin": {"pin": None},
     "storage_full": {},
     "slow": {"send_latency": 2.0, "command_latency": 0.0},
+    "instant_reports": {},
 }
 
 CTRL_Z = 0x1A
@@ -272,6 +274,9 @@ class SimModem(AtCommandsMixin):
         - ``pin`` (pin=None): the SIM asks for its PIN (the modem's, or ``pin``) again.
         - ``storage_full``: the storage takes no more messages (the family's memory-full habit).
         - ``slow`` (send_latency=2.0, command_latency=0.0): added latency per send / command.
+        - ``instant_reports``: status reports for this modem's messages come back the instant
+          the message is delivered, ignoring the network's delay (they can then land inside
+          the client's next AT+CMGS exchange).
         """
         if kind not in FAULT_PARAMS:
             raise FaultError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
@@ -627,6 +632,8 @@ class SimModem(AtCommandsMixin):
 
     def _huawei_urc(self, line: str) -> None:
         """Huawei habit: a status URC waits a moment and often overtakes the next echo."""
+        if not self.at.curc:
+            return  # AT^CURC=0 silenced the periodic reports
         if not self.profile.urc_before_echo:
             self._urc(line)
             return

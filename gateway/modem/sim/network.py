@@ -4,9 +4,13 @@ between them, status reports, USSD, and one seeded random source for everything 
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import logging
 import random
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +21,7 @@ from gateway.modem.errors import CodecError
 from gateway.modem.sim.clock import NetworkClock
 from gateway.modem.sim.errors import DuplicateNumber, UnknownHandset, UnknownModem
 from gateway.modem.sim.families import family as family_profile
-from gateway.modem.sim.handset import Handset
+from gateway.modem.sim.handset import Handset, ReportDelay, check_report_delay
 from gateway.modem.sim.identity import make_iccid, make_imei, make_imsi
 from gateway.modem.sim.modem import SimModem
 from gateway.modem.sim.tpdu import SubmitHeader, submit_to_deliver
@@ -29,6 +33,9 @@ NUMBER_CODES = {"*111#", "*#100#", "*135#"}
 STATUS_DELIVERED = 0x00
 STATUS_NOT_OBTAINABLE = 0x43
 STATUS_INCOMPATIBLE = 0x41
+# Seconds from delivery to the status report reaching the sender: on real networks one to a few
+# seconds (the SMSC hears back from the recipient's MSC, then submits the report).
+DEFAULT_REPORT_DELAY = (1.0, 3.0)
 
 
 def number_key(number: str) -> str:
@@ -44,6 +51,10 @@ class Network:
     ``reorder_probability`` is the chance a multipart text from a handset arrives shuffled.
     ``auto_handsets``: a message to an unknown number creates a handset for it (otherwise it
     fails with status "not obtainable").
+    ``status_report_delay``: seconds from delivery to the status report, fixed or drawn from a
+    (shortest, longest) range; a handset may have its own (:meth:`Handset.set_report_delay`).
+    0 gives the report at once; a modem with the ``instant_reports`` fault gets its reports
+    at once whatever the delay, the race a client must survive.
     """
 
     def __init__(
@@ -57,6 +68,7 @@ class Network:
         clock_start: datetime | None = None,
         reorder_probability: float = 0.5,
         auto_handsets: bool = True,
+        status_report_delay: ReportDelay = DEFAULT_REPORT_DELAY,
     ) -> None:
         self.base_dir = Path(base_dir)
         self.by_id_dir = self.base_dir / "by-id"
@@ -68,6 +80,7 @@ class Network:
         self.clock = NetworkClock(clock_start)
         self.reorder_probability = reorder_probability
         self.auto_handsets = auto_handsets
+        self.status_report_delay = check_report_delay(status_report_delay)
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self._modems: list[SimModem] = []
@@ -75,6 +88,13 @@ class Network:
         self._by_number: dict[str, SimModem | Handset] = {}
         self.traffic: list[dict[str, Any]] = []  # every message the network carried, for tests
         self._closed = False
+        # Status reports on their way back: (due, seq, deliver), run by one timer thread.
+        self._pending: list[tuple[float, int, Callable[[], None]]] = []
+        self._pending_seq = itertools.count()
+        self._pending_changed = threading.Condition(self._lock)
+        # Its own seeded source, so that report delays do not shift the other seeded choices.
+        self._report_rng = random.Random(f"{seed}-reports")
+        self._timer: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------------------
 
@@ -94,6 +114,11 @@ class Network:
         with self._lock:
             self._closed = True
             modems = list(self._modems)
+            self._pending.clear()  # reports still in the network are lost with it
+            self._pending_changed.notify_all()
+            timer = self._timer
+        if timer is not None and timer is not threading.current_thread():
+            timer.join(timeout=5)
         for m in modems:
             m.close()
 
@@ -188,12 +213,15 @@ class Network:
             if value not in taken:
                 return value
 
-    def add_handset(self, number: str) -> Handset:
-        """A new handset with this number."""
+    def add_handset(self, number: str, *, report_delay: ReportDelay | None = None) -> Handset:
+        """A new handset with this number; ``report_delay`` overrides the network's delay of the
+        status reports for messages delivered to it."""
         with self._lock:
             if number_key(number) in self._by_number:
                 raise DuplicateNumber(f"number {number} is already on the network")
             handset = Handset(self, number)
+            if report_delay is not None:
+                handset.set_report_delay(report_delay)
             self._handsets.append(handset)
             self._by_number[number_key(number)] = handset
             return handset
@@ -273,6 +301,8 @@ class Network:
             kind="submit", sender=modem.number, to=header.destination, reference=mr, pdu=pdu_hex
         )
 
+        dest = self._destination(header.destination)
+
         def report(status: int) -> None:
             if not header.status_report_request:
                 return
@@ -284,9 +314,8 @@ class Network:
                 discharged=self.clock.now(),
                 smsc=self.smsc,
             )
-            modem.deliver_status_report(sr)
+            self._report_later(modem, dest, sr)
 
-        dest = self._destination(header.destination)
         if isinstance(dest, SimModem):
             deliver = submit_to_deliver(header, modem.number, submitted, self.smsc)
             dest.deliver(deliver, on_delivered=lambda: report(STATUS_DELIVERED))
@@ -308,26 +337,73 @@ class Network:
         submitted = self.clock.now()
         self._record(kind="text", sender=modem.number, to=to, text=text, reference=mr)
 
+        dest = self._destination(to)
+
         def report() -> None:
             if srr:
-                modem.deliver_status_report(
-                    codec.encode_status_report(
-                        to,
-                        mr,
-                        STATUS_DELIVERED,
-                        submitted=submitted,
-                        discharged=self.clock.now(),
-                        smsc=self.smsc,
-                    )
+                sr = codec.encode_status_report(
+                    to,
+                    mr,
+                    STATUS_DELIVERED,
+                    submitted=submitted,
+                    discharged=self.clock.now(),
+                    smsc=self.smsc,
                 )
+                self._report_later(modem, dest, sr)
 
-        dest = self._destination(to)
         if isinstance(dest, Handset):
             dest.receive_text(modem.number, text, submitted, on_delivered=report)
         elif isinstance(dest, SimModem):
             pdus = codec.encode_deliver(modem.number, text, timestamp=submitted, smsc=self.smsc)
             for i, p in enumerate(pdus):
                 dest.deliver(p, on_delivered=report if i == len(pdus) - 1 else None)
+
+    # ------------------------------------------------------------------------------------------
+    # Status reports on their way back
+
+    def _report_later(self, modem: SimModem, dest: SimModem | Handset | None, pdu: str) -> None:
+        """Hand ``modem`` its status report after the recipient's (or the network's) delay."""
+        if "instant_reports" in modem.faults:
+            modem.deliver_status_report(pdu)
+            return
+        low, high = (
+            dest.report_delay
+            if isinstance(dest, Handset) and dest.report_delay is not None
+            else self.status_report_delay
+        )
+        with self._lock:
+            delay = low if low == high else self._report_rng.uniform(low, high)
+            if delay <= 0:
+                later = False
+            elif self._closed:
+                return
+            else:
+                later = True
+                due = time.monotonic() + delay
+                entry = (due, next(self._pending_seq), lambda: modem.deliver_status_report(pdu))
+                heapq.heappush(self._pending, entry)
+                if self._timer is None:
+                    self._timer = threading.Thread(
+                        target=self._run_reports, name="sim-network-reports", daemon=True
+                    )
+                    self._timer.start()
+                self._pending_changed.notify_all()
+        if not later:
+            modem.deliver_status_report(pdu)
+
+    def _run_reports(self) -> None:
+        """The timer thread: hands each pending status report over when it is due."""
+        while True:
+            with self._lock:
+                while not self._closed:
+                    if self._pending and self._pending[0][0] <= time.monotonic():
+                        break
+                    timeout = self._pending[0][0] - time.monotonic() if self._pending else None
+                    self._pending_changed.wait(timeout)
+                if self._closed:
+                    return
+                _, _, deliver = heapq.heappop(self._pending)
+            deliver()
 
     def ussd_answer(self, modem: SimModem, request: str) -> str | None:
         """What the network answers a USSD request; None when the code is not served."""
