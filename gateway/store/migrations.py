@@ -166,8 +166,43 @@ CREATE TABLE concat_refs (
 );
 """
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+# Pages that go deep at 100,000 profiles and 1,000,000 messages (docs/store.md, "Scale"): one
+# index per filter and sort of the Messages, Inbox and Profiles pages, each ending in the id so
+# that keyset pages (``id < ?``) walk it in order; the case-insensitive name sort gets its own
+# index; full-text search of message bodies through an FTS5 index kept in step by triggers and
+# built for the messages already stored. A list, not one text: trigger bodies hold semicolons.
+SCALE_INDEXES_AND_SEARCH: list[str] = [
+    "CREATE INDEX messages_direction ON messages (direction, id)",
+    "CREATE INDEX messages_status ON messages (status, id)",
+    "CREATE INDEX messages_short_code ON messages (short_code, id)",
+    "CREATE INDEX messages_modem ON messages (modem_id, id) WHERE modem_id IS NOT NULL",
+    "CREATE INDEX messages_kind ON messages (kind, id) WHERE kind IS NOT NULL",
+    # Home's "failed today": only failed and expired outbound messages, by when they ended.
+    "CREATE INDEX messages_failed ON messages (updated_at)"
+    " WHERE direction = 'out' AND status IN ('failed', 'expired')",
+    "DROP INDEX profiles_name",
+    "CREATE INDEX profiles_name_nocase ON profiles (name COLLATE NOCASE, id)",
+    "CREATE INDEX profiles_status ON profiles (status, id)",
+    "CREATE INDEX profiles_subscribed ON profiles (subscribed, id)",
+    "CREATE INDEX profiles_last_message ON profiles (COALESCE(last_message_at, ''), id)",
+    "CREATE INDEX profiles_created ON profiles (created_at, id)",
+    # External content: the words are indexed, the text stays in messages alone.
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(body, content='messages', content_rowid='id',"
+    " tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
+    " INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body); END",
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);"
+    " END",
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);"
+    " INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body); END",
+    "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+]
+
+MIGRATIONS: list[tuple[int, str, str | list[str]]] = [
     (1, "initial schema", SCHEMA_V1),
+    (2, "indexes and full-text search for large stores", SCALE_INDEXES_AND_SEARCH),
 ]
 
 
@@ -198,7 +233,8 @@ def migrate(db: Database, *, backup_dir=None) -> int:
         log.info("applying store migration %d: %s", number, title)
         try:
             with db.tx() as conn:
-                for statement in _statements(sql):
+                statements = sql if isinstance(sql, list) else _statements(sql)
+                for statement in statements:
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
         except Exception as exc:
