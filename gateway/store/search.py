@@ -24,6 +24,7 @@ COMMON_STATES = ("delivered", "sent", "received")
 _LEAD_ORDER = ("rare_status", "profile_id", "modem_id", "short_code", "kind", "status", "direction")
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 8
+MIN_PREFIX = 3
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,13 @@ class MessagePage:
 def match_expression(text: str) -> str | None:
     """The FTS5 query for the words of ``text`` (all of them, each as a word or a word's
     start), or None when it holds no word. Quoting each word keeps FTS5's own syntax (AND, OR,
-    NEAR, quotes, columns) out of what a user types."""
+    NEAR, quotes, columns) out of what a user types. A word of one or two letters is looked
+    for whole: as a prefix it would gather most of the index ("a" starts a word of nearly every
+    message)."""
     words = _WORD.findall(text)[:MAX_WORDS]
     if not words:
         return None
-    return " ".join(f'"{w}"*' for w in words)
+    return " ".join(f'"{w}"*' if len(w) >= MIN_PREFIX else f'"{w}"' for w in words)
 
 
 def _where(f: MessageFilter) -> tuple[str, list[Any], bool]:

@@ -136,6 +136,8 @@ def test_text_search_finds_words_and_word_starts(web: Web) -> None:
     _inbound(web, "Two buses, no driver", number="+15551230003")
     _outbound(web, "Business hours: 9 to 5")
     _outbound(web, "ÉCOLE fermée demain")
+    _outbound(web, "Okay, see you at 5")
+    _inbound(web, "ok", number="+15551230003")
     client = web.client()
 
     def found(query: str) -> list[str]:
@@ -148,6 +150,8 @@ def test_text_search_finds_words_and_word_starts(web: Web) -> None:
     assert found("ecole") == ["ÉCOLE fermée demain"]  # case and accents do not matter
     assert found("%22bus%22*(:^") == newest_first  # FTS5's syntax is not the user's
     assert found("%25%25") == []
+    # A word of one or two letters is a whole word, not the start of every word it begins.
+    assert found("ok") == ["ok"] and found("oka") == ["Okay, see you at 5"]
 
 
 def test_unknown_message_is_404(web: Web) -> None:
