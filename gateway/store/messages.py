@@ -139,8 +139,10 @@ class Messages:
             )
         return int(
             self.db.value(
+                # +modem_id: the few queued rows are found by status, not among every
+                # message the modem ever sent (messages_modem, for the Messages page).
                 "SELECT COUNT(*) FROM messages WHERE direction='out' AND status IN"
-                " ('queued','sending') AND modem_id = ?",
+                " ('queued','sending') AND +modem_id = ?",
                 (modem_id,),
             )
         )

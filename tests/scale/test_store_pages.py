@@ -133,6 +133,42 @@ def test_home_and_inbox(traced: Traced, shape: Shape) -> None:
     assert_served_by_indexes(traced, f"/api/inbox?after={latest}")
 
 
+def test_home_counts_use_the_indexes_made_for_them(traced: Traced) -> None:
+    """An index for the Messages page must not lure Home's counts (or the queue's queries) away
+    from the small partial indexes that answer them: each count names its index."""
+    _, statements = traced.get("/home")
+    expected = {
+        "agent_state IN": "messages_agent",
+        "status IN ('queued','sending')": "messages_status",
+        "status IN ('failed','expired')": "messages_failed",
+    }
+    for clue, index in expected.items():
+        sql = next(s for s in statements if clue in s)
+        assert any(index in line for line in traced.plan(sql)), (sql, traced.plan(sql))
+
+
+def test_the_queue_keeps_its_indexes(traced: Traced) -> None:
+    """The dispatcher's reads of the queue look at queued rows only, never at every message of
+    a modem or a direction (those indexes are for the Messages page)."""
+    msgs = traced.app.store.messages
+    seen: list[str] = []
+    traced.conn.set_trace_callback(seen.append)
+    try:
+        msgs.due("9999", limit=200)
+        msgs.due("9999", limit=200, after=(10, 5))
+        msgs.next_attempt_time()
+        msgs.queued_count()
+        msgs.queued_count(MODEMS[0])
+        msgs.agent_queue()
+    finally:
+        traced.conn.set_trace_callback(None)
+    for sql in seen:
+        plan = traced.plan(sql)
+        used = " ".join(plan)
+        assert "messages_modem" not in used and "messages_short_code" not in used, (sql, plan)
+        assert re.search(r"messages_(queue|status|agent)", used), (sql, plan)
+
+
 def test_messages_lists_filters_and_search(traced: Traced, shape: Shape) -> None:
     page = assert_served_by_indexes(traced, "/messages")
     assert 'rel="next"' in page
