@@ -112,6 +112,10 @@ def pages(app: ScaleApp) -> dict[str, str]:
         urls["Messages, page 1000"] = f"/messages?page={message_page}"
         urls["Profiles, page 500"] = f"/profiles?page={profile_page}"
         urls["Profiles, last page"] = f"/profiles?page={-(-profiles // 50)}"
+    # Beyond the table: where the indexes help least.
+    urls['Messages, search "the" (common word)'] = "/messages?q=the"
+    urls["Messages, kind = help + short code"] = f"/messages?kind=help&short_code={SHORT_CODES[15]}"
+    urls['Profiles, search "smith"'] = "/profiles?q=smith"
     return urls
 
 
