@@ -187,9 +187,10 @@ SCALE_INDEXES_AND_SEARCH: list[str] = [
     "CREATE INDEX profiles_subscribed ON profiles (subscribed, id)",
     "CREATE INDEX profiles_last_message ON profiles (COALESCE(last_message_at, ''), id)",
     "CREATE INDEX profiles_created ON profiles (created_at, id)",
-    # External content: the words are indexed, the text stays in messages alone.
+    # External content: the words are indexed, the text stays in messages alone; no column
+    # sizes, which only ranking by relevance would read (the lists are newest first).
     "CREATE VIRTUAL TABLE messages_fts USING fts5(body, content='messages', content_rowid='id',"
-    " tokenize='unicode61 remove_diacritics 2')",
+    " tokenize='unicode61 remove_diacritics 2', columnsize=0)",
     "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
     " INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body); END",
     "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
