@@ -202,7 +202,12 @@ def test_profiles_every_sort_and_page(traced: Traced, sort: str, direction: str)
 
 
 def test_name_sort_ignores_case_across_pages(traced: Traced) -> None:
-    url, names = "/profiles?sort=name", []
+    # From 25 rows before the first name that starts with "b" ("bea", lower case, after "Ann").
+    start = traced.conn.execute(
+        "SELECT id FROM profiles WHERE name COLLATE NOCASE < 'b'"
+        " ORDER BY name COLLATE NOCASE DESC, id DESC LIMIT 1 OFFSET 25"
+    ).fetchone()[0]
+    url, names = f"/profiles?sort=name&after={start}", []
     for _ in range(8):
         page = traced.get(url)[0]
         names += re.findall(r'<td data-label="Name">([^<]*)</td>', page)
