@@ -219,6 +219,8 @@ def migrate(db: Database, *, backup_dir=None) -> int:
     """Bring the schema up to date; before each step on a database that has data, take a copy
     into ``backup_dir``. Returns the version reached."""
     version = current_version(db)
+    # A store created by this call holds nothing yet: only an existing one is copied first.
+    existed = version > 0
     latest = MIGRATIONS[-1][0]
     if version > latest:
         raise StoreError(
@@ -228,7 +230,7 @@ def migrate(db: Database, *, backup_dir=None) -> int:
     for number, title, sql in MIGRATIONS:
         if number <= version:
             continue
-        if version > 0 and backup_dir is not None:
+        if existed and backup_dir is not None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             target = db.backup_to(backup_dir / f"before-migration-{number}-{stamp}.sqlite3")
             log.info("backed up the store to %s before migration %d", target, number)
