@@ -18,6 +18,7 @@ from ...messaging.reports import report_meaning
 from ...phone import PhoneNumberError, normalize
 from ...store.messages import OUT_STATES
 from ...store.search import MessageFilter
+from ..context import GatewayContext
 from ..helpers import shown_time, whole_number
 
 bp = Blueprint("messages", __name__)
@@ -66,7 +67,7 @@ class Filters:
     kind: str | None = None
     problems: tuple[str, ...] = ()
 
-    def store_filter(self, ctx) -> MessageFilter:
+    def store_filter(self, ctx: GatewayContext) -> MessageFilter:
         """The store's filter: a search that is a phone number (``+1 555 123 0001``, or
         national in the default region) lists that number's messages; any other search looks
         for the words of the text."""
@@ -200,7 +201,7 @@ def safe_cell(value: object) -> str:
     return text
 
 
-def export_rows(ctx, filters: Filters) -> Iterator[str]:
+def export_rows(ctx: GatewayContext, filters: Filters) -> Iterator[str]:
     """The CSV text of every message matching ``filters``, newest first, a batch at a time."""
     store = ctx.store
     buffer = io.StringIO()
