@@ -18,7 +18,7 @@ from typing import Any
 from ..config import Config, ShortCodeConfig
 from ..modem import pdu as smspdu
 from ..modem.errors import CodecError
-from ..phone import normalize_sender
+from ..phone import is_mobile_capable, normalize_sender
 from ..store import RawPdu, Store
 from ..store.times import iso, now, parse
 from . import keywords
@@ -311,6 +311,8 @@ class Inbound:
         )
         self.store.inbound.attach([p["id"] for p in parts], message_id)
         self.store.profiles.set_sticky_modem(profile["id"], modem_id)
+        # The message and its sender ride along, so that every open Inbox shows the row from
+        # the event itself instead of each one asking the store for it.
         self._publish(
             "message.new",
             id=message_id,
@@ -318,6 +320,17 @@ class Inbound:
             direction="in",
             kind=kind,
             status="received" if complete else "incomplete",
+            body=body,
+            created_at=first["received_at"],
+            short_code=code,
+            profile={
+                "id": profile["id"],
+                "name": profile["name"],
+                "phone": profile["phone"],
+                "status": profile["status"],
+                "subscribed": bool(profile["subscribed"]),
+                "mobile": is_mobile_capable(profile["phone"]),
+            },
         )
         if sc is not None:
             self._keyword_action(kind, profile, sc, message_id)

@@ -6,15 +6,18 @@ this module only reads and writes rows, each change in one transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database
+from . import search
+from .db import Database, Row
+from .search import MessageFilter, MessagePage
 from .times import iso, now
 
 OUT_STATES = ("queued", "sending", "sent", "delivered", "failed", "expired")
 FINAL_OUT_STATES = ("delivered", "failed", "expired")
+EVERY_MESSAGE = MessageFilter()
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,10 @@ class Messages:
             )
         return int(
             self.db.value(
+                # +modem_id: the few queued rows are found by status, not among every
+                # message the modem ever sent (messages_modem, for the Messages page).
                 "SELECT COUNT(*) FROM messages WHERE direction='out' AND status IN"
-                " ('queued','sending') AND modem_id = ?",
+                " ('queued','sending') AND +modem_id = ?",
                 (modem_id,),
             )
         )
@@ -535,43 +540,22 @@ class Messages:
         )
         return list(reversed(rows))
 
-    def search(
+    def page(
         self,
+        f: MessageFilter = EVERY_MESSAGE,
         *,
-        query: str = "",
-        direction: str | None = None,
-        status: str | None = None,
-        short_code: str | None = None,
-        modem_id: str | None = None,
-        kind: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> tuple[list[sqlite3.Row], int]:
-        """A page of messages (newest first) with the profile name, and how many match."""
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("m.direction", direction),
-            ("m.status", status),
-            ("m.short_code", short_code),
-            ("m.modem_id", modem_id),
-            ("m.kind", kind),
-        ):
-            if value:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.strip():
-            q = f"%{query.strip()}%"
-            where.append("(m.body LIKE ? OR m.phone LIKE ? OR p.name LIKE ?)")
-            params += [q, q, q]
-        sql_where = f"WHERE {' AND '.join(where)}" if where else ""
-        base = f"FROM messages m JOIN profiles p ON p.id = m.profile_id {sql_where}"
-        total = int(self.db.value(f"SELECT COUNT(*) {base}", params))
-        rows = self.db.q(
-            f"SELECT m.*, p.name AS profile_name {base} ORDER BY m.id DESC LIMIT ? OFFSET ?",
-            (*params, limit, offset),
-        )
-        return rows, total
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> MessagePage:
+        """A page of messages matching ``f``, newest first, with the profile's name
+        (``profile_name``): the newest, or those just older than id ``before``, or just newer
+        than id ``after`` (keyset pages: the thousandth costs what the first does)."""
+        return search.page(self.db, f, before=before, after=after, limit=limit)
+
+    def matching(self, f: MessageFilter = EVERY_MESSAGE, *, batch: int = 500) -> Iterator[Row]:
+        """Every message matching ``f``, newest first, read in batches (for exports)."""
+        return search.matching(self.db, f, batch=batch)
 
     # -- agent queue ---------------------------------------------------------------------
 

@@ -179,9 +179,46 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_user ON sessions (user_id);
 """
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+# Pages that go deep at 100,000 profiles and 1,000,000 messages (docs/store.md, "Scale"): one
+# index per filter and sort of the Messages, Inbox and Profiles pages, each ending in the id so
+# that keyset pages (``id < ?``) walk it in order (none on direction alone: with two values,
+# walking the ids is as quick, and such an index would lure the queue's queries away from
+# their partial indexes); the case-insensitive name sort gets its own
+# index; full-text search of message bodies through an FTS5 index kept in step by triggers and
+# built for the messages already stored. A list, not one text: trigger bodies hold semicolons.
+SCALE_INDEXES_AND_SEARCH: list[str] = [
+    "CREATE INDEX messages_status ON messages (status, id)",
+    "CREATE INDEX messages_short_code ON messages (short_code, id)",
+    "CREATE INDEX messages_modem ON messages (modem_id, id) WHERE modem_id IS NOT NULL",
+    "CREATE INDEX messages_kind ON messages (kind, id) WHERE kind IS NOT NULL",
+    # Home's "failed today": only failed and expired outbound messages, by when they ended.
+    "CREATE INDEX messages_failed ON messages (status, updated_at)"
+    " WHERE direction = 'out' AND status IN ('failed', 'expired')",
+    "DROP INDEX profiles_name",
+    "CREATE INDEX profiles_name_nocase ON profiles (name COLLATE NOCASE, id)",
+    "CREATE INDEX profiles_status ON profiles (status, id)",
+    "CREATE INDEX profiles_subscribed ON profiles (subscribed, id)",
+    "CREATE INDEX profiles_last_message ON profiles (COALESCE(last_message_at, ''), id)",
+    "CREATE INDEX profiles_created ON profiles (created_at, id)",
+    # External content: the words are indexed, the text stays in messages alone; no column
+    # sizes, which only ranking by relevance would read (the lists are newest first).
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(body, content='messages', content_rowid='id',"
+    " tokenize='unicode61 remove_diacritics 2', columnsize=0)",
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
+    " INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body); END",
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);"
+    " END",
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);"
+    " INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body); END",
+    "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+]
+
+MIGRATIONS: list[tuple[int, str, str | list[str]]] = [
     (1, "initial schema", SCHEMA_V1),
     (2, "login sessions", SESSIONS),
+    (3, "indexes and full-text search for large stores", SCALE_INDEXES_AND_SEARCH),
 ]
 
 
@@ -196,24 +233,26 @@ def migrate(db: Database, *, backup_dir=None) -> int:
     """Bring the schema up to date; before each step on a database that has data, take a copy
     into ``backup_dir``. Returns the version reached."""
     version = current_version(db)
+    # A store created by this call holds nothing yet: only an existing one is copied first.
+    existed = version > 0
     latest = MIGRATIONS[-1][0]
     if version > latest:
         raise StoreError(
             f"{db.path} has schema version {version}, newer than this gateway knows ({latest}); "
             "install the newer gateway again, or restore a backup"
         )
-    had_data = version > 0  # a store made just now needs no copy before its later steps
     for number, title, sql in MIGRATIONS:
         if number <= version:
             continue
-        if had_data and backup_dir is not None:
+        if existed and backup_dir is not None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             target = db.backup_to(backup_dir / f"before-migration-{number}-{stamp}.sqlite3")
             log.info("backed up the store to %s before migration %d", target, number)
         log.info("applying store migration %d: %s", number, title)
         try:
             with db.tx() as conn:
-                for statement in _statements(sql):
+                statements = sql if isinstance(sql, list) else _statements(sql)
+                for statement in statements:
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
         except Exception as exc:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from . import search
 from .db import Database
+from .search import MessageFilter
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,4 @@ class Overview:
 
     def recent_inbound(self, limit: int = 8) -> list[sqlite3.Row]:
         """The newest inbound messages with their profile's name (``profile_name``)."""
-        return self.db.q(
-            "SELECT m.*, p.name AS profile_name FROM messages m"
-            " JOIN profiles p ON p.id = m.profile_id"
-            " WHERE m.direction = 'in' ORDER BY m.id DESC LIMIT ?",
-            (limit,),
-        )
+        return search.page(self.db, MessageFilter(direction="in"), limit=limit).rows

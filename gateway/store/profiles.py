@@ -4,19 +4,42 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .db import Database
 from .times import iso, now
 
+# Each sort is an expression that an index of migration 3 holds with the id after it, so that
+# a page is a walk of that index from the row before it. A profile that never had a message
+# sorts first (ascending) by last message, as NULL did.
 SORTABLE = {
     "name": "name COLLATE NOCASE",
     "phone": "phone",
     "status": "status",
     "subscribed": "subscribed",
-    "last_message": "last_message_at",
+    "last_message": "COALESCE(last_message_at, '')",
     "created": "created_at",
 }
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    """A page of the profile list: its rows in list order, how many profiles match in all,
+    and how many of them come before the first row."""
+
+    rows: list[sqlite3.Row]
+    total: int
+    position: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.position > 0 and bool(self.rows)
+
+    @property
+    def has_next(self) -> bool:
+        return self.position + len(self.rows) < self.total
 
 
 class ProfileError(ValueError):
@@ -129,47 +152,123 @@ class Profiles:
                 (at, profile_id, at),
             )
 
-    def search(
+    def page(
         self,
         query: str = "",
         *,
         sort: str = "name",
         descending: bool = False,
-        limit: int = 50,
-        offset: int = 0,
         status: str | None = None,
-    ) -> tuple[list[sqlite3.Row], int]:
-        """A page of profiles matching a name or number fragment, and the total that match."""
-        where = []
-        params: list[Any] = []
-        if query.strip():
-            q = query.strip()
-            digits = "".join(c for c in q if c.isdigit())
-            clause = "name LIKE ? ESCAPE '\\'"
-            params.append(f"%{_like(q)}%")
-            if digits:
-                clause += " OR phone LIKE ?"
-                params.append(f"%{digits}%")
-            where.append(f"({clause})")
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        sql_where = f"WHERE {' AND '.join(where)}" if where else ""
-        order = SORTABLE.get(sort, SORTABLE["name"])
-        direction = "DESC" if descending else "ASC"
-        total = int(self.db.value(f"SELECT COUNT(*) FROM profiles {sql_where}", params))
+        after: int | None = None,
+        before: int | None = None,
+        last: bool = False,
+        limit: int = 50,
+    ) -> ProfilePage:
+        """A page of profiles matching a name or number fragment (and ``status``), in ``sort``
+        order: the first page; the one after profile ``after`` or before profile ``before``
+        (the ids of the last and first rows shown); or with ``last``, the last page. Keyset
+        pages: the five-hundredth costs what the first does."""
+        key = SORTABLE.get(sort, SORTABLE["name"])
+        where, params = _filters(query, status, leading=sort == "status")
+        cursor = after if after is not None else before
+        cursor_key = None
+        if cursor is not None:
+            found = self.db.q1(f"SELECT {key} AS k FROM profiles WHERE id = ?", (cursor,))
+            cursor_key = None if found is None else found["k"]
+        # Reading backwards (the page before a row, or the last page) walks the order the other
+        # way and turns the rows round.
+        backwards = (before is not None and cursor_key is not None) or (last and after is None)
+        walk_desc = descending != backwards
+        terms = list(where)
+        walk_params = list(params)
+        if cursor_key is not None:
+            terms.append(_beyond(key, walk_desc))
+            walk_params += [cursor_key, cursor_key, cursor]
+        order = "DESC" if walk_desc else "ASC"
         rows = self.db.q(
-            f"SELECT * FROM profiles {sql_where} ORDER BY {order} {direction}, id {direction} "
-            "LIMIT ? OFFSET ?",
-            (*params, limit, offset),
+            f"SELECT * FROM profiles {_where_sql(terms)} ORDER BY {key} {order}, id {order}"
+            " LIMIT ?",
+            (*walk_params, limit),
         )
-        return rows, total
+        if backwards:
+            rows.reverse()
+        total = int(self.db.value(f"SELECT COUNT(*) FROM profiles {_where_sql(where)}", params))
+        position = 0
+        if rows:
+            first = rows[0]
+            first_key = self.db.value(f"SELECT {key} FROM profiles WHERE id = ?", (first["id"],))
+            position = int(
+                self.db.value(
+                    f"SELECT COUNT(*) FROM profiles"
+                    f" {_where_sql([*where, _beyond(key, not descending)])}",
+                    (*params, first_key, first_key, first["id"]),
+                )
+            )
+        return ProfilePage(rows=rows, total=total, position=position)
+
+    def batches(self, size: int = 1000) -> Iterator[list[sqlite3.Row]]:
+        """Every profile in id order, ``size`` at a time (for exports: constant memory)."""
+        last = 0
+        while True:
+            rows = self.db.q(
+                "SELECT * FROM profiles WHERE id > ? ORDER BY id LIMIT ?", (last, size)
+            )
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+            last = rows[-1]["id"]
+
+    def custom_field_names(self) -> list[str]:
+        """Every name used as a custom field by any profile, sorted (read in SQLite: the
+        profiles are not loaded into memory)."""
+        return [
+            r["key"]
+            for r in self.db.q(
+                "SELECT DISTINCT j.key AS key FROM profiles, json_each(profiles.custom) AS j"
+                " WHERE json_valid(profiles.custom) AND json_type(profiles.custom) = 'object'"
+                " ORDER BY j.key"
+            )
+        ]
 
     def all(self) -> list[sqlite3.Row]:
         return self.db.q("SELECT * FROM profiles ORDER BY id")
 
     def count(self) -> int:
         return int(self.db.value("SELECT COUNT(*) FROM profiles"))
+
+
+def _filters(query: str, status: str | None, *, leading: bool) -> tuple[list[str], list[Any]]:
+    """WHERE terms and parameters for a name or number fragment and a status. The status is
+    read from the rows (``+status``) unless the list is sorted by it, so that the sort's index
+    leads the query."""
+    terms: list[str] = []
+    params: list[Any] = []
+    if query.strip():
+        q = query.strip()
+        digits = "".join(c for c in q if c.isdigit())
+        clause = "name LIKE ? ESCAPE '\\'"
+        params.append(f"%{_like(q)}%")
+        if digits:
+            clause += " OR phone LIKE ?"
+            params.append(f"%{digits}%")
+        terms.append(f"({clause})")
+    if status:
+        terms.append("status = ?" if leading else "+status = ?")
+        params.append(status)
+    return terms, params
+
+
+def _beyond(key: str, descending: bool) -> str:
+    """Rows after (key, id) = (?, ?) in the order ``key, id`` (descending: before it), written
+    so that SQLite walks the sort's index from there; takes the key twice, then the id."""
+    if descending:
+        return f"({key} <= ? AND ({key} < ? OR id < ?))"
+    return f"({key} >= ? AND ({key} > ? OR id > ?))"
+
+
+def _where_sql(terms: list[str]) -> str:
+    return f"WHERE {' AND '.join(terms)}" if terms else ""
 
 
 def _like(text: str) -> str:

@@ -68,8 +68,3 @@ def whole_number(raw: object, *, minimum: int = 0) -> int | None:
     else:
         return None
     return value if minimum <= value <= MAX_ID else None
-
-
-def page_arg(args, name: str = "page") -> int:
-    """A page number from the query string; 1 when missing or not a sensible number."""
-    return whole_number(args.get(name, "1"), minimum=1) or 1

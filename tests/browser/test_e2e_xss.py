@@ -32,13 +32,18 @@ def test_hostile_handset_text_is_shown_inert(logged_in_page, gateway_daemon, art
     page, gw = logged_in_page, gateway_daemon
     handset = gw.handset(HANNAH)
 
-    # The Inbox open when the text arrives: its row is added live by inbox.js.
-    page.goto(f"{gw.url}/inbox")
+    # The Inbox open when the text arrives: its row is added live by inbox.js, from the event
+    # itself (the page reads /api/inbox once, when its event stream opens, and not again).
+    with page.expect_response(lambda r: "/api/inbox" in r.url, timeout=WAIT_MS):
+        page.goto(f"{gw.url}/inbox")
     expect(page.locator("main")).to_be_visible()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/inbox" in r.url else None)
     handset.send(to=gw.modem_numbers["support-a"], text=HOSTILE)
     live_row = page.locator("tr", has_text="Hannah Lee")
     expect(live_row.first).to_be_visible(timeout=WAIT_MS)
     assert_inert(page, "inbox (live row)", live_row.locator(".js-body"))
+    assert asked == [], "the live row was fetched, not taken from its event"
     page.screenshot(path=artifacts_dir / "e2e-xss-inbox.png")
 
     page.reload()  # the same row rendered by the server

@@ -4,6 +4,7 @@ profile out or back in by hand."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -59,12 +60,39 @@ def test_filter_by_type_and_pages(web: Web, monkeypatch) -> None:
     client = web.client(AGENT)
     html = client.get("/inbox?kind=help").get_data(as_text=True)
     assert f'data-id="{help_id}"' in html and f'data-id="{ids[0]}"' not in html
-    page2 = client.get("/inbox?page=2").get_data(as_text=True)
-    assert "Page 2 of 2" in page2
+    page1 = client.get("/inbox").get_data(as_text=True)
+    older = re.search(r'href="(/inbox\?before=\d+)" rel="next"', page1).group(1)
+    page2 = client.get(older).get_data(as_text=True)
+    assert 'rel="next"' not in page2 and 'rel="prev"' in page2
     assert f'data-id="{ids[1]}"' in page2 and f'data-id="{ids[0]}"' in page2
     assert f'data-id="{help_id}"' not in page2
     resp = client.get("/inbox?kind=nonsense")
     assert resp.status_code == 400 and "kind" in resp.get_data(as_text=True)
+
+
+def test_the_new_message_event_carries_its_row(web: Web) -> None:
+    """Open Inbox tabs show a new message from its event, without each asking the server."""
+    with web.events.subscribe() as sub:
+        mid = receive(web, "+15551230001", XSS)
+        event = sub.get(timeout=5)
+        while event is not None and event.kind != "message.new":
+            event = sub.get(timeout=5)
+    assert event is not None
+    profile = web.store.profiles.by_phone("+15551230001")
+    stored = web.store.messages.get(mid)
+    assert event.data["id"] == mid and event.data["body"] == XSS
+    assert event.data["created_at"] == stored["created_at"] and event.data["kind"] == "unknown"
+    assert event.data["profile"] == {
+        "id": profile["id"],
+        "name": "",
+        "phone": "+15551230001",
+        "status": "active",
+        "subscribed": True,
+        "mobile": True,
+    }
+    page = web.client(AGENT).get("/inbox").get_data(as_text=True)
+    labels = re.search(r'data-kind-labels="([^"]*)"', page).group(1)  # for rows built live
+    assert "&#34;unknown&#34;: &#34;New number&#34;" in labels
 
 
 def test_rows_json_for_live_updates(web: Web) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -106,16 +107,51 @@ def test_unknown_filter_value_is_named_and_ignored(web: Web) -> None:
     assert "still listed" in html
 
 
-def test_pagination(web: Web) -> None:
-    for i in range(PAGE_SIZE + 3):
-        _outbound(web, f"numbered message {i:03d}")
+def test_pages_go_older_and_newer_by_id(web: Web) -> None:
+    ids = [_outbound(web, f"numbered message {i:03d}") for i in range(PAGE_SIZE + 3)]
     client = web.client()
+
+    def link(page: str, rel: str) -> str:
+        return re.search(rf'rel="{rel}" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+
     first = client.get("/messages").get_data(as_text=True)
-    assert "Page 1 of 2" in first and "numbered message 052" in first
-    assert "numbered message 002" not in first
-    second = client.get("/messages?page=2").get_data(as_text=True)
-    assert "numbered message 002" in second and "numbered message 052" not in second
-    assert client.get("/messages?page=nonsense").status_code == 200
+    assert "numbered message 052" in first and "numbered message 003" in first
+    assert "numbered message 002" not in first and 'rel="prev"' not in first
+    assert link(first, "next") == f"/messages?before={ids[3]}"
+    second = client.get(link(first, "next")).get_data(as_text=True)
+    assert "numbered message 002" in second and "numbered message 003" not in second
+    assert 'rel="next"' not in second
+    assert link(second, "prev") == f"/messages?after={ids[2]}"
+    back = client.get(link(second, "prev")).get_data(as_text=True)
+    assert "numbered message 052" in back and "numbered message 002" not in back
+    assert 'rel="prev"' not in back  # the newest page again
+    # Filters ride along in the links.
+    filtered = client.get("/messages?direction=out").get_data(as_text=True)
+    assert link(filtered, "next") == f"/messages?before={ids[3]}&direction=out"
+    assert client.get("/messages?before=nonsense").status_code == 200
+
+
+def test_text_search_finds_words_and_word_starts(web: Web) -> None:
+    _inbound(web, "The bus is late again", number="+15551230001")
+    _inbound(web, "Two buses, no driver", number="+15551230003")
+    _outbound(web, "Business hours: 9 to 5")
+    _outbound(web, "ÉCOLE fermée demain")
+    _outbound(web, "Okay, see you at 5")
+    _inbound(web, "ok", number="+15551230003")
+    client = web.client()
+
+    def found(query: str) -> list[str]:
+        html = client.get("/messages?q=" + query).get_data(as_text=True)
+        return re.findall(r'<div class="clamp">([^<]*)</div>', html)
+
+    newest_first = ["Business hours: 9 to 5", "Two buses, no driver", "The bus is late again"]
+    assert found("bus") == newest_first
+    assert found("bus late") == ["The bus is late again"]
+    assert found("ecole") == ["ÉCOLE fermée demain"]  # case and accents do not matter
+    assert found("%22bus%22*(:^") == newest_first  # FTS5's syntax is not the user's
+    assert found("%25%25") == []
+    # A word of one or two letters is a whole word, not the start of every word it begins.
+    assert found("ok") == ["ok"] and found("oka") == ["Okay, see you at 5"]
 
 
 def test_unknown_message_is_404(web: Web) -> None:

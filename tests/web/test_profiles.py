@@ -85,7 +85,7 @@ def test_every_route_refuses_anonymous_access(web: Web) -> None:
         resp = anon.post(url, data={"name": "x", "phone": "+15551230002", "text": "hi"})
         assert resp.status_code in (302, 400), url
     assert snapshot(web)[0][1] == "Ann" and len(snapshot(web)) == 1
-    assert web.store.messages.search()[1] == 0
+    assert len(web.store.messages.page().rows) == 0
 
 
 def test_every_post_needs_the_csrf_token(web: Web, agent) -> None:
@@ -98,7 +98,7 @@ def test_every_post_needs_the_csrf_token(web: Web, agent) -> None:
         )
         assert resp.status_code == 400 and b"reload the page" in resp.data, url
     assert snapshot(web) == before
-    assert web.store.messages.search()[1] == 0
+    assert len(web.store.messages.page().rows) == 0
     assert web.store.opt_events.history(1) == []
 
 
@@ -158,23 +158,35 @@ def test_sort_links_carry_aria_sort(web: Web, agent) -> None:
     assert '<option value="desc" selected>descending</option>' in page
 
 
-def test_pages_of_fifty_with_numbers_previous_and_next(web: Web, agent) -> None:
+def test_pages_of_fifty_with_first_previous_next_and_last(web: Web, agent) -> None:
     for i in range(120):
         add(web, f"+1555123{i:04d}", f"P{i:03d}")
+    ids = {r["name"]: r["id"] for r in web.store.profiles.all()}
+
+    def link(page: str, rel: str) -> str:
+        return re.search(rf'<a href="([^"]+)" rel="{rel}">', page).group(1).replace("&amp;", "&")
+
     first = html(agent.get("/profiles"))
     assert first.count('class="chat-open') == 0
     assert len(re.findall(r'<a href="/profiles/\d+">', first)) == 50
-    assert "page 1 of 3" in first and 'href="/profiles?page=2" rel="next"' in first
-    second = html(agent.get("/profiles?page=2"))
+    assert "1–50, page 1 of 3" in first and 'rel="prev"' not in first
+    assert link(first, "next") == f"/profiles?after={ids['P049']}"
+    second = html(agent.get(link(first, "next")))
     assert "P050" in second and "P049" not in second and "P100" not in second
-    assert (
-        'href="/profiles" rel="prev"' in second and 'href="/profiles?page=3" rel="next"' in second
-    )
-    assert '<span aria-current="page"><strong>2</strong></span>' in second
-    third = html(agent.get("/profiles?page=3"))
+    assert "51–100, page 2 of 3" in second
+    assert link(second, "prev") == f"/profiles?before={ids['P050']}"
+    back = html(agent.get(link(second, "prev")))
+    assert "P000" in back and "P049" in back and "P050" not in back and "page 1 of 3" in back
+    third = html(agent.get(link(second, "next")))
     assert len(re.findall(r'<a href="/profiles/\d+">', third)) == 20
-    assert agent.get("/profiles?page=9").headers["Location"] == "/profiles"
-    assert agent.get("/profiles?page=abc").status_code == 200
+    assert "101–120, page 3 of 3" in third and 'rel="next"' not in third
+    last = html(agent.get("/profiles?last=1"))
+    assert "P119" in last and "P070" in last and "P069" not in last and "71–120" in last
+    # Sorted by name descending, the keyset walks the other way.
+    down = html(agent.get(f"/profiles?dir=desc&after={ids['P070']}"))
+    assert "P069" in down and "P070" not in down and "P071" not in down
+    assert "P000" in html(agent.get("/profiles?after=999999"))  # a profile gone: from the top
+    assert agent.get("/profiles?after=abc").status_code == 200
 
 
 def test_chat_only_where_it_is_available(web: Web, agent) -> None:
@@ -378,8 +390,8 @@ def test_send_queues_under_the_master_campaign_and_shows_in_the_history(web: Web
     }
     resp = post(agent, f"/profiles/{pid}/text", data)
     assert resp.status_code == 302 and resp.headers["Location"] == f"/profiles/{pid}"
-    rows, total = web.store.messages.search()
-    assert total == 1
+    rows = web.store.messages.page().rows
+    assert len(rows) == 1
     msg = web.store.messages.get(rows[0]["id"])
     assert msg["body"] == "Hi 👍" and msg["short_code"] == "55999" and msg["created_by"] == "agent"
     assert msg["campaign_id"] == web.store.campaigns.master_id() and msg["status"] == "queued"
@@ -392,7 +404,7 @@ def test_send_queues_under_the_master_campaign_and_shows_in_the_history(web: Web
     assert f'data-message-id="{msg["id"]}"' in page and "Hi 👍" in page and "⏳" in page
     # The same form sent again (double click, reload): one message.
     resp = post(agent, f"/profiles/{pid}/text", data)
-    assert resp.status_code == 302 and web.store.messages.search()[1] == 1
+    assert resp.status_code == 302 and len(web.store.messages.page().rows) == 1
     assert "already been sent" in html(agent.get(f"/profiles/{pid}"))
 
 
@@ -421,7 +433,7 @@ def test_send_refused_says_why_keeps_the_text_and_sends_nothing(
     shown = data["text"] if len(data["text"]) < 10_000 else data["text"][:100]
     assert shown.replace("<", "&lt;").replace(">", "&gt;") in page
     assert 'name="idempotency_key" value="k1"' in page
-    assert web.store.messages.search()[1] == 0
+    assert len(web.store.messages.page().rows) == 0
 
 
 def test_the_text_page_warns_before_typing_when_no_text_can_go(web: Web, agent) -> None:

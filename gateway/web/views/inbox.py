@@ -10,7 +10,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
 from ...messaging.agent import AgentDesk, ProfileMissing
-from ..helpers import chat_unavailable_reason, page_arg, shown_time, whole_number
+from ...store.search import MessageFilter
+from ..helpers import chat_unavailable_reason, short_codes_status, shown_time, whole_number
 from .api import json_error, message_json, profile_json
 
 bp = Blueprint("inbox", __name__)
@@ -76,19 +77,26 @@ def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
 @bp.get("/inbox")
 def index():
     kind = _kind_arg()
-    page = page_arg(request.args)
-    messages, total = g.ctx.store.messages.search(
-        direction="in", kind=kind, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    # Keyset pages ("older" after the last row shown, "newer" before the first): no count of
+    # every inbound message, no OFFSET, so a deep page costs what the first does.
+    before = whole_number(request.args.get("before", ""), minimum=1)
+    after = whole_number(request.args.get("after", ""), minimum=0)
+    page = g.ctx.store.messages.page(
+        MessageFilter(direction="in", kind=kind),
+        before=None if after is not None else before,
+        after=after,
+        limit=PER_PAGE,
     )
-    pages = max(1, -(-total // PER_PAGE))
     return render_template(
         "inbox/index.html",
-        rows=_rows(messages),
+        rows=_rows(page.rows),
         kinds=KINDS,
         kind=kind,
-        page=page,
-        pages=pages,
-        total=total,
+        newest=page.newer_than is None,
+        kind_badges=KIND_BADGES,
+        chat_ready=any(s["up"] for s in short_codes_status(g.ctx)),
+        newer_than=page.newer_than,
+        older_than=page.older_than,
         here=request.full_path.rstrip("?"),
         blank_row=BLANK_ROW,
     )
@@ -103,11 +111,11 @@ def rows_json():
     after = whole_number(request.args.get("after", "0").strip() or "0")
     if after is None:
         return json_error("after must be a message id (a whole number).", "after")
-    messages, _ = g.ctx.store.messages.search(direction="in", kind=kind, limit=PER_PAGE)
-    newer = [m for m in messages if m["id"] > after]
+    page = g.ctx.store.messages.page(
+        MessageFilter(direction="in", kind=kind), after=after, limit=PER_PAGE
+    )
     # More than a page arrived since: the page reloads instead of showing a gap.
-    complete = len(newer) < len(messages) or len(messages) < PER_PAGE
-    return jsonify(rows=_rows(newer), complete=complete)
+    return jsonify(rows=_rows(page.rows), complete=page.newer_than is None)
 
 
 def _back() -> str:

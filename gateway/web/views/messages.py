@@ -15,8 +15,11 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, abort, g, render_template, request, stream_with_context
 
 from ...messaging.reports import report_meaning
+from ...phone import PhoneNumberError, normalize
 from ...store.messages import OUT_STATES
-from ..helpers import page_arg, shown_time
+from ...store.search import MessageFilter
+from ..context import GatewayContext
+from ..helpers import shown_time, whole_number
 
 bp = Blueprint("messages", __name__)
 
@@ -26,6 +29,9 @@ IN_STATES = ("received", "incomplete")
 KINDS = ("reply", "opt-out", "opt-in", "help", "oops", "unknown")
 DIRECTIONS = ("out", "in")
 MAX_QUERY = 200
+# A search made of these characters with this many digits is taken for a phone number.
+_NUMBER_LIKE = re.compile(r"\+?[\d\s().-]+")
+MIN_NUMBER_DIGITS = 6
 
 EXPORT_COLUMNS = (
     "id",
@@ -61,16 +67,29 @@ class Filters:
     kind: str | None = None
     problems: tuple[str, ...] = ()
 
-    def search_args(self) -> dict:
-        """Keyword arguments of ``store.messages.search``."""
-        return {
-            "query": self.query,
-            "direction": self.direction,
-            "status": self.status,
-            "short_code": self.short_code,
-            "modem_id": self.modem_id,
-            "kind": self.kind,
-        }
+    def store_filter(self, ctx: GatewayContext) -> MessageFilter:
+        """The store's filter: a search that is a phone number (``+1 555 123 0001``, or
+        national in the default region) lists that number's messages; any other search looks
+        for the words of the text."""
+        text, profile_id = self.query, None
+        digits = sum(c.isdigit() for c in self.query)
+        if self.query and _NUMBER_LIKE.fullmatch(self.query) and digits >= MIN_NUMBER_DIGITS:
+            try:
+                number = normalize(self.query, ctx.config.default_region)
+            except PhoneNumberError:
+                number = None
+            if number is not None:
+                profile = ctx.store.profiles.by_phone(number)
+                text, profile_id = "", (profile["id"] if profile is not None else 0)
+        return MessageFilter(
+            text=text,
+            profile_id=profile_id,
+            direction=self.direction,
+            status=self.status,
+            short_code=self.short_code,
+            modem_id=self.modem_id,
+            kind=self.kind,
+        )
 
     def url_args(self) -> dict[str, str]:
         """The filters as query-string arguments (for pagination and export links)."""
@@ -124,25 +143,25 @@ def read_filters(args, ctx) -> Filters:
     )
 
 
-def _page_number(args) -> int:
-    return page_arg(args)
-
-
 @bp.route("/messages")
 def index():
     ctx = g.ctx
     filters = read_filters(request.args, ctx)
-    page = _page_number(request.args)
-    rows, total = ctx.store.messages.search(
-        **filters.search_args(), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    # Keyset pages: "older" passes the id of the last row shown, "newer" that of the first; no
+    # page numbers, since counting a million matches costs more than the page itself.
+    before = whole_number(request.args.get("before", ""), minimum=1)
+    after = whole_number(request.args.get("after", ""), minimum=0)
+    page = ctx.store.messages.page(
+        filters.store_filter(ctx),
+        before=None if after is not None else before,
+        after=after,
+        limit=PAGE_SIZE,
     )
-    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     return render_template(
         "messages/index.html",
-        rows=rows,
-        total=total,
-        page=page,
-        pages=pages,
+        rows=page.rows,
+        newer_than=page.newer_than,
+        older_than=page.older_than,
         filters=filters,
         choices={
             "direction": DIRECTIONS,
@@ -182,8 +201,9 @@ def safe_cell(value: object) -> str:
     return text
 
 
-def export_rows(store, filters: Filters) -> Iterator[str]:
+def export_rows(ctx: GatewayContext, filters: Filters) -> Iterator[str]:
     """The CSV text of every message matching ``filters``, newest first, a batch at a time."""
+    store = ctx.store
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -195,21 +215,15 @@ def export_rows(store, filters: Filters) -> Iterator[str]:
 
     writer.writerow(EXPORT_COLUMNS)
     yield flush()
-    offset = 0
-    # Messages arriving during the export push older ones down a page, so a batch may repeat
-    # rows of the one before: ids only go down, and anything not below the last one is skipped.
-    last_id: int | None = None
-    while True:
-        rows, _ = store.messages.search(**filters.search_args(), limit=EXPORT_BATCH, offset=offset)
-        for row in rows:
-            if last_id is not None and row["id"] >= last_id:
-                continue
-            last_id = row["id"]
-            writer.writerow([safe_cell(row[col]) for col in EXPORT_COLUMNS])
-        yield flush()
-        if len(rows) < EXPORT_BATCH:
-            return
-        offset += EXPORT_BATCH
+    # Read by id, a batch at a time: each batch costs what the first did, and the export holds
+    # one batch in memory however many messages match.
+    for count, row in enumerate(
+        store.messages.matching(filters.store_filter(ctx), batch=EXPORT_BATCH), start=1
+    ):
+        writer.writerow([safe_cell(row[col]) for col in EXPORT_COLUMNS])
+        if count % EXPORT_BATCH == 0:
+            yield flush()
+    yield flush()
 
 
 @bp.route("/messages/export.csv")
@@ -219,7 +233,7 @@ def export():
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     ctx.store.audit.add("messages.export", actor=g.user["username"], **filters.url_args())
     return Response(
-        stream_with_context(export_rows(ctx.store, filters)),
+        stream_with_context(export_rows(ctx, filters)),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="messages-{stamp}.csv"',

@@ -22,6 +22,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 
@@ -100,17 +101,22 @@ def index():
     status = request.args.get("status", "")
     if status not in STATUSES:
         status = ""
-    page = _int_arg("page", 1)
-    rows, total = ctx.store.profiles.search(
+    # Keyset pages: next and previous pass the id of the last or first row shown (so the
+    # five-hundredth page costs what the first does); ``last`` reads the end of the list.
+    after = _cursor_arg("after")
+    before = _cursor_arg("before")
+    result = ctx.store.profiles.page(
         query,
         sort=sort,
         descending=descending,
-        limit=PER_PAGE,
-        offset=(page - 1) * PER_PAGE,
         status=status or None,
+        after=after,
+        before=None if after is not None else before,
+        last=request.args.get("last") == "1",
+        limit=PER_PAGE,
     )
-    pages = max(1, math.ceil(total / PER_PAGE))
-    if page > pages:  # a stale link after deletions or a narrower search
+    rows = result.rows
+    if not rows and (after is not None or before is not None):  # a stale link
         return redirect(_list_url(q=query, sort=sort, dir=_dir(descending), status=status))
     profiles = [
         {"row": r, "chat": chat_available(ctx, r), "last": shown_time(r["last_message_at"])}
@@ -121,24 +127,36 @@ def index():
         flip = column == sort and not descending
         return _list_url(q=query, sort=column, dir="desc" if flip else "asc", status=status)
 
-    def page_link(number: int) -> str:
-        return _list_url(q=query, sort=sort, dir=_dir(descending), status=status, page=number)
+    def page_link(**cursor: Any) -> str:
+        return _list_url(q=query, sort=sort, dir=_dir(descending), status=status, **cursor)
 
+    links = {
+        "first": page_link() if result.has_previous else None,
+        "prev": page_link(before=rows[0]["id"]) if result.has_previous else None,
+        "next": page_link(after=rows[-1]["id"]) if result.has_next else None,
+        "last": page_link(last=1) if result.has_next else None,
+    }
     return render_template(
         "profiles/index.html",
         profiles=profiles,
-        total=total,
+        total=result.total,
+        first_shown=result.position + 1,
+        last_shown=result.position + len(rows),
+        page=max(1, math.ceil((result.position + len(rows)) / PER_PAGE)),
+        pages=max(1, math.ceil(result.total / PER_PAGE)),
         query=query,
         sort=sort,
         descending=descending,
         status=status,
-        page=page,
-        pages=pages,
-        page_numbers=_page_window(page, pages),
+        links=links,
         sort_link=sort_link,
-        page_link=page_link,
         sort_labels=SORT_LABELS,
     )
+
+
+def _cursor_arg(name: str) -> int | None:
+    """A profile id from the query string (a page's first or last row), or None."""
+    return whole_number(request.args.get(name, ""), minimum=1)
 
 
 def _dir(descending: bool) -> str:
@@ -146,28 +164,12 @@ def _dir(descending: bool) -> str:
 
 
 def _list_url(**args: Any) -> str:
-    kept = {k: v for k, v in args.items() if v not in ("", None) and (k, v) != ("page", 1)}
+    kept = {k: v for k, v in args.items() if v not in ("", None)}
     if kept.get("sort") == "name":
         kept.pop("sort")
     if kept.get("dir") == "asc":
         kept.pop("dir")
     return url_for("profiles.index", **kept)
-
-
-def _int_arg(name: str, default: int) -> int:
-    return whole_number(request.args.get(name, str(default)), minimum=1) or default
-
-
-def _page_window(page: int, pages: int, width: int = 2) -> list[int | None]:
-    """Page numbers to show: the first, the last, and ``width`` either side of the current
-    one; None stands for a gap."""
-    shown = sorted({1, pages, *range(max(1, page - width), min(pages, page + width) + 1)})
-    out: list[int | None] = []
-    for number in shown:
-        if out and out[-1] is not None and number - out[-1] > 1:
-            out.append(None)
-        out.append(number)
-    return out
 
 
 # -- add and edit ------------------------------------------------------------------------
@@ -404,11 +406,12 @@ def import_csv():
 
 @bp.route("/profiles/export.csv")
 def export_csv():
-    body = _service().export_csv()
     g.ctx.store.audit.add("profile.export", actor=_actor())
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    # Streamed a batch at a time: a hundred thousand profiles never sit in memory at once.
+    chunks = (chunk.encode("utf-8") for chunk in _service().export_chunks())
     return Response(
-        body.encode("utf-8"),
+        stream_with_context(chunks),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="profiles-{stamp}.csv"',

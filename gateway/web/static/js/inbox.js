@@ -2,9 +2,11 @@
  * Inbox page: new inbound messages appear at the top without a reload (on the first page), and
  * each row's actions follow the sender's subscription as it changes.
  *
- * Rows come from GET /api/inbox?after=<newest id shown>&kind=<filter> and are made from the
- * page's <template id="inbox-row">; every text is set with textContent. Reactivating a profile
- * asks for confirmation first.
+ * A new message's row comes with its "message.new" event (the message and its sender ride
+ * along), so that open Inbox tabs do not each ask the server for it; only when the event stream
+ * (re)opens does the page read GET /api/inbox?after=<newest id shown>&kind=<filter>, for what
+ * arrived while it was away. Rows are made from the page's <template id="inbox-row">; every
+ * text is set with textContent. Reactivating a profile asks for confirmation first.
  */
 (function (global) {
   "use strict";
@@ -15,9 +17,10 @@
   const template = document.getElementById("inbox-row");
   const status = document.getElementById("inbox-live");
   const empty = document.getElementById("inbox-empty");
-  const total = document.getElementById("inbox-total");
   const kind = table.dataset.kind || "";
-  const firstPage = table.dataset.page === "1";
+  const firstPage = table.dataset.newest === "1";
+  const labels = JSON.parse(table.dataset.kindLabels || "{}");
+  const badges = JSON.parse(table.dataset.kindBadges || "{}");
   let latest = Number(table.dataset.latestId) || 0;
   let busy = false;
   let again = false;
@@ -68,6 +71,39 @@
     status.textContent = text;
   }
 
+  /** Rows (newest first) put on top of the table, or counted when this is an older page. */
+  function show(rows) {
+    const fresh = rows.filter((r) => r.message.id > latest);
+    if (!fresh.length) return;
+    latest = Math.max(latest, ...fresh.map((r) => r.message.id));
+    if (!firstPage) {
+      missed += fresh.length;
+      say(`${missed} new message${missed === 1 ? "" : "s"} since this page was loaded; see the newest.`);
+      return;
+    }
+    // Newest first: insert the oldest new one first so that the newest ends up on top.
+    for (const row of fresh.slice().reverse()) {
+      if (tbody.querySelector(`tr[data-id="${row.message.id}"]`)) continue;
+      tbody.insertBefore(fill(row), tbody.firstElementChild);
+    }
+    empty.hidden = true;
+    say(`${fresh.length} new message${fresh.length === 1 ? "" : "s"}.`);
+  }
+
+  /** The row of a "message.new" event that carries its message and sender. */
+  function rowOf(d) {
+    const p = d.profile;
+    const chatReady = table.dataset.chatReady === "1";
+    return {
+      message: { id: d.id, body: d.body, created_at: d.created_at },
+      profile: p,
+      chat_available: p.status === "active" && p.subscribed && p.mobile && chatReady,
+      kind_label: labels[d.kind] ?? d.kind ?? "",
+      kind_badge: badges[d.kind] || "",
+      shown_time: String(d.created_at || "").slice(0, 16).replace("T", " "),
+    };
+  }
+
   async function pull() {
     if (busy) {
       again = true;
@@ -84,21 +120,7 @@
           global.location.reload(); // more arrived than a page holds: start afresh
           return;
         }
-        if (!data.rows.length) continue;
-        latest = Math.max(latest, ...data.rows.map((r) => r.message.id));
-        if (!firstPage) {
-          missed += data.rows.length;
-          say(`${missed} new message${missed === 1 ? "" : "s"} since this page was loaded; see the first page.`);
-          continue;
-        }
-        // Newest first: insert the oldest new one first so that the newest ends up on top.
-        for (const row of data.rows.slice().reverse()) {
-          if (tbody.querySelector(`tr[data-id="${row.message.id}"]`)) continue;
-          tbody.insertBefore(fill(row), tbody.firstElementChild);
-        }
-        empty.hidden = true;
-        if (total) total.textContent = String(Number(total.textContent) + data.rows.length);
-        say(`${data.rows.length} new message${data.rows.length === 1 ? "" : "s"}.`);
+        show(data.rows);
       } while (again);
     } catch (err) {
       say(`New messages could not be loaded: ${err.message}`);
@@ -137,7 +159,8 @@
   if (global.Live) {
     global.Live.on("message.new", (d) => {
       if (d.direction !== "in" || (kind && d.kind !== kind)) return;
-      pull();
+      if (d.profile && typeof d.body === "string") show([rowOf(d)]);
+      else pull();
     });
     global.Live.on("profile.changed", (d) => profileChanged(d.id));
     // Every time the stream opens, the first time too: rows that arrived between the page's
