@@ -48,9 +48,11 @@ FAULTS: dict[str, dict[str, Any]] = {
     "pin": {},
     "storage_full": {},
     "slow": {"send_latency": 3.0},
+    # Status reports at the instant of delivery: a +CDS/+CDSI lands inside the next send.
+    "instant_reports": {},
 }
 # Faults after which modem a cannot send: it must leave routing and b send its messages.
-# (Garbage on the line and a full storage do not stop sending.)
+# (Garbage on the line, a full storage and instant status reports do not stop sending.)
 BLOCKING = {"hang", "unplug", "cms_error", "no_network", "pin", "slow"}
 # "idle": the fault begins before any message is queued; the rest arm it for that moment of
 # modem a's first send (see SimModem.set_fault).
