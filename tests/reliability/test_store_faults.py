@@ -157,7 +157,7 @@ def test_a_store_damaged_while_running_is_reported_clearly(configured, capsys, c
     gw = Gateway(load_config(config))
     try:
         gw.wait_up("a", "b", "c")
-        first = gw.daemon.outbox.submit("before the damage", to=ALICE).message_id
+        first = gw.services.outbox.submit("before the damage", to=ALICE).message_id
         gw.wait_status(first, "delivered")
         damage_page(data / DB_NAME)
         code = main(["send", "-c", str(config), "--to", ALICE, "after the damage"])
@@ -309,7 +309,7 @@ def test_full_disk_then_space_again_resumes_without_a_restart(small_disk, capsys
     gw = Gateway(load_config(config))
     try:
         gw.wait_up("a", "b", "c")
-        outbox = gw.daemon.outbox
+        outbox = gw.services.outbox
         before = [outbox.submit(f"before {i}", to=ALICE).message_id for i in range(2)]
         for mid in before:
             gw.wait_status(mid, "delivered")
