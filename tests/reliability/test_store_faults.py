@@ -32,6 +32,7 @@ from integration.harness import ALICE, Gateway, make_config, wait_until
 
 from gateway.cli import main
 from gateway.config import load_config
+from gateway.services import build_services
 from gateway.store import DB_NAME, Store, StoreError
 from gateway.store.db import Database
 
@@ -58,18 +59,16 @@ def gateway(
 def seed(data_dir: Path, count: int) -> list[int]:
     """A store with ``count`` queued messages to one number; their ids."""
     config = load_config(data_dir.parent / "gateway.yaml")
-    store = Store.open(data_dir)
+    assert config.data_dir == data_dir
+    services = build_services(config, modems=False)
     try:
-        profile, _ = store.profiles.get_or_create(ALICE)
-        from gateway.messaging.events import EventBus
-        from gateway.messaging.outbound import Outbox
-
-        outbox = Outbox(config, store, EventBus(), lambda: None)
+        profile, _ = services.store.profiles.get_or_create(ALICE)
         return [
-            outbox.submit(f"stored {i}", profile_id=profile["id"]).message_id for i in range(count)
+            services.outbox.submit(f"stored {i}", profile_id=profile["id"]).message_id
+            for i in range(count)
         ]
     finally:
-        store.close()
+        services.close()
 
 
 def damage_page(db_file: Path, table: str = "messages") -> None:
