@@ -143,9 +143,12 @@ def build_services(
             demo=demo,
         )
     except BaseException:
+        # Close what was opened here; the error that stopped the building is the one raised.
         if simulator is not None:
-            with contextlib.suppress(Exception):
+            try:
                 simulator.close()
+            except Exception:
+                log.exception("closing the simulator after a failed start failed")
         if own_store:
             store.close()
         raise
@@ -294,11 +297,11 @@ def _simulator(config: Config) -> Simulator:
     from .modem.sim.network import DEFAULT_REPORT_DELAY
 
     sim = config.simulator
-    if sim is None or sim.dir is None:
-        raise ValueError("the configuration has no simulator section with its directory")
+    if sim is None:
+        raise ValueError("build_services: the configuration has no simulator: section")
     delay = sim.status_report_delay
     network = Network(
-        sim.dir,
+        sim.dir or config.data_dir / "sim",  # the loader's default, for a config made in code
         seed=sim.seed,
         status_report_delay=DEFAULT_REPORT_DELAY if delay is None else delay,
     )
