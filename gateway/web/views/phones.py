@@ -7,8 +7,9 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
-# The demo's Phones page is a front of the simulator's control API (ctx.simulator), and so the one
-# part of the web app that knows the simulator; it never reaches the driver or the codec.
+# The demo's Phones page is a front of the simulator's control API (the services' simulator),
+# and so the one part of the web app that knows the simulator; it never reaches the driver or
+# the codec.
 from ...modem.sim import SimControl, SimError, UnknownHandset
 from ..context import Services, services
 from ..helpers import shown_time
