@@ -9,8 +9,9 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from ...messaging.agent import AgentDesk, ProfileMissing
+from ...messaging.agent import ProfileMissing
 from ...store.search import MessageFilter
+from ..context import services
 from ..helpers import chat_unavailable_reason, short_codes_status, shown_time, whole_number
 from .api import json_error, message_json, profile_json
 
@@ -47,7 +48,7 @@ def _kind_arg() -> str | None:
 
 def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
     """Messages with their sender's profile and whether chat with them is available."""
-    ctx = g.ctx
+    ctx = services()
     profiles: dict[int, sqlite3.Row | None] = {}
     reasons: dict[int, str | None] = {}
     rows = []
@@ -81,7 +82,7 @@ def index():
     # every inbound message, no OFFSET, so a deep page costs what the first does.
     before = whole_number(request.args.get("before", ""), minimum=1)
     after = whole_number(request.args.get("after", ""), minimum=0)
-    page = g.ctx.store.messages.page(
+    page = services().store.messages.page(
         MessageFilter(direction="in", kind=kind),
         before=None if after is not None else before,
         after=after,
@@ -94,7 +95,7 @@ def index():
         kind=kind,
         newest=page.newer_than is None,
         kind_badges=KIND_BADGES,
-        chat_ready=any(s["up"] for s in short_codes_status(g.ctx)),
+        chat_ready=any(s["up"] for s in short_codes_status(services())),
         newer_than=page.newer_than,
         older_than=page.older_than,
         here=request.full_path.rstrip("?"),
@@ -111,7 +112,7 @@ def rows_json():
     after = whole_number(request.args.get("after", "0").strip() or "0")
     if after is None:
         return json_error("after must be a message id (a whole number).", "after")
-    page = g.ctx.store.messages.page(
+    page = services().store.messages.page(
         MessageFilter(direction="in", kind=kind), after=after, limit=PER_PAGE
     )
     # More than a page arrived since: the page reloads instead of showing a gap.
@@ -124,12 +125,12 @@ def _back() -> str:
 
 
 def _set_subscription(profile_id: int, subscribed: bool):
-    desk = AgentDesk(g.ctx.config, g.ctx.store, g.ctx.events)
+    desk = services().desk
     try:
         changed = desk.set_subscription(profile_id, subscribed, actor=g.user["username"])
     except ProfileMissing:
         abort(404, description=f"There is no profile with id {profile_id}.")
-    profile = g.ctx.store.profiles.get(profile_id)
+    profile = services().store.profiles.get(profile_id)
     who = profile["name"] or profile["phone"]
     if not changed:
         flash(f"{who} was already {'subscribed' if subscribed else 'opted out'}.", "info")
