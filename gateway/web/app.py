@@ -10,12 +10,14 @@ import importlib
 import logging
 import os
 import secrets
+import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from ..store import StoreError
 from ..store.users import SessionPolicy
 from .auth import LoginGate, LoginThrottle, current_user
 from .context import AppState, Services
@@ -102,6 +104,26 @@ def create_app(services: Services, **overrides: object) -> Flask:
         ),
     )
     state.install(app)
+
+    # Before CSRFProtect's own check, which parses the form.
+    @app.before_request
+    def refuse_forms_that_are_not_utf8():
+        # Werkzeug keeps a value whose bytes are not UTF-8 as its percent escapes, so the form
+        # would carry other text than was typed; read the body first (it stays cached for the
+        # form parser) and refuse it instead.
+        if request.mimetype != "application/x-www-form-urlencoded":
+            return None
+        try:
+            pairs = request.get_data(cache=True).decode("ascii").split("&")
+            for pair in pairs:
+                urllib.parse.unquote_to_bytes(pair.replace("+", " ")).decode("utf-8")
+        except UnicodeDecodeError:
+            message = "The form's text is not valid UTF-8; send it again from the page."
+            if _wants_json():
+                return jsonify(error=message), 400
+            return render_template("error.html", code=400, message=message), 400
+        return None
+
     CSRFProtect(app)
 
     for name in BLUEPRINTS:
@@ -158,6 +180,15 @@ def create_app(services: Services, **overrides: object) -> Flask:
         (413, "The upload is too large (8 MB at most)."),
     ):
         app.register_error_handler(code, _error_page(code, message))
+
+    @app.errorhandler(StoreError)
+    def store_fault(exc: StoreError):
+        # Full, read-only or damaged store: the message names the file and what to do.
+        log.error("request %s %s: %s", request.method, request.path, exc)
+        message = f"The gateway cannot use its store right now: {exc}"
+        if _wants_json():
+            return jsonify(error=message), 503
+        return render_template("error.html", code=503, message=message), 503
 
     @app.errorhandler(500)
     def server_error(exc):

@@ -42,3 +42,33 @@ def test_lone_surrogates_in_json_are_refused(web: Web) -> None:
         headers={"X-CSRFToken": token},
     )
     assert resp.status_code == 400
+
+
+def test_a_form_whose_bytes_are_not_utf8_is_refused_not_sent_as_escapes(web: Web) -> None:
+    """Werkzeug keeps a form value whose bytes are not UTF-8 as its percent escapes
+    ("a%ED%A0%80b"), which Text This Profile would then have sent as that literal text."""
+    pid = web.store.profiles.add("+15551230001", "Ann")
+    client = web.client(AGENT)
+    token = csrf_token(client, f"/profiles/{pid}/text")
+    code = web.config.short_codes[0].code
+    body = f"csrf_token={token}&text=a%ED%A0%80b&short_code={code}".encode()
+    resp = client.post(
+        f"/profiles/{pid}/text", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert resp.status_code == 400
+    assert b"UTF-8" in resp.data
+    assert web.store.db.value("SELECT COUNT(*) FROM messages") == 0
+
+
+def test_a_store_fault_in_a_page_is_a_clear_503(web: Web, monkeypatch) -> None:
+    from gateway.store import StoreError
+
+    client = web.client(AGENT)
+
+    def broken(*args, **kwargs):
+        raise StoreError("/data/gateway.sqlite3: the disk is full; free space on it")
+
+    monkeypatch.setattr(web.store.profiles, "page", broken)
+    resp = client.get("/profiles")
+    assert resp.status_code == 503
+    assert b"the disk is full" in resp.data
