@@ -102,6 +102,15 @@ class Probe:
     iccid: str | None
 
 
+@dataclass(frozen=True)
+class _Probed:
+    """A cached probe: what it said, when (monotonic) and at which hot-plug generation."""
+
+    probe: Probe | None
+    when: float
+    generation: int
+
+
 @dataclass
 class ModemStatus:
     """The live state of one modem, for the Modems page and ``gateway modems``."""
@@ -244,6 +253,7 @@ class ModemManager:
         sweep_seconds: float = 300.0,
         reconnect_max_seconds: float = 60.0,
         probe_timeout: float = 2.0,
+        probe_retry_seconds: float = 30.0,
     ) -> None:
         self.specs = {s.id: s for s in specs}
         self.scan = list(scan)
@@ -255,9 +265,11 @@ class ModemManager:
         self.sweep_seconds = sweep_seconds
         self.reconnect_max_seconds = reconnect_max_seconds
         self.probe_timeout = probe_timeout
+        self.probe_retry_seconds = probe_retry_seconds
         self._lock = threading.Lock()
         self._claims: dict[str, str] = {}  # real device -> modem id (or "probe")
-        self._probes: dict[tuple, Probe | None] = {}
+        # (real device, rdev, ctime) -> what its probe said, when, at which hot-plug generation
+        self._probes: dict[tuple, _Probed] = {}
         self._status: dict[str, ModemStatus] = {
             s.id: ModemStatus(s.id, s.label) for s in self.specs.values()
         }
@@ -396,8 +408,9 @@ class ModemManager:
         key = (real, st.st_rdev, st.st_ctime_ns)
         want_iccid = spec is not None and bool(spec.iccid) and not spec.imei
         with self._lock:
-            if key in self._probes:
-                cached = self._probes[key]
+            entry = self._probes.get(key)
+            if entry is not None and self._still_true(entry):
+                cached = entry.probe
                 if cached is None or not want_iccid or cached.iccid:
                     return cached
         settings = spec.settings if spec else ModemSettings()
@@ -409,8 +422,20 @@ class ModemManager:
             timeout=self.probe_timeout,
         )
         with self._lock:
-            self._probes[key] = result
+            self._probes[key] = _Probed(result, time.monotonic(), self.hotplug.generation)
         return result
+
+    def _still_true(self, entry: _Probed) -> bool:
+        """Whether a cached probe may be believed. An answer with an IMEI holds as long as the
+        device node does (a replug makes a new one). A failed probe (no answer, no IMEI) holds
+        only until the next hot-plug event or rescan, and at most ``probe_retry_seconds``: a
+        modem that was booting, busy or hung when probed must be probed again."""
+        if entry.probe is not None and entry.probe.imei is not None:
+            return True
+        return (
+            entry.generation == self.hotplug.generation
+            and time.monotonic() - entry.when < self.probe_retry_seconds
+        )
 
     def _claim(self, real: str, owner: str) -> bool:
         with self._lock:
@@ -463,8 +488,10 @@ class ModemManager:
         except OSError:
             return True, None
         with self._lock:
-            key = (real, st.st_rdev, st.st_ctime_ns)
-            return key in self._probes, self._probes.get(key)
+            entry = self._probes.get((real, st.st_rdev, st.st_ctime_ns))
+            if entry is None or not self._still_true(entry):
+                return False, None
+            return True, entry.probe
 
     def _discover(self) -> None:
         """List AT ports that no configured modem claims, as 'unconfigured' modems."""
