@@ -142,9 +142,9 @@ class Daemon:
         )
 
     def _start_simulator(self) -> list[str]:
-        from .modem.sim import ControlServer as SimServer
-        from .modem.sim import Network, SimControl
-        from .modem.sim.network import DEFAULT_REPORT_DELAY
+        from .sim import ControlServer as SimServer
+        from .sim import Network, SimControl
+        from .sim.network import DEFAULT_REPORT_DELAY
 
         sim = self.config.simulator
         assert sim is not None and sim.dir is not None

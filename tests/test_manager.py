@@ -22,8 +22,8 @@ import pytest
 from gateway.modem import pdu as pdumod
 from gateway.modem.device import Modem, ModemSettings
 from gateway.modem.manager import ModemManager, ModemSpec, ModemStatus, probe_port
-from gateway.modem.sim import Network, SimModem
-from gateway.modem.sim.identity import make_imei
+from gateway.sim import Network, SimModem
+from gateway.sim.identity import make_imei
 
 SETTINGS = ModemSettings(
     command_timeout=1.0,

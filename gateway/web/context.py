@@ -17,7 +17,7 @@ from ..store import Store
 if TYPE_CHECKING:
     from ..messaging.dispatcher import Dispatcher
     from ..modem.manager import ModemManager
-    from ..modem.sim import SimControl
+    from ..sim import SimControl
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.config import SimHandsetConfig, SimulatorConfig
-from gateway.modem.sim import Network, SimControl
+from gateway.sim import Network, SimControl
 
 from .conftest import AGENT, Web, csrf_token
 

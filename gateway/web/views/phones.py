@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template
 
 # The demo's Phones page is a front of the simulator's control API (ctx.sim), and so the one
 # part of the web app that knows the simulator; it never reaches the driver or the codec.
-from ...modem.sim import SimError, UnknownHandset
+from ...sim import SimError, UnknownHandset
 from ..helpers import shown_time
 
 bp = Blueprint("phones", __name__)

@@ -1,6 +1,6 @@
 """The AT command set of a simulated modem (3GPP TS 27.007 / 27.005 and family extras).
 
-:class:`AtCommandsMixin` is mixed into :class:`~gateway.modem.sim.modem.SimModem`; every method
+:class:`AtCommandsMixin` is mixed into :class:`~gateway.sim.modem.SimModem`; every method
 here runs on the modem thread. A handler returns the information lines of its command (or a
 :class:`Prompt`) and raises an :class:`AtFailure` for an error result; :meth:`execute` turns a
 whole command line into one :class:`Reply`.
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.modem import pdu as codec
 from gateway.modem.errors import CodecError
-from gateway.modem.sim.atparse import AtCommand, AtSyntaxError, parse_line
-from gateway.modem.sim.charset import CHARSETS, CharsetError, from_te, to_te
-from gateway.modem.sim.families import Family
-from gateway.modem.sim.identity import swap_nibbles
-from gateway.modem.sim.storage import (
+from gateway.sim.atparse import AtCommand, AtSyntaxError, parse_line
+from gateway.sim.charset import CHARSETS, CharsetError, from_te, to_te
+from gateway.sim.families import Family
+from gateway.sim.identity import swap_nibbles
+from gateway.sim.storage import (
     ALL,
     REC_READ,
     REC_UNREAD,
@@ -30,10 +30,10 @@ from gateway.modem.sim.storage import (
     Storage,
     StoredMessage,
 )
-from gateway.modem.sim.tpdu import TpduError, pack_gsm7, parse_submit, unpack_gsm7
+from gateway.sim.tpdu import TpduError, pack_gsm7, parse_submit, unpack_gsm7
 
 if TYPE_CHECKING:
-    from gateway.modem.sim.network import Network
+    from gateway.sim.network import Network
 
 log = logging.getLogger(__name__)
 

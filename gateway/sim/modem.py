@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.modem import pdu as codec
 from gateway.modem.errors import CodecError
-from gateway.modem.sim.atcommands import AtCommandsMixin, AtSettings, Reply, SentPart
-from gateway.modem.sim.errors import FaultError, SimError
-from gateway.modem.sim.families import Family
-from gateway.modem.sim.port import DeviceEndpoint, Endpoint, PtyEndpoint
-from gateway.modem.sim.storage import REC_UNREAD, Storage, StoredMessage
+from gateway.sim.atcommands import AtCommandsMixin, AtSettings, Reply, SentPart
+from gateway.sim.errors import FaultError, SimError
+from gateway.sim.families import Family
+from gateway.sim.port import DeviceEndpoint, Endpoint, PtyEndpoint
+from gateway.sim.storage import REC_UNREAD, Storage, StoredMessage
 
 if TYPE_CHECKING:
-    from gateway.modem.sim.network import Network
+    from gateway.sim.network import Network
 
 log = logging.getLogger(__name__)
 
