@@ -34,8 +34,8 @@ from .store import Store
 from .store.times import now
 
 if TYPE_CHECKING:
-    from .modem.sim import ControlServer as SimServer
-    from .modem.sim import Network, SimControl
+    from .sim import ControlServer as SimServer
+    from .sim import Network, SimControl
 
 log = logging.getLogger(__name__)
 
@@ -292,9 +292,9 @@ class ModemHooks:
 
 def _simulator(config: Config) -> Simulator:
     # Imported here: a gateway without a simulator does not load its 3.6k lines.
-    from .modem.sim import ControlServer as SimServer
-    from .modem.sim import Network, SimControl
-    from .modem.sim.network import DEFAULT_REPORT_DELAY
+    from .sim import ControlServer as SimServer
+    from .sim import Network, SimControl
+    from .sim.network import DEFAULT_REPORT_DELAY
 
     sim = config.simulator
     if sim is None:

@@ -32,7 +32,7 @@ from gateway.modem import pdu as pdumod
 from gateway.modem.device import Modem, ModemSettings
 from gateway.modem.errors import CodecError
 from gateway.modem.manager import ModemManager, ModemSpec, ModemStatus
-from gateway.modem.sim import Handset, Network, SimModem
+from gateway.sim import Handset, Network, SimModem
 
 log = logging.getLogger("hil")
 

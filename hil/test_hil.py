@@ -17,7 +17,7 @@ import pytest
 
 from gateway.modem import pdu as pdumod
 from gateway.modem.device import decode_stored
-from gateway.modem.sim.identity import luhn_valid
+from gateway.sim.identity import luhn_valid
 
 SLOW = pytest.mark.timeout(1200)  # hardware: a person texts back, the network reports back
 

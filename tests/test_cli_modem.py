@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.modem.sim import Network, SimModem
+from gateway.sim import Network, SimModem
 
 PEER = "+15551230001"
 

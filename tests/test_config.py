@@ -118,7 +118,7 @@ def test_demo_data_dir_override_moves_derived_paths(tmp_path: Path) -> None:
 
 
 def test_sim_families_match_the_simulator() -> None:
-    families = pytest.importorskip("gateway.modem.sim.families")
+    families = pytest.importorskip("gateway.sim.families")
     assert set(cfg.SIM_FAMILIES) == set(families.FAMILIES)
 
 

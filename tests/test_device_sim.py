@@ -15,7 +15,6 @@ from gateway.modem.device import (
     SimPinRejected,
     decode_stored,
 )
-from gateway.modem.sim import FAMILIES, Network
 from gateway.modem.urc import (
     DirectMessage,
     DirectStatusReport,
@@ -24,6 +23,7 @@ from gateway.modem.urc import (
     SignalChanged,
     StorageFull,
 )
+from gateway.sim import FAMILIES, Network
 
 SETTINGS = ModemSettings(
     command_timeout=3.0,

@@ -22,8 +22,8 @@ import pytest
 from gateway.modem import pdu as pdumod
 from gateway.modem.device import Modem, ModemSettings
 from gateway.modem.manager import ModemManager, ModemSpec, ModemStatus, probe_port
-from gateway.modem.sim import Network, SimModem
-from gateway.modem.sim.identity import make_imei
+from gateway.sim import Network, SimModem
+from gateway.sim.identity import make_imei
 
 SETTINGS = ModemSettings(
     command_timeout=1.0,
@@ -218,6 +218,45 @@ def test_wrong_imei_on_configured_port_is_refused(net, manager):
     assert wrong in status.last_error
     assert sim.port in status.last_error
     assert mgr.modem("x") is None
+
+
+def hung_then_back(net: Network) -> SimModem:
+    """A modem that does not answer its first probes (booting, busy or hung), then does."""
+    sim = net.add_modem("generic")
+    sim.set_fault("hang")
+    return sim
+
+
+def wait_probed(mgr: ModemManager, rec: Recorder) -> None:
+    """Return once the manager has had time to probe the hung modem's port (a hung modem drops
+    its input, so nothing on its side tells) and gave up: each probe takes two timeouts of
+    0.3 s; the supervisor tried several times by now."""
+    wait_status(mgr, rec, lambda s: s.state == "searching", "x")
+    time.sleep(2.0)
+    assert mgr.status("x").state == "searching"
+
+
+def test_a_missed_probe_is_retried_after_a_hotplug_event(net, manager):
+    # Found by a soak test: a failed probe was cached for good, keyed by the device node, so a
+    # modem that missed one probe was never probed again until it was replugged.
+    sim = hung_then_back(net)
+    mgr, rec = manager([spec("x", imei=sim.imei)], reconnect_max_seconds=0.2)
+    wait_probed(mgr, rec)
+    sim.clear_fault("hang")
+    mgr.rescan()
+    modem = up_of(rec, "x")
+    assert modem.port == sim.port
+
+
+def test_a_missed_probe_expires(net, manager):
+    sim = hung_then_back(net)
+    mgr, rec = manager(
+        [spec("x", imei=sim.imei)], reconnect_max_seconds=0.2, probe_retry_seconds=0.5
+    )
+    wait_probed(mgr, rec)
+    sim.clear_fault("hang")
+    modem = up_of(rec, "x")  # no hot-plug event: the failed probe is simply tried again
+    assert modem.port == sim.port
 
 
 # -- messages --------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from gateway.modem.sim import Network
-from gateway.modem.sim.identity import luhn_valid
-from gateway.modem.sim.terminal import Terminal
+from gateway.sim import Network
+from gateway.sim.identity import luhn_valid
+from gateway.sim.terminal import Terminal
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_huawei_ussd_is_packed_hex_unless_ussdmode_0(net):
         t.command("ATE0")
         t.command('AT+CUSD=1,"AA180C3602",15')  # "*100#" packed
         match = t.expect(rb'\+CUSD: 0,"([0-9A-F]+)",15\r\n')
-        from gateway.modem.sim.tpdu import unpack_gsm7
+        from gateway.sim.tpdu import unpack_gsm7
 
         assert unpack_gsm7(match.group(1).decode()).startswith("Your balance is")
         t.command("AT^USSDMODE=0")

@@ -17,8 +17,8 @@ from http.client import HTTPConnection
 
 import pytest
 
-from gateway.modem.sim import ControlServer, Network, SimControl, UnknownHandset, UnknownModem
-from gateway.modem.sim.terminal import Terminal
+from gateway.sim import ControlServer, Network, SimControl, UnknownHandset, UnknownModem
+from gateway.sim.terminal import Terminal
 
 
 @pytest.fixture

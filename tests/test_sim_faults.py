@@ -10,8 +10,8 @@ import pytest
 import serial
 
 from gateway.modem import pdu as codec
-from gateway.modem.sim import FaultError, Network
-from gateway.modem.sim.terminal import Terminal
+from gateway.sim import FaultError, Network
+from gateway.sim.terminal import Terminal
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from gateway.modem.sim import Network
+from gateway.sim import Network
 
 gsmmodem = pytest.importorskip("gsmmodem.modem")
 

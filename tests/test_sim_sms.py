@@ -8,8 +8,8 @@ import re
 import pytest
 
 from gateway.modem import pdu as codec
-from gateway.modem.sim import Network
-from gateway.modem.sim.terminal import Terminal
+from gateway.sim import Network
+from gateway.sim.terminal import Terminal
 
 LONG = "The quick brown fox jumps over the lazy dog. " * 7  # 3 GSM-7 parts
 

@@ -3,7 +3,7 @@ device) and handsets, with a JSON control API on loopback, until SIGINT or SIGTE
 
 Output (stdout, one JSON object per line, a stable interface): one line per modem
 ``{"port", "imei", "iccid", "number", "family"}``, one per handset ``{"number"}``, then
-``{"control": "http://127.0.0.1:PORT"}``. Routes of the control API: gateway.modem.sim.control.
+``{"control": "http://127.0.0.1:PORT"}``. Routes of the control API: gateway.sim.control.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import tempfile
 import threading
 from typing import Any
 
-from ..modem.sim import FAMILIES, ControlServer, Network, SimControl, SimError
-from ..modem.sim.handset import check_report_delay
-from ..modem.sim.network import DEFAULT_REPORT_DELAY
+from ..sim import FAMILIES, ControlServer, Network, SimControl, SimError
+from ..sim.handset import check_report_delay
+from ..sim.network import DEFAULT_REPORT_DELAY
 
 
 def register(sub: argparse._SubParsersAction) -> None:

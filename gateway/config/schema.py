@@ -217,7 +217,7 @@ class AgentConfig:
     canned_responses: tuple[CannedResponse, ...] = setting(list_of(section(CannedResponse)), ())
 
 
-# Modem firmwares the simulator imitates (the same list as gateway.modem.sim.families.FAMILIES;
+# Modem firmwares the simulator imitates (the same list as gateway.sim.families.FAMILIES;
 # a test keeps them equal, and config does not import the simulator).
 SIM_FAMILIES = ("generic", "huawei", "simcom", "quectel", "sierra", "ublox")
 

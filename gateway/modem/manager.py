@@ -14,13 +14,14 @@ For each configured modem a supervisor thread:
   heartbeats mean a hung modem, which gets a reset; an unplugged one is announced down and
   found again, with backoff, when it comes back (on any port).
 
-A dead or hung modem blocks only its own supervisor. Hot-plug is noticed through inotify
-(:mod:`.hotplug`), so an idle gateway sleeps until something changes or a timer is due.
+Finding ports (candidates, probing without a PIN, claims, the probe cache) is :mod:`.ports`;
+this module supervises. A dead or hung modem blocks only its own supervisor. Hot-plug is
+noticed through inotify (:mod:`.hotplug`), so an idle gateway sleeps until something changes or
+a timer is due.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import queue
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .at import ATChannel, ATError, CommandError, CommandTimeout, PortGone
+from .at import ATError, CommandError, CommandTimeout, PortGone
 from .device import (
     Identity,
     Modem,
@@ -42,9 +43,9 @@ from .device import (
     SimPukRequired,
     StorageUsage,
     StoredMessage,
-    parse_iccid,
 )
 from .hotplug import HotplugWatcher, watch_dirs
+from .ports import PortFinder, Probe, candidates, probe_port
 from .urc import (
     DirectMessage,
     DirectStatusReport,
@@ -60,17 +61,10 @@ from .urc import (
     StorageFull,
 )
 
-log = logging.getLogger(__name__)
+# Probe and probe_port live in .ports; they stay importable from here.
+__all__ = ["ModemManager", "ModemSpec", "ModemStatus", "Probe", "probe_port"]
 
-# (command, answer prefix) of every family's ICCID query, tried on probe when a config binds
-# by ICCID; each is harmless on a modem that does not know it (it answers ERROR).
-_ICCID_PROBES = (
-    ("AT+CCID", "+CCID"),
-    ("AT+QCCID", "+QCCID"),
-    ("AT^ICCID?", "^ICCID"),
-    ("AT+ICCID", "+ICCID"),
-    ("AT+CICCID", "+ICCID"),
-)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,16 +84,6 @@ class ModemSpec:
         if self.iccid:
             return iccid is not None and iccid.rstrip("F") == self.iccid
         return True  # bound by port only
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What a port said when probed: its real device and, if it is an AT port, who it is."""
-
-    port: str
-    real: str
-    imei: str | None
-    iccid: str | None
 
 
 @dataclass
@@ -170,58 +154,6 @@ class ModemStatus:
         }
 
 
-def probe_port(
-    port: str,
-    *,
-    baudrate: int = 115200,
-    rtscts: bool = False,
-    want_iccid: bool = False,
-    timeout: float = 2.0,
-) -> Probe | None:
-    """Open ``port``, check that it answers ``AT``, read its IMEI (and ICCID when asked).
-    None when it is not an AT port (or not there). Enters no PIN and changes nothing."""
-    real = os.path.realpath(port)
-    channel = ATChannel(port, baudrate=baudrate, rtscts=rtscts, timeout=timeout)
-    try:
-        channel.open()
-        channel.take_over()  # a killed process may have left it at "> " or owing an answer
-        try:
-            channel.command("AT", timeout=timeout)
-        except CommandTimeout:
-            # The first may meet a half-typed line, or a modem that was busy when the first ESC
-            # came and is still at the "> " prompt: ESC once more.
-            channel.take_over()
-            channel.command("AT", timeout=timeout)
-        imei = None
-        try:
-            for line in channel.command("AT+CGSN", timeout=timeout).lines:
-                digits = "".join(c for c in line if c.isdigit())
-                if 14 <= len(digits) <= 17:
-                    imei = digits
-                    break
-        except CommandError as exc:
-            log.debug("%s: AT+CGSN failed: %s", port, exc)
-        iccid = None
-        if want_iccid:
-            for command, prefix in _ICCID_PROBES:
-                try:
-                    lines = channel.command(command, timeout=timeout).lines
-                except CommandError:
-                    continue
-                for line in lines:
-                    iccid = parse_iccid(line, prefix)
-                    if iccid:
-                        break
-                if iccid:
-                    break
-        return Probe(port, real, imei, iccid)
-    except (ATError, OSError) as exc:
-        log.debug("%s: not an AT port (%s)", port, exc)
-        return None
-    finally:
-        channel.close()
-
-
 class ModemManager:
     """Supervises every configured modem. Callbacks run on the modems' threads:
 
@@ -244,6 +176,7 @@ class ModemManager:
         sweep_seconds: float = 300.0,
         reconnect_max_seconds: float = 60.0,
         probe_timeout: float = 2.0,
+        probe_retry_seconds: float = 30.0,
     ) -> None:
         self.specs = {s.id: s for s in specs}
         self.scan = list(scan)
@@ -255,9 +188,8 @@ class ModemManager:
         self.sweep_seconds = sweep_seconds
         self.reconnect_max_seconds = reconnect_max_seconds
         self.probe_timeout = probe_timeout
+        self.probe_retry_seconds = probe_retry_seconds
         self._lock = threading.Lock()
-        self._claims: dict[str, str] = {}  # real device -> modem id (or "probe")
-        self._probes: dict[tuple, Probe | None] = {}
         self._status: dict[str, ModemStatus] = {
             s.id: ModemStatus(s.id, s.label) for s in self.specs.values()
         }
@@ -275,6 +207,9 @@ class ModemManager:
         self._threads: list[threading.Thread] = []
         self.hotplug = HotplugWatcher(
             watch_dirs(self.scan + [s.port for s in self.specs.values() if s.port])
+        )
+        self.ports = PortFinder(
+            self.hotplug, probe_timeout=probe_timeout, retry_seconds=probe_retry_seconds
         )
 
     # -- public --------------------------------------------------------------------------
@@ -378,52 +313,11 @@ class ModemManager:
     # -- finding ports -------------------------------------------------------------------
 
     def _candidates(self) -> list[str]:
-        seen: dict[str, str] = {}
-        for pattern in self.scan:
-            for path in sorted(glob.glob(pattern)):
-                real = os.path.realpath(path)
-                # Prefer the stable by-id name over /dev/ttyUSBn for the same device.
-                if real not in seen or "/by-id/" in path:
-                    seen[real] = path
-        return list(seen.values())
-
-    def _probe_cached(self, port: str, spec: ModemSpec | None) -> Probe | None:
-        real = os.path.realpath(port)
-        try:
-            st = os.stat(real)
-        except OSError:
-            return None
-        key = (real, st.st_rdev, st.st_ctime_ns)
-        want_iccid = spec is not None and bool(spec.iccid) and not spec.imei
-        with self._lock:
-            if key in self._probes:
-                cached = self._probes[key]
-                if cached is None or not want_iccid or cached.iccid:
-                    return cached
-        settings = spec.settings if spec else ModemSettings()
-        result = probe_port(
-            port,
-            baudrate=settings.baudrate,
-            rtscts=settings.rtscts,
-            want_iccid=want_iccid,
-            timeout=self.probe_timeout,
-        )
-        with self._lock:
-            self._probes[key] = result
-        return result
-
-    def _claim(self, real: str, owner: str) -> bool:
-        with self._lock:
-            if real in self._claims and self._claims[real] != owner:
-                return False
-            self._claims[real] = owner
-            return True
+        return candidates(self.scan)
 
     def _release(self, real: str, owner: str) -> None:
-        with self._lock:
-            if self._claims.get(real) != owner:
-                return
-            del self._claims[real]
+        if not self.ports.release(real, owner):
+            return
         # Another supervisor may have skipped this port while we held it: let it look again
         # now rather than after its backoff.
         for modem_id, wake in self._wake.items():
@@ -436,11 +330,13 @@ class ModemManager:
         candidates = [spec.port] if spec.port else self._candidates()
         for port in candidates:
             real = os.path.realpath(port)
-            if not os.path.exists(real) or not self._claim(real, spec.id):
+            if not os.path.exists(real) or not self.ports.claim(real, spec.id):
                 continue
             if spec.port and not (spec.imei or spec.iccid):
                 return port, real
-            probe = self._probe_cached(port, spec)
+            probe = self.ports.probe(
+                port, spec.settings, want_iccid=bool(spec.iccid) and not spec.imei
+            )
             if probe is not None and spec.matches(probe.imei, probe.iccid):
                 with self._lock:
                     self._unconfigured.pop(real, None)
@@ -454,17 +350,6 @@ class ModemManager:
                     "fix the port or the IMEI/ICCID in the configuration"
                 )
         return None
-
-    def _cached_probe(self, port: str) -> tuple[bool, Probe | None]:
-        """(known, probe): what an earlier probe of this device said, without opening it."""
-        real = os.path.realpath(port)
-        try:
-            st = os.stat(real)
-        except OSError:
-            return True, None
-        with self._lock:
-            key = (real, st.st_rdev, st.st_ctime_ns)
-            return key in self._probes, self._probes.get(key)
 
     def _discover(self) -> None:
         """List AT ports that no configured modem claims, as 'unconfigured' modems."""
@@ -481,15 +366,15 @@ class ModemManager:
             pending = False
             for port in self._candidates():
                 real = os.path.realpath(port)
-                if self._claim(real, "probe"):
+                if self.ports.claim(real, "probe"):
                     try:
-                        probe = self._probe_cached(port, None)
+                        probe = self.ports.probe(port)
                     finally:
                         self._release(real, "probe")
                 else:
                     # A supervisor holds it: in use, or being probed right now. Its probe
                     # lands in the cache; until it does, look again shortly.
-                    known, probe = self._cached_probe(port)
+                    known, probe = self.ports.cached(port)
                     if not known:
                         pending = pending or real not in bound_ports
                         continue

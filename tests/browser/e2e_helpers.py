@@ -35,7 +35,7 @@ class GatewayUnderTest:
     def handset(self, phone: str) -> Any:
         """The simulated phone with this number; put on the network if the demo has none (the
         demo's handsets are its first five profiles)."""
-        from gateway.modem.sim.errors import UnknownHandset
+        from gateway.sim.errors import UnknownHandset
 
         try:
             return self.net.handset(phone)

@@ -1,7 +1,7 @@
 """A small scripted modem behind :class:`FakeSerial`, for unit tests of the Modem driver.
 
 It answers the commands the driver uses, with switches for the family habits and faults the tests
-need. It is deliberately simple; the realistic simulator is ``gateway.modem.sim``.
+need. It is deliberately simple; the realistic simulator is ``gateway.sim``.
 """
 
 from __future__ import annotations

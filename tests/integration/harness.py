@@ -22,8 +22,8 @@ from typing import Any
 
 from gateway.config import Config
 from gateway.daemon import Daemon
-from gateway.modem.sim import Network
 from gateway.services import Services
+from gateway.sim import Network
 from gateway.store import Store
 
 SUPPORT = "55123"

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.cli import main
 from gateway.messaging.failures import Blame, classify_cms
-from gateway.modem.sim import Network
+from gateway.sim import Network
 
 PEER = "+15551230001"
 

@@ -11,9 +11,9 @@ import pytest
 
 from gateway.config import ConfigError, parse_config
 from gateway.modem import pdu as codec
-from gateway.modem.sim import Network
-from gateway.modem.sim.terminal import Terminal
-from gateway.modem.sim.tpdu import unpack_gsm7
+from gateway.sim import Network
+from gateway.sim.terminal import Terminal
+from gateway.sim.tpdu import unpack_gsm7
 
 from .simproc import FAMILIES
 

@@ -34,8 +34,8 @@ from integration.harness import (
 )
 
 from gateway.config import load_config
-from gateway.modem.sim import FAULT_KINDS
-from gateway.modem.sim.modem import FAULT_MOMENTS
+from gateway.sim import FAULT_KINDS
+from gateway.sim.modem import FAULT_MOMENTS
 
 # Each fault with the parameters that make it bite: slow answers later than the send timeout
 # (2 s below), so the gateway gives up on parts the network did take.

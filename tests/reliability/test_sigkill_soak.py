@@ -33,8 +33,8 @@ from gateway.control import ControlError, request
 from gateway.modem import pdu
 from gateway.modem.device import Modem, ModemSettings
 from gateway.modem.manager import probe_port
-from gateway.modem.sim import Network
-from gateway.modem.sim.terminal import Terminal
+from gateway.sim import Network
+from gateway.sim.terminal import Terminal
 
 SHORT_CODE = "55123"
 CONFIG = """\

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.config import SimHandsetConfig, SimulatorConfig
-from gateway.modem.sim import Network, SimControl
 from gateway.services import Simulator
+from gateway.sim import Network, SimControl
 
 from .conftest import AGENT, Web, csrf_token
 

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 # The demo's Phones page is a front of the simulator's control API (the services' simulator),
 # and so the one part of the web app that knows the simulator; it never reaches the driver or
 # the codec.
-from ...modem.sim import SimControl, SimError, UnknownHandset
+from ...sim import SimControl, SimError, UnknownHandset
 from ..context import Services, services
 from ..helpers import shown_time
 

@@ -1,9 +1,9 @@
 """The AT command set of a simulated modem (3GPP TS 27.007 / 27.005 and family extras).
 
-:class:`AtCommandsMixin` is mixed into :class:`~gateway.modem.sim.modem.SimModem`; every method
-here runs on the modem thread. A handler returns the information lines of its command (or a
-:class:`Prompt`) and raises an :class:`AtFailure` for an error result; :meth:`execute` turns a
-whole command line into one :class:`Reply`.
+:class:`AtCommands` is one part of a :class:`~gateway.sim.modem.SimModem`, given the modem it
+works on; every method here runs on the modem thread. A handler returns the information lines of
+its command (or a :class:`Prompt`) and raises an :class:`AtFailure` for an error result;
+:meth:`AtCommands.execute` turns a whole command line into one :class:`Reply`.
 """
 
 from __future__ import annotations
@@ -12,28 +12,27 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gateway.modem import pdu as codec
 from gateway.modem.errors import CodecError
-from gateway.modem.sim.atparse import AtCommand, AtSyntaxError, parse_line
-from gateway.modem.sim.charset import CHARSETS, CharsetError, from_te, to_te
-from gateway.modem.sim.families import Family
-from gateway.modem.sim.identity import swap_nibbles
-from gateway.modem.sim.storage import (
+from gateway.sim.atparse import AtCommand, AtSyntaxError, parse_line
+from gateway.sim.charset import CHARSETS, CharsetError, from_te, to_te
+from gateway.sim.families import Family
+from gateway.sim.identity import swap_nibbles
+from gateway.sim.storage import (
     ALL,
     REC_READ,
     REC_UNREAD,
     STAT_NAMES,
     STO_SENT,
     STO_UNSENT,
-    Storage,
     StoredMessage,
 )
-from gateway.modem.sim.tpdu import TpduError, pack_gsm7, parse_submit, unpack_gsm7
+from gateway.sim.tpdu import TpduError, pack_gsm7, parse_submit, unpack_gsm7
 
 if TYPE_CHECKING:
-    from gateway.modem.sim.network import Network
+    from gateway.sim.modem import SimModem
 
 log = logging.getLogger(__name__)
 
@@ -204,44 +203,18 @@ def _parse_cclk(text: str) -> datetime | None:
     return None
 
 
-class AtCommandsMixin:
-    """The AT command interpreter of SimModem (see the module docstring)."""
+class AtCommands:
+    """The AT command interpreter of one SimModem (see the module docstring).
 
-    # Provided by SimModem.
-    at: AtSettings
-    profile: Family
-    storage: Storage
-    network: Network
-    faults: dict[str, dict[str, Any]]
-    sim_state: str
-    sms_ready: bool
-    cfun: int
-    imei: str
-    iccid: str
-    imsi: str
-    number: str
-    pin: str | None
-    puk: str
-    pin_tries: int
-    puk_tries: int
-    signal: int
-    lac: int
-    cell_id: int
-    balance_cents: int
-    _executing: bool
+    It is given the modem whose state it reads and changes (identity, SIM, radio, storage, the
+    AT settings in ``modem.at``) and whose machinery it calls (URCs, reset, acknowledgements,
+    the network); it keeps only whether a command line is being run.
+    """
 
-    registration_status: Callable[[], int]
-    _update_registration: Callable[[], None]
-    _retry_held: Callable[[], None]
-    _sim_ready: Callable[[int], None]
-    _urc: Callable[..., None]
-    _boot_epoch: int
-    reset: Callable[[bool], None]
-    acknowledge: Callable[[bool], bool]
-    storage_changed: Callable[[], None]
-    consume_cms_fault: Callable[[str], str | None]
-    next_reference: Callable[[], int]
-    sent: list
+    def __init__(self, modem: SimModem) -> None:
+        self.modem = modem
+        # A command line is being run: the modem holds URCs until its answer went out.
+        self.executing = False
 
     # ------------------------------------------------------------------------------------------
 
@@ -251,20 +224,20 @@ class AtCommandsMixin:
         try:
             commands = parse_line(line)
         except AtSyntaxError as exc:
-            log.debug("modem %s: %s", self.imei, exc)
+            log.debug("modem %s: %s", self.modem.imei, exc)
             reply.final = "ERROR"
             return reply
-        self._executing = True
+        self.executing = True
         try:
             for cmd in commands:
                 try:
                     result = self._dispatch(cmd, reply)
                 except AtSyntaxError as exc:
-                    log.debug("modem %s: %s", self.imei, exc)
+                    log.debug("modem %s: %s", self.modem.imei, exc)
                     reply.final = "ERROR"
                     return reply
                 except AtFailure as failure:
-                    reply.final = failure.line(self.at.cmee)
+                    reply.final = failure.line(self.modem.at.cmee)
                     return reply
                 if isinstance(result, Prompt):
                     reply.prompt = result
@@ -274,12 +247,16 @@ class AtCommandsMixin:
                     reply.blocks.append(result)
             return reply
         finally:
-            self._executing = False
+            self.executing = False
 
     def _dispatch(self, cmd: AtCommand, reply: Reply) -> list[str] | Prompt | None:
-        iccid_format = self.profile.iccid_commands.get(f"{cmd.name} {cmd.kind}")
+        iccid_format = self.modem.profile.iccid_commands.get(f"{cmd.name} {cmd.kind}")
         if iccid_format is not None:
-            return [iccid_format.format(iccid=self.iccid, iccid_swapped=swap_nibbles(self.iccid))]
+            return [
+                iccid_format.format(
+                    iccid=self.modem.iccid, iccid_swapped=swap_nibbles(self.modem.iccid)
+                )
+            ]
         if cmd.name in SMS_COMMANDS:
             self._sms_gate()
         if cmd.name in SIM_COMMANDS:
@@ -299,17 +276,17 @@ class AtCommandsMixin:
         return prefix + name[1:]
 
     def _sim_gate(self) -> None:
-        if self.sim_state == "SIM PIN":
+        if self.modem.sim_state == "SIM PIN":
             raise CmeError(11)
-        if self.sim_state == "SIM PUK":
+        if self.modem.sim_state == "SIM PUK":
             raise CmeError(12)
 
     def _sms_gate(self) -> None:
-        if self.sim_state == "SIM PIN":
+        if self.modem.sim_state == "SIM PIN":
             raise CmsError(311)
-        if self.sim_state == "SIM PUK":
+        if self.modem.sim_state == "SIM PUK":
             raise CmsError(316)
-        if self.profile.sms_gated and not self.sms_ready:
+        if self.modem.profile.sms_gated and not self.modem.sms_ready:
             raise PlainError()
 
     @staticmethod
@@ -323,10 +300,10 @@ class AtCommandsMixin:
     # V.250 basics
 
     def _at_E(self, cmd: AtCommand, reply: Reply) -> None:
-        self.at.echo = bool(self._flag(cmd, range(2)))
+        self.modem.at.echo = bool(self._flag(cmd, range(2)))
 
     def _at_V(self, cmd: AtCommand, reply: Reply) -> None:
-        self.at.verbose = bool(self._flag(cmd, range(2)))
+        self.modem.at.verbose = bool(self._flag(cmd, range(2)))
 
     def _at_Q(self, cmd: AtCommand, reply: Reply) -> None:
         self._flag(cmd, range(1))
@@ -336,9 +313,9 @@ class AtCommandsMixin:
 
     def _at_Z(self, cmd: AtCommand, reply: Reply) -> None:
         """Restore the user profile: echo on, verbose, errors as ERROR, the boot SMS mode."""
-        fresh = AtSettings.boot(self.profile)
-        self.at.echo, self.at.verbose, self.at.cmee = fresh.echo, fresh.verbose, fresh.cmee
-        self.at.cmgf = fresh.cmgf
+        fresh = AtSettings.boot(self.modem.profile)
+        at = self.modem.at
+        at.echo, at.verbose, at.cmee, at.cmgf = fresh.echo, fresh.verbose, fresh.cmee, fresh.cmgf
 
     _at_amp_F = _at_Z
 
@@ -351,7 +328,7 @@ class AtCommandsMixin:
         return ["000"] if cmd.kind == "read" else None
 
     def _at_I(self, cmd: AtCommand, reply: Reply) -> list[str]:
-        return [line.format(imei=self.imei) for line in self.profile.ati]
+        return [line.format(imei=self.modem.imei) for line in self.modem.profile.ati]
 
     def _at_H(self, cmd: AtCommand, reply: Reply) -> None:
         return None
@@ -370,21 +347,21 @@ class AtCommandsMixin:
         return [value]
 
     def _at_CGMI(self, cmd: AtCommand, reply: Reply) -> list[str]:
-        return self._info(cmd, self.profile.manufacturer)
+        return self._info(cmd, self.modem.profile.manufacturer)
 
     def _at_CGMM(self, cmd: AtCommand, reply: Reply) -> list[str]:
-        return self._info(cmd, self.profile.model)
+        return self._info(cmd, self.modem.profile.model)
 
     def _at_CGMR(self, cmd: AtCommand, reply: Reply) -> list[str]:
-        return self._info(cmd, self.profile.revision)
+        return self._info(cmd, self.modem.profile.revision)
 
     def _at_CGSN(self, cmd: AtCommand, reply: Reply) -> list[str]:
-        return self._info(cmd, self.imei)
+        return self._info(cmd, self.modem.imei)
 
     _at_GMI, _at_GMM, _at_GMR, _at_GSN = _at_CGMI, _at_CGMM, _at_CGMR, _at_CGSN
 
     def _at_CIMI(self, cmd: AtCommand, reply: Reply) -> list[str]:
-        return self._info(cmd, self.imsi)
+        return self._info(cmd, self.modem.imsi)
 
     def _at_GCAP(self, cmd: AtCommand, reply: Reply) -> list[str]:
         return ["+GCAP: +CGSM"]
@@ -392,67 +369,67 @@ class AtCommandsMixin:
     def _at_CNUM(self, cmd: AtCommand, reply: Reply) -> list[str]:
         if cmd.kind == "test":
             return []
-        toa = 145 if self.number.startswith("+") else 129
-        return [f'+CNUM: "","{self.number}",{toa}{self.profile.cnum_suffix}']
+        toa = 145 if self.modem.number.startswith("+") else 129
+        return [f'+CNUM: "","{self.modem.number}",{toa}{self.modem.profile.cnum_suffix}']
 
     def _at_CLAC(self, cmd: AtCommand, reply: Reply) -> list[str]:
-        if self.profile.clac is None:
+        if self.modem.profile.clac is None:
             raise PlainError()
-        return ["AT" + c for c in self.profile.clac]
+        return ["AT" + c for c in self.modem.profile.clac]
 
     # ------------------------------------------------------------------------------------------
     # Settings
 
     def _at_CMEE(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if cmd.kind == "read":
-            return [f"+CMEE: {self.at.cmee}"]
+            return [f"+CMEE: {self.modem.at.cmee}"]
         if cmd.kind == "test":
             return ["+CMEE: (0-2)"]
         value = cmd.int_arg(0, 0)
         if value not in (0, 1, 2):
             raise CmeError(50)
-        self.at.cmee = value
+        self.modem.at.cmee = value
         return None
 
     def _at_CMGF(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if cmd.kind == "read":
-            return [f"+CMGF: {self.at.cmgf}"]
+            return [f"+CMGF: {self.modem.at.cmgf}"]
         if cmd.kind == "test":
             return ["+CMGF: (0-1)"]
         value = cmd.int_arg(0, 0)
         if value not in (0, 1):
             raise PlainError()
-        self.at.cmgf = value
+        self.modem.at.cmgf = value
         return None
 
     def _at_CSCS(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if cmd.kind == "read":
-            return [f'+CSCS: "{self.at.cscs}"']
+            return [f'+CSCS: "{self.modem.at.cscs}"']
         if cmd.kind == "test":
             return ['+CSCS: ("IRA","GSM","UCS2")']
         value = (cmd.arg(0) or "").upper()
         if value not in CHARSETS:
             raise CmeError(4)
-        self.at.cscs = value
+        self.modem.at.cscs = value
         return None
 
     def _at_CSCA(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if cmd.kind == "read":
-            toa = 145 if self.at.csca.startswith("+") else 129
-            return [f'+CSCA: "{self.at.csca}",{toa}']
+            toa = 145 if self.modem.at.csca.startswith("+") else 129
+            return [f'+CSCA: "{self.modem.at.csca}",{toa}']
         if cmd.kind == "set" and cmd.arg(0):
-            self.at.csca = cmd.arg(0) or ""
+            self.modem.at.csca = cmd.arg(0) or ""
             return None
         return []
 
     def _at_CSMP(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if cmd.kind == "read":
-            return ["+CSMP: " + ",".join(str(v) for v in self.at.csmp)]
+            return ["+CSMP: " + ",".join(str(v) for v in self.modem.at.csmp)]
         if cmd.kind == "set":
             for i in range(4):
                 value = cmd.int_arg(i)
                 if value is not None:
-                    self.at.csmp[i] = value
+                    self.modem.at.csmp[i] = value
         return None
 
     def _accept(self, cmd: AtCommand, reply: Reply) -> None:
@@ -465,11 +442,11 @@ class AtCommandsMixin:
 
     def _at_CBC(self, cmd: AtCommand, reply: Reply) -> list[str]:
         """Battery charge (TS 27.007 8.4): modules on a supply measure it; USB sticks do not."""
-        if self.profile.battery is None:
+        if self.modem.profile.battery is None:
             raise PlainError()
         if cmd.kind == "test":
             return ["+CBC: (0-3),(0-100)"]
-        return [self.profile.battery]
+        return [self.modem.profile.battery]
 
     def _at_CCLK(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         """The modem's clock (TS 27.007 8.15), "yy/MM/dd,hh:mm:ss±zz" in quarter hours; set
@@ -477,38 +454,38 @@ class AtCommandsMixin:
         if cmd.kind == "test":
             return []
         if cmd.kind == "read":
-            now = self.network.clock.now() + self.at.clock_offset
-            if self.at.clock_zone is not None:
-                now = now.astimezone(self.at.clock_zone)
+            now = self.modem.network.clock.now() + self.modem.at.clock_offset
+            if self.modem.at.clock_zone is not None:
+                now = now.astimezone(self.modem.at.clock_zone)
             return [f'+CCLK: "{_scts(now)}"']
         if cmd.kind != "set":
             raise PlainError()
         when = _parse_cclk(cmd.arg(0) or "")
         if when is None:
             raise CmeError(50)
-        self.at.clock_offset = when - self.network.clock.now()
-        self.at.clock_zone = when.tzinfo
+        self.modem.at.clock_offset = when - self.modem.network.clock.now()
+        self.modem.at.clock_zone = when.tzinfo
         return None
 
     def _at_hw_CURC(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         """Huawei: periodic status reports on (1, the boot default) or off (0); Gammu sends
         ``AT^CURC=0`` when it connects to any Huawei (its F_HUAWEI_INIT)."""
-        if self.profile.name != "huawei":
+        if self.modem.profile.name != "huawei":
             raise PlainError()
         if cmd.kind == "read":
-            return [f"^CURC: {self.at.curc}"]
+            return [f"^CURC: {self.modem.at.curc}"]
         if cmd.kind == "test":
             return ["^CURC: (0-1)"]
         value = cmd.int_arg(0)
         if cmd.kind != "set" or value not in (0, 1):
             raise CmeError(50)
-        self.at.curc = value
+        self.modem.at.curc = value
         return None
 
     def _at_hw_PORTSEL(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         """Huawei: which port gets the URCs (0 PC UI, 1 modem); accepted and shown, not routed:
         the simulator serves one port per modem. Gammu sends ``AT^PORTSEL=1`` after ^CURC."""
-        if self.profile.name != "huawei":
+        if self.modem.profile.name != "huawei":
             raise PlainError()
         if cmd.kind == "read":
             return ["^PORTSEL: 0"]
@@ -519,12 +496,12 @@ class AtCommandsMixin:
         return None
 
     def _at_hw_USSDMODE(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
-        if self.profile.name != "huawei":
+        if self.modem.profile.name != "huawei":
             raise PlainError()
         if cmd.kind == "read":
-            return [f"^USSDMODE: {self.at.ussdmode}"]
+            return [f"^USSDMODE: {self.modem.at.ussdmode}"]
         if cmd.kind == "set":
-            self.at.ussdmode = cmd.int_arg(0, 1) or 0
+            self.modem.at.ussdmode = cmd.int_arg(0, 1) or 0
         return None
 
     # ------------------------------------------------------------------------------------------
@@ -532,96 +509,100 @@ class AtCommandsMixin:
 
     def _at_CPIN(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if cmd.kind == "read":
-            return [f"+CPIN: {self.sim_state}"]
+            return [f"+CPIN: {self.modem.sim_state}"]
         if cmd.kind == "test":
             return []
         if cmd.kind != "set":
             raise PlainError()
         code = cmd.arg(0) or ""
-        if self.sim_state == "READY":
+        if self.modem.sim_state == "READY":
             raise CmeError(3)
-        if self.sim_state == "SIM PIN":
-            if code != self.pin:
-                self.pin_tries -= 1
-                log.info("modem %s: wrong PIN, %d tries left", self.imei, self.pin_tries)
-                if self.pin_tries <= 0:
-                    self.sim_state = "SIM PUK"
+        if self.modem.sim_state == "SIM PIN":
+            if code != self.modem.pin:
+                self.modem.pin_tries -= 1
+                log.info(
+                    "modem %s: wrong PIN, %d tries left", self.modem.imei, self.modem.pin_tries
+                )
+                if self.modem.pin_tries <= 0:
+                    self.modem.sim_state = "SIM PUK"
                 raise CmeError(16)
         else:
             new_pin = cmd.arg(1)
-            if code != self.puk or not new_pin:
-                self.puk_tries -= 1
+            if code != self.modem.puk or not new_pin:
+                self.modem.puk_tries -= 1
                 raise CmeError(16)
-            self.pin = new_pin
-        self.sim_state = "READY"
-        self.pin_tries, self.puk_tries = 3, 10
-        self.faults.pop("pin", None)
-        epoch = self._boot_epoch
-        reply.after.append(lambda: self._sim_ready(epoch))
-        reply.after.append(self._update_registration)
+            self.modem.pin = new_pin
+        self.modem.sim_state = "READY"
+        self.modem.pin_tries, self.modem.puk_tries = 3, 10
+        self.modem.faults.pop("pin", None)
+        epoch = self.modem.boot_epoch
+        reply.after.append(lambda: self.modem.on_sim_ready(epoch))
+        reply.after.append(self.modem.update_registration)
         return None
 
     def _at_QPINC(self, cmd: AtCommand, reply: Reply) -> list[str]:
-        if self.profile.name != "quectel":
+        if self.modem.profile.name != "quectel":
             raise PlainError()
-        return [f'+QPINC: "SC",{self.pin_tries},{self.puk_tries}']
+        return [f'+QPINC: "SC",{self.modem.pin_tries},{self.modem.puk_tries}']
 
     # ------------------------------------------------------------------------------------------
     # Radio and network
 
     def _at_CFUN(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if cmd.kind == "read":
-            return [f"+CFUN: {self.cfun}"]
+            return [f"+CFUN: {self.modem.cfun}"]
         if cmd.kind == "test":
             return ["+CFUN: (0,1,4),(0-1)"]
         fun, rst = cmd.int_arg(0, 1), cmd.int_arg(1, 0)
         if fun not in (0, 1, 4) or rst not in (0, 1):
             raise CmeError(50)
         if rst == 1:
-            reply.after.append(lambda: self.reset(True))
+            reply.after.append(lambda: self.modem.reset(True))
             return None
-        self.cfun = fun
-        reply.after.append(self._update_registration)
-        reply.after.append(self._retry_held)
+        self.modem.cfun = fun
+        reply.after.append(self.modem.update_registration)
+        reply.after.append(self.modem.retry_held)
         return None
 
     def _at_CSQ(self, cmd: AtCommand, reply: Reply) -> list[str]:
         if cmd.kind == "test":
             return ["+CSQ: (0-31,99),(0-7,99)"]
-        if self.cfun != 1 or "no_network" in self.faults:
+        if self.modem.cfun != 1 or "no_network" in self.modem.faults:
             return ["+CSQ: 99,99"]
-        return [f"+CSQ: {self.signal},99"]
+        return [f"+CSQ: {self.modem.signal},99"]
 
     def registration_fields(self, stat: int, n: int, *, unsolicited: bool) -> str:
         """The fields after "+CREG: " for a query (n first) or an unsolicited report."""
         parts = [] if unsolicited else [str(n)]
         parts.append(str(stat))
         if n == 2 and stat in (1, 5):
-            lac = f"{self.lac:04X}"
-            if self.profile.access_technology:  # UMTS/LTE: 28-bit cell id; GSM: 16-bit
-                ci = f"{self.cell_id:07X}"
+            lac = f"{self.modem.lac:04X}"
+            if self.modem.profile.access_technology:  # UMTS/LTE: 28-bit cell id; GSM: 16-bit
+                ci = f"{self.modem.cell_id:07X}"
             else:
-                ci = f"{self.cell_id & 0xFFFF:04X}"
-            if self.profile.creg_hex_unquoted:
+                ci = f"{self.modem.cell_id & 0xFFFF:04X}"
+            if self.modem.profile.creg_hex_unquoted:
                 parts += [lac, ci]
             else:
                 parts += [f'"{lac}"', f'"{ci}"']
-                if self.profile.access_technology is not None:
-                    parts.append(str(self.profile.access_technology))
+                if self.modem.profile.access_technology is not None:
+                    parts.append(str(self.modem.profile.access_technology))
         return ",".join(parts)
 
     def _registration(self, cmd: AtCommand, attr: str) -> list[str] | None:
         name = cmd.name
         if cmd.kind == "read":
-            n = getattr(self.at, attr)
-            fields = self.registration_fields(self.registration_status(), n, unsolicited=False)
+            n = getattr(self.modem.at, attr)
+            fields = self.registration_fields(
+                self.modem.registration_status(), n, unsolicited=False
+            )
             return [f"{name}: {fields}"]
         if cmd.kind == "test":
             return [f"{name}: (0-2)"]
         n = cmd.int_arg(0, 0)
         if n not in (0, 1, 2):
             raise CmeError(50)
-        setattr(self.at, attr, n)
+        setattr(self.modem.at, attr, n)
         return None
 
     def _at_CREG(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
@@ -631,7 +612,7 @@ class AtCommandsMixin:
         return self._registration(cmd, "cgreg")
 
     def _at_CEREG(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
-        if not self.profile.supports_cereg:
+        if not self.modem.profile.supports_cereg:
             raise PlainError()
         return self._registration(cmd, "cereg")
 
@@ -639,29 +620,29 @@ class AtCommandsMixin:
         """Packet domain attach (TS 27.007 10.1.9): attached while registered, unless detached
         with AT+CGATT=0. Gammu's networkinfo and monitor ask it, and give up on ERROR."""
         if cmd.kind == "read":
-            attached = self.at.cgatt == 1 and self.registration_status() in (1, 5)
+            attached = self.modem.at.cgatt == 1 and self.modem.registration_status() in (1, 5)
             return [f"+CGATT: {int(attached)}"]
         if cmd.kind == "test":
             return ["+CGATT: (0,1)"]
         state = cmd.int_arg(0)
         if cmd.kind != "set" or state not in (0, 1):
             raise CmeError(50)
-        if state == 1 and self.registration_status() not in (1, 5):
+        if state == 1 and self.modem.registration_status() not in (1, 5):
             raise CmeError(30)
-        self.at.cgatt = state
+        self.modem.at.cgatt = state
         return None
 
     def _at_COPS(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
-        act = self.profile.access_technology
-        name = self.network.operator
-        fmt = self.at.cops_format
+        act = self.modem.profile.access_technology
+        name = self.modem.network.operator
+        fmt = self.modem.at.cops_format
         if cmd.kind == "read":
-            if self.registration_status() not in (1, 5):
+            if self.modem.registration_status() not in (1, 5):
                 return ["+COPS: 0"]
-            oper = self.network.plmn if fmt == 2 else name
+            oper = self.modem.network.plmn if fmt == 2 else name
             return [f'+COPS: 0,{fmt},"{oper}"' + (f",{act}" if act is not None else "")]
         if cmd.kind == "test":
-            plmn = self.network.plmn
+            plmn = self.modem.network.plmn
             tail = f",{act}" if act is not None else ""
             return [f'+COPS: (2,"{name}","{name}","{plmn}"{tail}),,(0-4),(0-2)']
         # AT+COPS=<mode>[,<format>...]: mode 3 only sets the format the read answers in
@@ -670,41 +651,41 @@ class AtCommandsMixin:
         if mode not in range(5) or (new_format is not None and new_format not in (0, 1, 2)):
             raise CmeError(50)
         if new_format is not None:
-            self.at.cops_format = new_format
+            self.modem.at.cops_format = new_format
         return None
 
     def _at_CUSD(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         """USSD (TS 27.007 7.15). With a GSM 7-bit <dcs> the request and the answer are strings
         in the character set of AT+CSCS (UCS2: hex); Huawei's ^USSDMODE=1 packs them instead."""
         if cmd.kind == "read":
-            return [f"+CUSD: {self.at.cusd}"]
+            return [f"+CUSD: {self.modem.at.cusd}"]
         if cmd.kind == "test":
             return ["+CUSD: (0-2)"]
         n = cmd.int_arg(0, 0)
         if n not in (0, 1, 2):
             raise CmeError(50)
         if n in (0, 1):
-            self.at.cusd = n
+            self.modem.at.cusd = n
         request = cmd.arg(1)
         if n == 2 or request is None:
             return None
-        if self.registration_status() not in (1, 5):
+        if self.modem.registration_status() not in (1, 5):
             raise CmeError(30)
-        hex_strings = self.profile.ussd_hex and self.at.ussdmode == 1
-        charset = self.at.cscs
+        hex_strings = self.modem.profile.ussd_hex and self.modem.at.ussdmode == 1
+        charset = self.modem.at.cscs
         try:
             request = unpack_gsm7(request) if hex_strings else from_te(request, charset)
         except (ValueError, CharsetError) as exc:
-            log.info("modem %s: USSD request %r: %s", self.imei, request, exc)
+            log.info("modem %s: USSD request %r: %s", self.modem.imei, request, exc)
             raise CmeError(50) from None
-        answer = self.network.ussd_answer(self, request)
+        answer = self.modem.network.ussd_answer(self.modem, request)
 
         def respond() -> None:
             if answer is None:
-                self._urc("+CUSD: 4")
+                self.modem.urc("+CUSD: 4")
             else:
                 text = pack_gsm7(answer) if hex_strings else to_te(answer, charset)
-                self._urc(f'+CUSD: 0,"{text}",15')
+                self.modem.urc(f'+CUSD: 0,"{text}",15')
 
         reply.after.append(respond)
         return None
@@ -714,13 +695,13 @@ class AtCommandsMixin:
 
     def _at_CSMS(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if cmd.kind == "read":
-            return [f"+CSMS: {self.at.csms},1,1,1"]
+            return [f"+CSMS: {self.modem.at.csms},1,1,1"]
         if cmd.kind == "test":
             return ["+CSMS: (0,1)"]
         value = cmd.int_arg(0, 0)
         if value not in (0, 1):
             raise CmsError(303)
-        self.at.csms = value
+        self.modem.at.csms = value
         return ["+CSMS: 1,1,1"]
 
     def _at_CPMS(self, cmd: AtCommand, reply: Reply) -> list[str]:
@@ -729,8 +710,8 @@ class AtCommandsMixin:
             return [f"+CPMS: {mems},{mems},{mems}"]
         if cmd.kind == "read":
             parts = []
-            for mem in self.at.cpms:
-                view = self.storage.view(mem)
+            for mem in self.modem.at.cpms:
+                view = self.modem.storage.view(mem)
                 parts.append(f'"{mem}",{view.used},{view.capacity}')
             return ["+CPMS: " + ",".join(parts)]
         if cmd.kind != "set" or not 1 <= len(cmd.args) <= 3:
@@ -738,22 +719,22 @@ class AtCommandsMixin:
         wanted = [(cmd.arg(i) or "").upper() for i in range(len(cmd.args))]
         if any(m not in MEMORIES for m in wanted):
             raise CmsError(302)
-        self.at.cpms[: len(wanted)] = wanted
+        self.modem.at.cpms[: len(wanted)] = wanted
         counts = []
-        for mem in self.at.cpms:
-            view = self.storage.view(mem)
+        for mem in self.modem.at.cpms:
+            view = self.modem.storage.view(mem)
             counts += [str(view.used), str(view.capacity)]
         return ["+CPMS: " + ",".join(counts)]
 
     def _at_CNMI(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
         if cmd.kind == "read":
-            return ["+CNMI: " + ",".join(str(v) for v in self.at.cnmi)]
+            return ["+CNMI: " + ",".join(str(v) for v in self.modem.at.cnmi)]
         if cmd.kind == "test":
             return ["+CNMI: (0-3),(0-3),(0,2),(0-2),(0,1)"]
         if cmd.kind != "set":
             raise PlainError()
         limits = (3, 3, 3, 2, 1)
-        values = list(self.at.cnmi)
+        values = list(self.modem.at.cnmi)
         for i in range(min(len(cmd.args), 5)):
             value = cmd.int_arg(i)
             if value is None:
@@ -761,13 +742,13 @@ class AtCommandsMixin:
             if not 0 <= value <= limits[i]:
                 raise CmsError(303)
             values[i] = value
-        self.at.cnmi = values
-        reply.after.append(self._retry_held)
+        self.modem.at.cnmi = values
+        reply.after.append(self.modem.retry_held)
         return None
 
     def _at_CNMA(self, cmd: AtCommand, reply: Reply) -> None:
         ok = cmd.int_arg(0, 0) != 2 if cmd.kind == "set" else True
-        if not self.acknowledge(ok):
+        if not self.modem.acknowledge(ok):
             raise CmsError(340)
 
     # ------------------------------------------------------------------------------------------
@@ -778,7 +759,7 @@ class AtCommandsMixin:
             return []
         if cmd.kind != "set":
             raise PlainError()
-        if self.at.cmgf == 1:
+        if self.modem.at.cmgf == 1:
             destination = cmd.arg(0)
             if not destination:
                 raise CmsError(305)
@@ -797,40 +778,40 @@ class AtCommandsMixin:
                 try:
                     header = parse_submit(pdu_hex, smsc=True)
                 except TpduError as exc:
-                    log.info("modem %s: bad PDU after AT+CMGS: %s", self.imei, exc)
+                    log.info("modem %s: bad PDU after AT+CMGS: %s", self.modem.imei, exc)
                     raise CmsError(304) from None
                 if header.tpdu_length != prompt.length:
                     log.info(
                         "modem %s: AT+CMGS=%d but the TPDU is %d octets",
-                        self.imei,
+                        self.modem.imei,
                         prompt.length,
                         header.tpdu_length,
                     )
                     raise CmsError(304)
             self._send_gate()
         except AtFailure as failure:
-            reply.final = failure.line(self.at.cmee)
+            reply.final = failure.line(self.modem.at.cmee)
             return reply
-        mr = self.next_reference()
-        self.balance_cents -= 5
+        mr = self.modem.next_reference()
+        self.modem.balance_cents -= 5
         if prompt.mode == "pdu":
-            self.sent.append(
+            self.modem.sent.append(
                 SentPart(mr, header.destination, pdu_hex, header.status_report_request)
             )
             # The network takes the message before the modem answers +CMGS (the SMSC acknowledged
             # it); a status report lands in this modem's queue and so comes after the answer.
-            self.network.route_submit(self, header, pdu_hex, mr)
+            self.modem.network.route_submit(self.modem, header, pdu_hex, mr)
         else:
-            srr = bool(self.at.csmp[0] & 0x20)
-            self.sent.append(SentPart(mr, prompt.destination, "", srr))
-            self.network.route_text(self, prompt.destination, body, mr, srr)
+            srr = bool(self.modem.at.csmp[0] & 0x20)
+            self.modem.sent.append(SentPart(mr, prompt.destination, "", srr))
+            self.modem.network.route_text(self.modem, prompt.destination, body, mr, srr)
         reply.blocks.append([f"+CMGS: {mr}"])
         return reply
 
     def _send_gate(self) -> None:
-        if self.registration_status() not in (1, 5):
+        if self.modem.registration_status() not in (1, 5):
             raise CmsError(331)
-        forced = self.consume_cms_fault("CMGS")
+        forced = self.modem.consume_cms_fault("CMGS")
         if forced is not None:
             raise CmsError(None, raw=forced)
 
@@ -838,12 +819,12 @@ class AtCommandsMixin:
     # Reading and deleting
 
     def _forced_cms(self, command: str) -> None:
-        forced = self.consume_cms_fault(command)
+        forced = self.modem.consume_cms_fault(command)
         if forced is not None:
             raise CmsError(None, raw=forced)
 
     def _stat_filter(self, cmd: AtCommand) -> int:
-        if self.at.cmgf == 0:
+        if self.modem.at.cmgf == 0:
             raw = cmd.args[0].strip() if cmd.kind == "set" and cmd.args else "0"
             if not raw.isdigit() or int(raw) not in STAT_NAMES:
                 raise CmsError(302)
@@ -856,18 +837,18 @@ class AtCommandsMixin:
 
     def _at_CMGL(self, cmd: AtCommand, reply: Reply) -> list[str]:
         if cmd.kind == "test":
-            if self.at.cmgf == 0:
+            if self.modem.at.cmgf == 0:
                 return ["+CMGL: (0-4)"]
             return ['+CMGL: ("REC UNREAD","REC READ","STO UNSENT","STO SENT","ALL")']
         self._forced_cms("CMGL")
         stat = self._stat_filter(cmd)
         keep = cmd.int_arg(1, 0) == 1
         lines: list[str] = []
-        for index, msg in self.storage.view(self.at.cpms[0]).items():
+        for index, msg in self.modem.storage.view(self.modem.at.cpms[0]).items():
             if stat != ALL and msg.stat != stat:
                 continue
-            if self.at.cmgf == 0:
-                header = self.profile.cmgl_header.format(
+            if self.modem.at.cmgf == 0:
+                header = self.modem.profile.cmgl_header.format(
                     index=index, stat=msg.stat, length=msg.tpdu_length
                 )
                 lines += [f"+CMGL: {header}", msg.pdu]
@@ -884,16 +865,16 @@ class AtCommandsMixin:
         if cmd.kind != "set" or index is None:
             raise PlainError()
         self._forced_cms("CMGR")
-        view = self.storage.view(self.at.cpms[0])
+        view = self.modem.storage.view(self.modem.at.cpms[0])
         if not view.valid(index):
             raise CmsError(321)
         msg = view.get(index)
         if msg is None:
-            if self.profile.empty_read_ok:
+            if self.modem.profile.empty_read_ok:
                 return []
             raise CmsError(321)
-        if self.at.cmgf == 0:
-            header = self.profile.cmgr_header.format(stat=msg.stat, length=msg.tpdu_length)
+        if self.modem.at.cmgf == 0:
+            header = self.modem.profile.cmgr_header.format(stat=msg.stat, length=msg.tpdu_length)
             lines = [f"+CMGR: {header}", msg.pdu]
         else:
             lines = self._text_listing("+CMGR: ", msg)
@@ -902,7 +883,7 @@ class AtCommandsMixin:
         return lines
 
     def _at_CMGD(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
-        view = self.storage.view(self.at.cpms[0])
+        view = self.modem.storage.view(self.modem.at.cpms[0])
         if cmd.kind == "test":
             used = ",".join(str(i) for i, _ in view.items())
             return [f"+CMGD: ({used}),(0-4)"]
@@ -920,7 +901,7 @@ class AtCommandsMixin:
             for i, msg in list(view.items()):
                 if flag == 4 or msg.stat in doomed[flag]:
                     view.delete(i)
-        reply.after.append(self.storage_changed)
+        reply.after.append(self.modem.storage_changed)
         return None
 
     # ------------------------------------------------------------------------------------------
@@ -931,7 +912,7 @@ class AtCommandsMixin:
         try:
             decoded = codec.decode(msg.pdu, smsc=True)
         except CodecError as exc:
-            log.info("modem %s: stored PDU does not decode: %s", self.imei, exc)
+            log.info("modem %s: stored PDU does not decode: %s", self.modem.imei, exc)
             return [f'{prefix}"{stat}","",,""', ""]
         if isinstance(decoded, codec.StatusReport):
             return [
@@ -946,7 +927,7 @@ class AtCommandsMixin:
         try:
             d = codec.decode(pdu_hex, smsc=True)
         except CodecError as exc:
-            log.info("modem %s: incoming PDU does not decode: %s", self.imei, exc)
+            log.info("modem %s: incoming PDU does not decode: %s", self.modem.imei, exc)
             return ['+CMT: "",,""', ""]
         return [f'+CMT: "{d.number}",,"{_scts(getattr(d, "timestamp", None))}"', d.text or ""]
 
@@ -955,7 +936,7 @@ class AtCommandsMixin:
         try:
             d = codec.decode(pdu_hex, smsc=True)
         except CodecError as exc:
-            log.info("modem %s: status report does not decode: %s", self.imei, exc)
+            log.info("modem %s: status report does not decode: %s", self.modem.imei, exc)
             return "+CDS: 6,0"
         if not isinstance(d, codec.StatusReport):
             return "+CDS: 6,0"

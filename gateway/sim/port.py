@@ -18,7 +18,7 @@ import termios
 import tty
 from pathlib import Path
 
-from gateway.modem.sim.errors import PortError
+from gateway.sim.errors import PortError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 hardware, holds a SIM (identity, PIN, storage) and takes part in the simulated network.
 
 The machinery lives here (the thread, its timers, input framing, output with faults, delivery of
-incoming messages, fault injection); the AT command set lives in :mod:`.atcommands`.
+incoming messages, fault injection); the AT command set is an :class:`~.atcommands.AtCommands`
+the modem holds (``modem.commands``), given the modem whose state it works on.
 
 Threads: the modem thread alone touches the port and the AT state. Other threads (tests, the
 network, the control API) call the public methods, which either take the modem lock for a quick
@@ -29,14 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.modem import pdu as codec
 from gateway.modem.errors import CodecError
-from gateway.modem.sim.atcommands import AtCommandsMixin, AtSettings, Reply, SentPart
-from gateway.modem.sim.errors import FaultError, SimError
-from gateway.modem.sim.families import Family
-from gateway.modem.sim.port import DeviceEndpoint, Endpoint, PtyEndpoint
-from gateway.modem.sim.storage import REC_UNREAD, Storage, StoredMessage
+from gateway.sim.atcommands import AtCommands, AtSettings, Reply, SentPart
+from gateway.sim.errors import FaultError, SimError
+from gateway.sim.families import Family
+from gateway.sim.port import DeviceEndpoint, Endpoint, PtyEndpoint
+from gateway.sim.storage import REC_UNREAD, Storage, StoredMessage
 
 if TYPE_CHECKING:
-    from gateway.modem.sim.network import Network
+    from gateway.sim.network import Network
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Delivery:
     on_delivered: Callable[[], None] | None = None
 
 
-class SimModem(AtCommandsMixin):
+class SimModem:
     """A virtual USB GSM modem; create it with :meth:`Network.add_modem`.
 
     Public, read-only unless noted: ``port`` (the stable by-id symlink, or the serial device in
@@ -171,15 +172,15 @@ class SimModem(AtCommandsMixin):
 
         # Power and SIM state, and the input/output state of the serial line.
         self.at = AtSettings.boot(profile)
+        self.commands = AtCommands(self)  # the AT command set, working on this modem
         self.cfun = 1
         self.sim_state = "READY"  # "READY" | "SIM PIN" | "SIM PUK"
         self.sms_ready = False
         self._powered = False
-        self._boot_epoch = 0  # bumps on every boot, so stale boot timers do nothing
+        self.boot_epoch = 0  # bumps on every boot, so stale boot timers do nothing
         self._reg_reported: int | None = None
         self._line = bytearray()
         self._backlog = bytearray()
-        self._executing = False  # a command line is being run: URCs wait for its answer
         self._busy = False  # a response is being "computed" (latency); input waits
         self._prompt: dict[str, Any] | None = None  # set while waiting for a PDU after "> "
         self._deferred_urcs: list[str] = []  # URCs held while the line is reserved
@@ -340,7 +341,7 @@ class SimModem(AtCommandsMixin):
 
         def do() -> None:
             if where == "now":
-                self._urc(text)
+                self.urc(text)
             elif where == "before_echo":
                 self._before_echo.append(text)
             else:
@@ -504,7 +505,7 @@ class SimModem(AtCommandsMixin):
             self._before_echo.clear()
         elif self._before_echo:
             self._flush_before_echo()
-        reply = self.execute(line)
+        reply = self.commands.execute(line)
         self._reply(reply, latency=self._command_latency())
 
     def _finish_prompt(self, body: str) -> None:
@@ -513,7 +514,7 @@ class SimModem(AtCommandsMixin):
         if self.at.echo:
             self._write(body)
         assert prompt is not None
-        reply = self.finish_send(prompt, body)
+        reply = self.commands.finish_send(prompt, body)
         latency = self._command_latency()
         if reply.final == "OK":
             latency += self.send_latency + float(self.faults.get("slow", {}).get("send_latency", 0))
@@ -540,10 +541,10 @@ class SimModem(AtCommandsMixin):
         """Send a command's response now, or after ``latency`` with input paused meanwhile."""
         if latency > 0:
             self._busy = True
-            epoch = self._boot_epoch
+            epoch = self.boot_epoch
 
             def later() -> None:
-                if epoch != self._boot_epoch:
+                if epoch != self.boot_epoch:
                     return  # the modem was reset or unplugged meanwhile: the answer is lost
                 self._busy = False
                 self._emit_reply(reply)
@@ -601,9 +602,9 @@ class SimModem(AtCommandsMixin):
         ep.write(data)
 
     def _line_reserved(self) -> bool:
-        return self._busy or self._executing or self._prompt is not None or bool(self._line)
+        return self._busy or self.commands.executing or self._prompt is not None or bool(self._line)
 
-    def _urc(self, *lines: str) -> None:
+    def urc(self, *lines: str) -> None:
         """Say something unsolicited; held while a command is running, as TS 27.005 mode 2 does."""
         self._urc_text("".join(f"\r\n{line}\r\n" for line in lines))
 
@@ -635,7 +636,7 @@ class SimModem(AtCommandsMixin):
         if not self.at.curc:
             return  # AT^CURC=0 silenced the periodic reports
         if not self.profile.urc_before_echo:
-            self._urc(line)
+            self.urc(line)
             return
         self._before_echo.append(line)
         self._after(0.2, self._flush_before_echo)
@@ -644,7 +645,7 @@ class SimModem(AtCommandsMixin):
         if self._before_echo:
             lines = list(self._before_echo)
             self._before_echo.clear()
-            self._urc(*lines)
+            self.urc(*lines)
 
     def _set_signal(self, rssi: int) -> None:
         if not (0 <= rssi <= 31 or rssi == 99):
@@ -654,7 +655,7 @@ class SimModem(AtCommandsMixin):
             self._huawei_urc(self.profile.signal_urc.format(rssi=rssi))
 
     def _chatter(self, epoch: int) -> None:
-        if epoch != self._boot_epoch or not self.chatter_interval:
+        if epoch != self.boot_epoch or not self.chatter_interval:
             return
         for line in self.profile.chatter_urcs:
             self._huawei_urc(line.format(rssi=self.signal))
@@ -683,16 +684,16 @@ class SimModem(AtCommandsMixin):
             ep.close()
         self._power_down()
         if duration is not None:
-            epoch = self._boot_epoch
+            epoch = self.boot_epoch
 
             def back() -> None:
-                if epoch == self._boot_epoch and "unplug" in self.faults:
+                if epoch == self.boot_epoch and "unplug" in self.faults:
                     self._clear_fault("unplug")
 
             self._after(float(duration), back)
 
     def _power_down(self) -> None:
-        self._boot_epoch += 1
+        self.boot_epoch += 1
         self._powered = False
         self._line.clear()
         self._backlog.clear()
@@ -708,8 +709,8 @@ class SimModem(AtCommandsMixin):
 
     def _boot(self) -> None:
         """Power-on: fresh AT settings, boot URCs, SIM check, SMS ready after boot_time."""
-        self._boot_epoch += 1
-        epoch = self._boot_epoch
+        self.boot_epoch += 1
+        epoch = self.boot_epoch
         self.at = AtSettings.boot(self.profile)
         self._powered = True
         self.cfun = 1
@@ -717,23 +718,25 @@ class SimModem(AtCommandsMixin):
         self._memfull_announced = False
         if ("pin" in self.faults or self.pin is not None) and self.sim_state == "READY":
             self.sim_state = "SIM PIN"  # a locked SIM asks again at every power-on
-        self._urc(*self.profile.boot_urcs)
+        self.urc(*self.profile.boot_urcs)
         if self.sim_state == "READY":
-            self._sim_ready(epoch)
+            self.on_sim_ready(epoch)
         else:
-            self._urc(f"+CPIN: {self.sim_state}")
-        self._update_registration()
+            self.urc(f"+CPIN: {self.sim_state}")
+        self.update_registration()
         if self.chatter_interval and self.profile.chatter_urcs:
             self._after(self.chatter_interval, lambda: self._chatter(epoch))
 
-    def _sim_ready(self, epoch: int) -> None:
-        self._urc(*self.profile.sim_ready_urcs)
+    def on_sim_ready(self, epoch: int) -> None:
+        """The SIM is ready (at boot, or once its PIN was entered in boot ``epoch``): say so,
+        and the SMS service follows after ``boot_time``. Modem thread only."""
+        self.urc(*self.profile.sim_ready_urcs)
 
         def ready() -> None:
-            if epoch == self._boot_epoch and self.sim_state == "READY":
+            if epoch == self.boot_epoch and self.sim_state == "READY":
                 self.sms_ready = True
-                self._urc(*self.profile.sms_ready_urcs)
-                self._retry_held()
+                self.urc(*self.profile.sms_ready_urcs)
+                self.retry_held()
 
         if self.boot_time > 0:
             self._after(self.boot_time, ready)
@@ -747,10 +750,10 @@ class SimModem(AtCommandsMixin):
         takes a moment too), so a client that reads promptly sees the OK before the EOF.
         """
         self._power_down()
-        epoch = self._boot_epoch
+        epoch = self.boot_epoch
 
         def go() -> None:
-            if epoch != self._boot_epoch:
+            if epoch != self.boot_epoch:
                 return
             if self.profile.reset_reenumerates and self._link is not None:
                 self._unplug(None)
@@ -796,8 +799,8 @@ class SimModem(AtCommandsMixin):
             self.sim_state = "SIM PIN"
             self.pin_tries = 3
             self.sms_ready = False
-            self._urc("+CPIN: SIM PIN")
-        self._update_registration()
+            self.urc("+CPIN: SIM PIN")
+        self.update_registration()
 
     def _clear_fault(self, kind: str | None) -> None:
         self.armed = [a for a in self.armed if kind is not None and a[1] != kind]
@@ -811,11 +814,11 @@ class SimModem(AtCommandsMixin):
                 self._plug()
             elif k == "pin" and self.sim_state != "READY":
                 self.sim_state = "READY"
-                self._sim_ready(self._boot_epoch)
+                self.on_sim_ready(self.boot_epoch)
             elif k == "storage_full":
                 self._memfull_announced = False
-        self._update_registration()
-        self._retry_held()
+        self.update_registration()
+        self.retry_held()
         self._faults_changed.notify_all()
 
     # ------------------------------------------------------------------------------------------
@@ -829,7 +832,9 @@ class SimModem(AtCommandsMixin):
             return 2
         return 1
 
-    def _update_registration(self) -> None:
+    def update_registration(self) -> None:
+        """Report a change of registration as +CREG/+CGREG/+CEREG, as each is enabled. Modem
+        thread only."""
         stat = self.registration_status()
         if stat == self._reg_reported:
             return
@@ -840,7 +845,7 @@ class SimModem(AtCommandsMixin):
             ("+CEREG", self.at.cereg),
         ):
             if n:
-                self._urc(f"{name}: {self.registration_fields(stat, n, unsolicited=True)}")
+                self.urc(f"{name}: {self.commands.registration_fields(stat, n, unsolicited=True)}")
 
     # ------------------------------------------------------------------------------------------
     # Incoming messages and status reports
@@ -856,9 +861,10 @@ class SimModem(AtCommandsMixin):
 
     def _accept(self, item: Delivery) -> None:
         self._held.append(item)
-        self._retry_held()
+        self.retry_held()
 
-    def _retry_held(self) -> None:
+    def retry_held(self) -> None:
+        """Deliver what waits (SMS service, storage or +CNMI not ready). Modem thread only."""
         while self._held and self._can_receive():
             item = self._held[0]
             if not self._take(item):
@@ -871,14 +877,14 @@ class SimModem(AtCommandsMixin):
         pdu_len = StoredMessage(item.pdu, REC_UNREAD, item.kind).tpdu_length
         if item.kind == "deliver" and mt in (2, 3):
             if self.at.cmgf == 1:
-                header, body = self.text_mode_cmt(item.pdu)
+                header, body = self.commands.text_mode_cmt(item.pdu)
                 self._urc_text(f"\r\n{header}\r\n{body}\r\n")
             else:
                 self._urc_with_pdu(f"+CMT: {self.profile.cmt_alpha},{pdu_len}", item.pdu)
             self._expect_ack(item)
         elif item.kind == "status-report" and ds == 1:
             if self.at.cmgf == 1:
-                self._urc(self.text_mode_cds(item.pdu))
+                self.urc(self.commands.text_mode_cds(item.pdu))
             else:
                 self._urc_with_pdu(f"+CDS: {pdu_len}", item.pdu)
             self._expect_ack(item)
@@ -898,12 +904,12 @@ class SimModem(AtCommandsMixin):
                         "modem %s: storage %s full; the network holds messages", self.imei, mem
                     )
                     if self.profile.memory_full_urc:
-                        self._urc(self.profile.memory_full_urc)
+                        self.urc(self.profile.memory_full_urc)
                 return False
             if item.kind == "status-report":
-                self._urc(f'+CDSI: "{mem}",{index}')
+                self.urc(f'+CDSI: "{mem}",{index}')
             elif mt in (1, 2, 3):
-                self._urc(f'+CMTI: "{mem}",{index}')
+                self.urc(f'+CMTI: "{mem}",{index}')
         if item.on_delivered is not None:
             item.on_delivered()
         return True
@@ -927,7 +933,7 @@ class SimModem(AtCommandsMixin):
                 )
                 self._awaiting_ack = None
                 self._held.appendleft(item)
-                self._retry_held()
+                self.retry_held()
 
         self._after(self.cnma_timeout, expire)
         if delivered is not None:
@@ -941,15 +947,15 @@ class SimModem(AtCommandsMixin):
         self._awaiting_ack = None
         if not ok:
             self._held.appendleft(item)
-            self._after(1.0, self._retry_held)
+            self._after(1.0, self.retry_held)
         else:
-            self._after(0, self._retry_held)
+            self._after(0, self.retry_held)
         return True
 
     def storage_changed(self) -> None:
         """After a delete (modem thread): room again, so held messages can come in."""
         self._memfull_announced = False
-        self._after(0, self._retry_held)
+        self._after(0, self.retry_held)
 
     def consume_cms_fault(self, command: str) -> str | None:
         """The +CMS ERROR line a cms_error fault imposes on this command, if any."""

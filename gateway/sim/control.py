@@ -36,8 +36,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gateway.modem.errors import CodecError
-from gateway.modem.sim.errors import FaultError, SimError, UnknownHandset, UnknownModem
-from gateway.modem.sim.network import Network
+from gateway.sim.errors import FaultError, SimError, UnknownHandset, UnknownModem
+from gateway.sim.network import Network
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import Any
 
 from gateway.modem import pdu as codec
 from gateway.modem.errors import CodecError
-from gateway.modem.sim.clock import NetworkClock
-from gateway.modem.sim.errors import DuplicateNumber, UnknownHandset, UnknownModem
-from gateway.modem.sim.families import family as family_profile
-from gateway.modem.sim.handset import Handset, ReportDelay, check_report_delay
-from gateway.modem.sim.identity import make_iccid, make_imei, make_imsi
-from gateway.modem.sim.modem import SimModem
-from gateway.modem.sim.tpdu import SubmitHeader, submit_to_deliver
+from gateway.sim.clock import NetworkClock
+from gateway.sim.errors import DuplicateNumber, UnknownHandset, UnknownModem
+from gateway.sim.families import family as family_profile
+from gateway.sim.handset import Handset, ReportDelay, check_report_delay
+from gateway.sim.identity import make_iccid, make_imei, make_imsi
+from gateway.sim.modem import SimModem
+from gateway.sim.tpdu import SubmitHeader, submit_to_deliver
 
 log = logging.getLogger(__name__)
 

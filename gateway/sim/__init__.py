@@ -9,7 +9,7 @@ status report comes back when it was requested.
 
 Python API::
 
-    from gateway.modem.sim import Network
+    from gateway.sim import Network
 
     with Network(base_dir, seed=0) as net:         # base_dir/by-id/: one stable link per modem
         m = net.add_modem(family="huawei",           # huawei|simcom|quectel|sierra|ublox|generic
@@ -44,8 +44,8 @@ The control API (:class:`SimControl`, and :class:`ControlServer` for JSON over H
 loopback) drives the same objects from the CLI, the daemon and the web app.
 """
 
-from gateway.modem.sim.control import ControlServer, SimControl
-from gateway.modem.sim.errors import (
+from gateway.sim.control import ControlServer, SimControl
+from gateway.sim.errors import (
     DuplicateNumber,
     FaultError,
     PortError,
@@ -53,10 +53,10 @@ from gateway.modem.sim.errors import (
     UnknownHandset,
     UnknownModem,
 )
-from gateway.modem.sim.families import FAMILIES
-from gateway.modem.sim.handset import Handset, InboxMessage
-from gateway.modem.sim.modem import FAULT_KINDS, SimModem
-from gateway.modem.sim.network import Network
+from gateway.sim.families import FAMILIES
+from gateway.sim.handset import Handset, InboxMessage
+from gateway.sim.modem import FAULT_KINDS, SimModem
+from gateway.sim.network import Network
 
 __all__ = [
     "FAMILIES",

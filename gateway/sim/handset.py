@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.modem.pdu import Deliver, Submit
-    from gateway.modem.sim.network import Network
+    from gateway.sim.network import Network
 
 
 ReportDelay = float | tuple[float, float]
