@@ -20,6 +20,7 @@ from ..modem import pdu as smspdu
 from ..modem.errors import CodecError
 from ..phone import is_mobile_capable, normalize_sender
 from ..store import RawPdu, Store
+from ..store.states import AgentState, MessageStatus
 from ..store.times import iso, now, parse
 from . import keywords
 from .events import EventBus
@@ -230,7 +231,7 @@ class Inbound:
                 have[part["seq"]] = part
                 fresh.append(part["id"])
         self.store.inbound.attach(fresh, message_id)
-        status = "received" if len(have) == total else "incomplete"
+        status = MessageStatus.RECEIVED if len(have) == total else MessageStatus.INCOMPLETE
         self.store.messages.complete_inbound(message_id, self._body(have, total), status)
         msg = self.store.messages.get(message_id)
         self._publish("message.status", id=message_id, profile_id=msg["profile_id"], status=status)
@@ -304,10 +305,10 @@ class Inbound:
             body=body,
             encoding=None,
             parts_total=total,
-            status="received" if complete else "incomplete",
+            status=MessageStatus.RECEIVED if complete else MessageStatus.INCOMPLETE,
             kind=kind,
             received_at=first["received_at"],
-            agent_state="open" if kind in (keywords.REPLY, "unknown") else None,
+            agent_state=AgentState.OPEN if kind in (keywords.REPLY, "unknown") else None,
         )
         self.store.inbound.attach([p["id"] for p in parts], message_id)
         self.store.profiles.set_sticky_modem(profile["id"], modem_id)
@@ -319,7 +320,7 @@ class Inbound:
             profile_id=profile["id"],
             direction="in",
             kind=kind,
-            status="received" if complete else "incomplete",
+            status=MessageStatus.RECEIVED if complete else MessageStatus.INCOMPLETE,
             body=body,
             created_at=first["received_at"],
             short_code=code,
@@ -354,7 +355,7 @@ class Inbound:
                 reply = sc.reply("oops")
             else:
                 # Not right after a STOP: an ordinary message for the team.
-                self.store.messages.set_agent_state(message_id, "open")
+                self.store.messages.set_agent_state(message_id, AgentState.OPEN, expect=(None,))
                 self.store.messages.set_kind(message_id, "reply")
         if reply:
             try:

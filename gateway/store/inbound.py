@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from .db import Database
+from .states import MessageStatus
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,9 @@ class InboundPdus:
         after ``since``; None when there is none."""
         value = self.db.value(
             "SELECT m.id FROM inbound_pdus i JOIN messages m ON m.id = i.message_id"
-            " WHERE i.concat_key = ? AND m.status = 'incomplete' AND m.created_at >= ?"
+            " WHERE i.concat_key = ? AND m.status = ? AND m.created_at >= ?"
             " ORDER BY m.id DESC LIMIT 1",
-            (concat_key, since),
+            (concat_key, MessageStatus.INCOMPLETE, since),
         )
         return None if value is None else int(value)
 

@@ -159,6 +159,13 @@ class Messages:
             f" AND status = '{MessageStatus.QUEUED}' AND next_attempt_at IS NOT NULL"
         )
 
+    def next_expiry(self) -> str | None:
+        """When the earliest queued message expires (for the dispatcher's timer)."""
+        return self.db.value(
+            "SELECT MIN(expires_at) FROM messages WHERE direction='out'"
+            f" AND status='{MessageStatus.QUEUED}'"
+        )
+
     def queued_count(self, modem_id: str | None = None) -> int:
         if modem_id is None:
             return int(
@@ -624,11 +631,9 @@ class Messages:
         expect: Iterable[AgentState | None] = (),
     ) -> bool:
         """Move an inbound message in the agent queue; with ``expect``, only from those states
-        (each checked against the table of states.py)."""
+        (None: from no state), each move checked against the table of states.py."""
         state = AgentState(state)
-        expect = tuple(expect)
-        for old in expect:
-            AGENT.check(old, state)
+        expect = tuple(None if e is None else AgentState(e) for e in expect)
         sql = (
             "UPDATE messages SET agent_state = ?, claimed_by = ?, claimed_at = ?, updated_at = ?"
             " WHERE id = ? AND direction = 'in'"
@@ -641,8 +646,7 @@ class Messages:
             message_id,
         ]
         if expect:
-            sql += f" AND agent_state IN ({','.join('?' * len(expect))})"
-            params += list(expect)
+            sql += f" AND {AGENT.guard(state, *expect)}"
         with self.db.tx() as conn:
             return conn.execute(sql, params).rowcount == 1
 
