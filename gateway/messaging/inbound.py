@@ -20,7 +20,7 @@ from ..modem import pdu as smspdu
 from ..modem.errors import CodecError
 from ..phone import is_mobile_capable, normalize_sender
 from ..store import RawPdu, Store
-from ..store.states import AgentState, MessageStatus
+from ..store.states import AgentState, InboundPduKind, MessageStatus
 from ..store.times import iso, now, parse
 from . import keywords
 from .events import EventBus
@@ -45,7 +45,7 @@ class Received:
 
     pdu_id: int
     new: bool
-    kind: str
+    kind: InboundPduKind
     message_id: int | None = None
 
 
@@ -81,7 +81,7 @@ class Inbound:
             decoded = smspdu.decode(pdu_hex)
         except CodecError as exc:
             pdu_id, new = self.store.inbound.add(
-                RawPdu(modem_id, pdu_hex, "undecodable", received_at, error=str(exc))
+                RawPdu(modem_id, pdu_hex, InboundPduKind.UNDECODABLE, received_at, error=str(exc))
             )
             if new:
                 log.error(
@@ -92,11 +92,11 @@ class Inbound:
                     pdu_id,
                 )
                 self._publish("inbound.undecodable", modem_id=modem_id, pdu_id=pdu_id)
-            return Received(pdu_id, new, "undecodable")
+            return Received(pdu_id, new, InboundPduKind.UNDECODABLE)
         number = self._number(decoded.number)
         if isinstance(decoded, smspdu.StatusReport):
             pdu_id, new = self.store.inbound.add(
-                RawPdu(modem_id, pdu_hex, "status-report", received_at, sender=number)
+                RawPdu(modem_id, pdu_hex, InboundPduKind.STATUS_REPORT, received_at, sender=number)
             )
             mid = None
             # Also when it was stored before but never applied (a crash in between).
@@ -106,15 +106,15 @@ class Inbound:
                     if mid is None:
                         self._remember_unmatched(modem_id, number, decoded)
                 self.store.inbound.mark_done(pdu_id)
-            return Received(pdu_id, new, "status-report", mid)
+            return Received(pdu_id, new, InboundPduKind.STATUS_REPORT, mid)
         if isinstance(decoded, smspdu.Submit):
             # An outgoing message stored on the SIM (by a phone the SIM was in): not ours.
             pdu_id, new = self.store.inbound.add(
-                RawPdu(modem_id, pdu_hex, "submit", received_at, sender=number)
+                RawPdu(modem_id, pdu_hex, InboundPduKind.SUBMIT, received_at, sender=number)
             )
             if new:
                 self.store.inbound.mark_done(pdu_id)
-            return Received(pdu_id, new, "submit")
+            return Received(pdu_id, new, InboundPduKind.SUBMIT)
         return self._deliver(modem_id, pdu_hex, decoded, number, received_at)
 
     def _deliver(
@@ -131,7 +131,7 @@ class Inbound:
             RawPdu(
                 modem_id,
                 pdu_hex,
-                "deliver",
+                InboundPduKind.DELIVER,
                 received_at,
                 sender=sender,
                 concat_key=concat_key,
@@ -141,11 +141,11 @@ class Inbound:
             )
         )
         if not new and self._settled(pdu_id):
-            return Received(pdu_id, False, "deliver")
+            return Received(pdu_id, False, InboundPduKind.DELIVER)
         # New, or stored before but not yet made into a message (processing failed or the
         # process died in between): process it now, before the caller deletes it from the SIM.
         message_id = self._assemble(pdu_id)
-        return Received(pdu_id, new, "deliver", message_id)
+        return Received(pdu_id, new, InboundPduKind.DELIVER, message_id)
 
     def _number(self, raw: str) -> str:
         """The one place an inbound number (a sender, or the recipient a report is about) takes

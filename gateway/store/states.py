@@ -79,11 +79,13 @@ UNANSWERED: tuple[AgentState, ...] = (AgentState.OPEN, AgentState.CLAIMED)
 
 
 class InboundPduKind(enum.StrEnum):
-    """What a raw PDU read from a modem is (``inbound_pdus.kind``)."""
+    """What a raw PDU read from a modem is (``inbound_pdus.kind``): a kind, not a state (a
+    row never changes it), so no table of moves and no trigger."""
 
-    DELIVER = "deliver"
-    STATUS_REPORT = "status-report"
-    UNDECODABLE = "undecodable"
+    DELIVER = "deliver"  # an SMS to us: made into a message
+    STATUS_REPORT = "status-report"  # a delivery report about a part we sent
+    SUBMIT = "submit"  # an outgoing SMS stored on the SIM by a phone it was in: not ours
+    UNDECODABLE = "undecodable"  # kept raw with the decoder's error
 
 
 S = TypeVar("S", bound=enum.StrEnum)
@@ -147,7 +149,7 @@ def sql_list(states: Iterable[enum.StrEnum]) -> str:
     for v in values:
         if not v.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"not a plain word: {v!r}")
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+    return "(" + ",".join(f"'{v}'" for v in values) + ")"
 
 
 _M = MessageStatus
