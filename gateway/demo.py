@@ -12,6 +12,7 @@ from .config import Config
 from .messaging import keywords
 from .modem import text as smstext
 from .store import PastMessage, Store
+from .store.states import AgentState, MessageStatus
 from .store.times import iso, now
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,9 @@ def seed(config: Config, store: Store) -> bool:
                     )
                 last = m_index == len(conv.messages) - 1
                 counted = smstext.analyze(msg.text)
-                agent_state = None
+                agent_state: AgentState | None = None
                 if kind == keywords.REPLY:
-                    agent_state = "open" if last else "answered"
+                    agent_state = AgentState.OPEN if last else AgentState.ANSWERED
                 message_id = store.messages.record_past(
                     PastMessage(
                         direction="out" if msg.outbound else "in",
@@ -77,7 +78,7 @@ def seed(config: Config, store: Store) -> bool:
                         body=msg.text,
                         encoding=counted.encoding,
                         parts_total=counted.parts,
-                        status="delivered" if msg.outbound else "received",
+                        status=MessageStatus.DELIVERED if msg.outbound else MessageStatus.RECEIVED,
                         at=at,
                         campaign_id=master if msg.outbound else None,
                         kind=kind,

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import Config
 from ..store import Store
+from ..store.states import UNANSWERED, AgentState
 from .events import EventBus
 
 QUESTION_WORDS = ("who", "what", "when", "where", "why", "how", "can", "could", "is", "are")
@@ -92,13 +93,13 @@ class QueueItem:
     def claimed_by(self) -> str | None:
         """Who holds the conversation (None when nobody does)."""
         for m in self.messages:
-            if m["agent_state"] == "claimed" and m["claimed_by"]:
+            if m["agent_state"] == AgentState.CLAIMED and m["claimed_by"]:
                 return str(m["claimed_by"])
         return None
 
     @property
-    def state(self) -> str:
-        return "claimed" if self.claimed_by else "open"
+    def state(self) -> AgentState:
+        return AgentState.CLAIMED if self.claimed_by else AgentState.OPEN
 
     @property
     def oldest(self) -> sqlite3.Row:
@@ -228,14 +229,14 @@ class AgentDesk:
             if holder is not None and holder != user:
                 raise ClaimedByOther(profile_id, holder)
             for m in item.messages:
-                if m["agent_state"] == "open":
+                if m["agent_state"] == AgentState.OPEN:
                     # expect=open: a message changed under us would be left alone, not stolen.
                     self.store.messages.set_agent_state(
-                        m["id"], "claimed", user=user, expect=("open",)
+                        m["id"], AgentState.CLAIMED, user=user, expect=(AgentState.OPEN,)
                     )
             claimed = self.item(profile_id)
         assert claimed is not None
-        self._changed(profile_id, "claimed", user)
+        self._changed(profile_id, AgentState.CLAIMED, user)
         return claimed
 
     def release(self, profile_id: int, user: str, *, force: bool = False) -> int:
@@ -245,13 +246,13 @@ class AgentDesk:
             item = self._held(profile_id, user, force)
             count = 0
             for m in item.messages:
-                if m["agent_state"] == "claimed":
+                if m["agent_state"] == AgentState.CLAIMED:
                     count += self.store.messages.set_agent_state(
-                        m["id"], "open", expect=("claimed",)
+                        m["id"], AgentState.OPEN, expect=(AgentState.CLAIMED,)
                     )
             if count == 0:
                 raise NotInQueue("nobody is answering this conversation; nothing to return")
-        self._changed(profile_id, "open", user)
+        self._changed(profile_id, AgentState.OPEN, user)
         return count
 
     def no_response(self, profile_id: int, user: str, *, force: bool = False) -> int:
@@ -261,10 +262,10 @@ class AgentDesk:
             count = 0
             for m in item.messages:
                 count += self.store.messages.set_agent_state(
-                    m["id"], "no_response", expect=("open", "claimed")
+                    m["id"], AgentState.NO_RESPONSE, expect=UNANSWERED
                 )
             self.store.audit.add("agent.no_response", actor=user, profile_id=profile_id, n=count)
-        self._changed(profile_id, "no_response", user)
+        self._changed(profile_id, AgentState.NO_RESPONSE, user)
         return count
 
     def check_may_answer(self, profile_id: int, user: str, *, force: bool = False) -> None:
@@ -285,7 +286,7 @@ class AgentDesk:
             raise ClaimedByOther(profile_id, holder)
         return item
 
-    def _changed(self, profile_id: int, state: str, user: str) -> None:
+    def _changed(self, profile_id: int, state: AgentState, user: str) -> None:
         self.events.publish("agent.changed", profile_id=profile_id, state=state, by=user)
 
     # -- subscriptions by hand -----------------------------------------------------------

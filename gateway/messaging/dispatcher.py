@@ -36,6 +36,7 @@ from typing import Protocol
 from ..config import Config, ModemConfig
 from ..modem import pdu as smspdu
 from ..store import Store, StoreError
+from ..store.states import MessageStatus, PartStatus
 from ..store.times import iso, now, parse
 from .events import EventBus
 from .failures import Blame, Failure, classify
@@ -270,7 +271,7 @@ class Dispatcher:
         at = self.clock()
         for mid, profile_id in self.store.messages.expire_due(iso(at)):
             self._forget(mid)
-            self._announce(mid, profile_id, "expired")
+            self._announce(mid, profile_id, MessageStatus.EXPIRED)
         timers: list[datetime] = []
         with self._lock:
             for slot in self._slots.values():
@@ -308,9 +309,7 @@ class Dispatcher:
         nxt = self.store.messages.next_attempt_time()
         if nxt:
             timers.append(parse(nxt))
-        expiry = self.store.db.value(
-            "SELECT MIN(expires_at) FROM messages WHERE direction='out' AND status='queued'"
-        )
+        expiry = self.store.messages.next_expiry()
         if expiry:
             timers.append(parse(expiry))
         if not timers:
@@ -324,7 +323,7 @@ class Dispatcher:
         with self._lock:
             slot.busy = True
             slot.last_used = at
-        self._announce(row["id"], row["profile_id"], "sending", modem_id=slot.modem_id)
+        self._announce(row["id"], row["profile_id"], MessageStatus.SENDING, modem_id=slot.modem_id)
         slot.jobs.put(row["id"])
 
     def _suspect(self, message_id: int) -> bool:
@@ -387,7 +386,9 @@ class Dispatcher:
         self._fail(row, reason)
         return True
 
-    def _announce(self, message_id: int, profile_id: int, status: str, **extra: object) -> None:
+    def _announce(
+        self, message_id: int, profile_id: int, status: MessageStatus, **extra: object
+    ) -> None:
         self.events.publish(
             "message.status", id=message_id, profile_id=profile_id, status=status, **extra
         )
@@ -396,7 +397,7 @@ class Dispatcher:
         """A queued message that will never be sent: failed with the reason, announced."""
         self.store.messages.fail(row["id"], reason)
         self._forget(row["id"])
-        self._announce(row["id"], row["profile_id"], "failed", error=reason)
+        self._announce(row["id"], row["profile_id"], MessageStatus.FAILED, error=reason)
 
     def _choose(
         self, row, at: datetime, *, trial: bool = False
@@ -630,7 +631,7 @@ class Dispatcher:
 
     def _send(self, slot: _Slot, message_id: int) -> None:
         row = self.store.messages.get(message_id)
-        if row is None or row["status"] != "sending":
+        if row is None or row["status"] != MessageStatus.SENDING:
             return
         parts = self.store.messages.parts(message_id)
         if not parts:
@@ -642,7 +643,7 @@ class Dispatcher:
                 self.store.messages.set_concat_ref(message_id, encoded[0].reference)
             parts = self.store.messages.parts(message_id)
         for part in parts:
-            if part["status"] != "pending":
+            if part["status"] != PartStatus.PENDING:
                 continue
             link = slot.link
             if link is None:
@@ -696,7 +697,7 @@ class Dispatcher:
         # before is seen here, and one applied after is announced after this.
         with self.store.db.tx():
             current = self.store.messages.get(message_id)
-            status = current["status"] if current is not None else "sent"
+            status = MessageStatus(current["status"]) if current is not None else MessageStatus.SENT
             self._announce(message_id, row["profile_id"], status, modem_id=slot.modem_id)
 
     def _after_failure(self, message_id: int, slot: _Slot, failure: Failure) -> None:
@@ -710,7 +711,7 @@ class Dispatcher:
             self.store.messages.requeue(
                 message_id, f"modem {slot.modem_id}: {failure.reason}; trying another modem"
             )
-            status = "queued"
+            status = MessageStatus.QUEUED
         elif failure.temporary and not expired:
             attempts = max(1, int(row["attempts"]))
             limits = self.config.messages
@@ -720,9 +721,9 @@ class Dispatcher:
             self.store.messages.defer(
                 message_id, failure.reason, iso(at + timedelta(seconds=delay))
             )
-            status = "queued"
+            status = MessageStatus.QUEUED
         else:
-            status = "expired" if failure.temporary else "failed"
+            status = MessageStatus.EXPIRED if failure.temporary else MessageStatus.FAILED
             self._forget(message_id)
             self.store.messages.fail(message_id, failure.reason, status)
             self.store.modems.count(slot.modem_id, failed=1)

@@ -27,12 +27,26 @@ from typing import Any
 from ..store.times import iso
 
 
-class SendState(enum.Enum):
-    """Whether a modem that is up takes messages."""
+class SendState(enum.StrEnum):
+    """Whether a modem that is up takes messages (in memory only: the dispatcher's, shown
+    with the modem's status; a restart starts every modem at OK)."""
 
     OK = "ok"  # in routing
     FAILING = "failing"  # out of routing; checked again at ``probe_at``
     PROBING = "probing"  # the check passed; the next message it sends decides
+
+
+class SendStateError(ValueError):
+    """A move :data:`MOVES` does not allow: a bug in the dispatcher, never the modem's."""
+
+
+# The moves of the picture above (staying is always allowed: another failure while FAILING
+# lengthens the pause). Any state goes back to OK: a part sent, or the modem up again.
+MOVES: dict[SendState, frozenset[SendState]] = {
+    SendState.OK: frozenset({SendState.FAILING}),
+    SendState.FAILING: frozenset({SendState.PROBING, SendState.OK}),
+    SendState.PROBING: frozenset({SendState.OK, SendState.FAILING}),
+}
 
 
 @dataclass
@@ -103,6 +117,8 @@ class SendHealth:
 
     def _to(self, state: SendState, at: datetime, reason: str | None) -> bool:
         before = self.state
+        if state is not before and state not in MOVES[before]:
+            raise SendStateError(f"sending health: {before} may not become {state}")
         self.state = state
         self.reason = reason
         if state is SendState.OK:

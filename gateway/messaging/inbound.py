@@ -20,6 +20,7 @@ from ..modem import pdu as smspdu
 from ..modem.errors import CodecError
 from ..phone import is_mobile_capable, normalize_sender
 from ..store import RawPdu, Store
+from ..store.states import AgentState, InboundPduKind, MessageStatus
 from ..store.times import iso, now, parse
 from . import keywords
 from .events import EventBus
@@ -44,7 +45,7 @@ class Received:
 
     pdu_id: int
     new: bool
-    kind: str
+    kind: InboundPduKind
     message_id: int | None = None
 
 
@@ -80,7 +81,7 @@ class Inbound:
             decoded = smspdu.decode(pdu_hex)
         except CodecError as exc:
             pdu_id, new = self.store.inbound.add(
-                RawPdu(modem_id, pdu_hex, "undecodable", received_at, error=str(exc))
+                RawPdu(modem_id, pdu_hex, InboundPduKind.UNDECODABLE, received_at, error=str(exc))
             )
             if new:
                 log.error(
@@ -91,11 +92,11 @@ class Inbound:
                     pdu_id,
                 )
                 self._publish("inbound.undecodable", modem_id=modem_id, pdu_id=pdu_id)
-            return Received(pdu_id, new, "undecodable")
+            return Received(pdu_id, new, InboundPduKind.UNDECODABLE)
         number = self._number(decoded.number)
         if isinstance(decoded, smspdu.StatusReport):
             pdu_id, new = self.store.inbound.add(
-                RawPdu(modem_id, pdu_hex, "status-report", received_at, sender=number)
+                RawPdu(modem_id, pdu_hex, InboundPduKind.STATUS_REPORT, received_at, sender=number)
             )
             mid = None
             # Also when it was stored before but never applied (a crash in between).
@@ -105,15 +106,15 @@ class Inbound:
                     if mid is None:
                         self._remember_unmatched(modem_id, number, decoded)
                 self.store.inbound.mark_done(pdu_id)
-            return Received(pdu_id, new, "status-report", mid)
+            return Received(pdu_id, new, InboundPduKind.STATUS_REPORT, mid)
         if isinstance(decoded, smspdu.Submit):
             # An outgoing message stored on the SIM (by a phone the SIM was in): not ours.
             pdu_id, new = self.store.inbound.add(
-                RawPdu(modem_id, pdu_hex, "submit", received_at, sender=number)
+                RawPdu(modem_id, pdu_hex, InboundPduKind.SUBMIT, received_at, sender=number)
             )
             if new:
                 self.store.inbound.mark_done(pdu_id)
-            return Received(pdu_id, new, "submit")
+            return Received(pdu_id, new, InboundPduKind.SUBMIT)
         return self._deliver(modem_id, pdu_hex, decoded, number, received_at)
 
     def _deliver(
@@ -130,7 +131,7 @@ class Inbound:
             RawPdu(
                 modem_id,
                 pdu_hex,
-                "deliver",
+                InboundPduKind.DELIVER,
                 received_at,
                 sender=sender,
                 concat_key=concat_key,
@@ -140,11 +141,11 @@ class Inbound:
             )
         )
         if not new and self._settled(pdu_id):
-            return Received(pdu_id, False, "deliver")
+            return Received(pdu_id, False, InboundPduKind.DELIVER)
         # New, or stored before but not yet made into a message (processing failed or the
         # process died in between): process it now, before the caller deletes it from the SIM.
         message_id = self._assemble(pdu_id)
-        return Received(pdu_id, new, "deliver", message_id)
+        return Received(pdu_id, new, InboundPduKind.DELIVER, message_id)
 
     def _number(self, raw: str) -> str:
         """The one place an inbound number (a sender, or the recipient a report is about) takes
@@ -230,7 +231,7 @@ class Inbound:
                 have[part["seq"]] = part
                 fresh.append(part["id"])
         self.store.inbound.attach(fresh, message_id)
-        status = "received" if len(have) == total else "incomplete"
+        status = MessageStatus.RECEIVED if len(have) == total else MessageStatus.INCOMPLETE
         self.store.messages.complete_inbound(message_id, self._body(have, total), status)
         msg = self.store.messages.get(message_id)
         self._publish("message.status", id=message_id, profile_id=msg["profile_id"], status=status)
@@ -304,10 +305,10 @@ class Inbound:
             body=body,
             encoding=None,
             parts_total=total,
-            status="received" if complete else "incomplete",
+            status=MessageStatus.RECEIVED if complete else MessageStatus.INCOMPLETE,
             kind=kind,
             received_at=first["received_at"],
-            agent_state="open" if kind in (keywords.REPLY, "unknown") else None,
+            agent_state=AgentState.OPEN if kind in (keywords.REPLY, "unknown") else None,
         )
         self.store.inbound.attach([p["id"] for p in parts], message_id)
         self.store.profiles.set_sticky_modem(profile["id"], modem_id)
@@ -319,7 +320,7 @@ class Inbound:
             profile_id=profile["id"],
             direction="in",
             kind=kind,
-            status="received" if complete else "incomplete",
+            status=MessageStatus.RECEIVED if complete else MessageStatus.INCOMPLETE,
             body=body,
             created_at=first["received_at"],
             short_code=code,
@@ -354,7 +355,7 @@ class Inbound:
                 reply = sc.reply("oops")
             else:
                 # Not right after a STOP: an ordinary message for the team.
-                self.store.messages.set_agent_state(message_id, "open")
+                self.store.messages.set_agent_state(message_id, AgentState.OPEN, expect=(None,))
                 self.store.messages.set_kind(message_id, "reply")
         if reply:
             try:

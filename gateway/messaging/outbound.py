@@ -19,6 +19,7 @@ from ..modem import text as smstext
 from ..modem.errors import CodecError, MessageTooLong
 from ..phone import PhoneNumberError, normalize
 from ..store import NewOutbound, Store
+from ..store.states import MessageStatus
 from ..store.times import iso, now
 from .events import EventBus
 from .requests import (
@@ -200,7 +201,7 @@ class Outbox:
                 "id": message_id,
                 "profile_id": profile["id"],
                 "direction": "out",
-                "status": "queued",
+                "status": MessageStatus.QUEUED,
             }
             # Announced and routed only once committed (a caller may hold a transaction).
             self.store.db.after_commit(lambda: self.events.publish("message.new", **event))

@@ -46,6 +46,7 @@ from .device import (
 )
 from .hotplug import HotplugWatcher, watch_dirs
 from .ports import PortFinder, Probe, candidates, probe_port
+from .states import ModemState, check_move
 from .urc import (
     DirectMessage,
     DirectStatusReport,
@@ -92,7 +93,7 @@ class ModemStatus:
 
     modem_id: str
     label: str | None = None
-    state: str = "searching"  # searching, starting, up, down, failed, unconfigured
+    state: ModemState = ModemState.SEARCHING  # changed by ModemManager._set only
     port: str | None = None
     identity: Identity | None = None
     signal: Signal | None = None
@@ -110,7 +111,7 @@ class ModemStatus:
     def shown_state(self) -> str:
         """The state a person sees: an up modem that fails its sends is "failing" (out of
         routing) or "probing" (its check passed; the next message it sends decides)."""
-        if self.state == "up" and self.sending and self.sending.get("state") != "ok":
+        if self.state == ModemState.UP and self.sending and self.sending.get("state") != "ok":
             return str(self.sending["state"])
         return self.state
 
@@ -300,8 +301,10 @@ class ModemManager:
     def _set(self, modem_id: str, **changes: Any) -> None:
         with self._lock:
             status = self._status[modem_id]
-            if "state" in changes and changes["state"] != status.state:
-                changes.setdefault("since", datetime.now(UTC))
+            if "state" in changes:
+                changes["state"] = check_move(status.state, changes["state"])
+                if changes["state"] is not status.state:
+                    changes.setdefault("since", datetime.now(UTC))
             for k, v in changes.items():
                 setattr(status, k, v)
             snapshot = replace(status)
@@ -388,7 +391,7 @@ class ModemManager:
                 found[real] = ModemStatus(
                     f"imei:{probe.imei}",
                     None,
-                    "unconfigured",
+                    ModemState.UNCONFIGURED,
                     port,
                     Identity("unknown", None, None, None, probe.imei, None, probe.iccid, None),
                     last_error="not in the configuration: add it under modems: to use it",
@@ -426,12 +429,12 @@ class ModemManager:
                 # the right one is plugged in there.
                 if self.status(spec.id).last_error != located:
                     log.error("modem %s: %s", spec.id, located)
-                self._set(spec.id, state="failed", port=None, last_error=located)
+                self._set(spec.id, state=ModemState.FAILED, port=None, last_error=located)
                 seen = self._wait_for_change(spec.id, seen, backoff)
                 backoff = min(backoff * 2, self.reconnect_max_seconds)
                 continue
             if located is None:
-                self._set(spec.id, state="searching", port=None)
+                self._set(spec.id, state=ModemState.SEARCHING, port=None)
                 seen = self._wait_for_change(spec.id, seen, backoff)
                 backoff = min(backoff * 2, self.reconnect_max_seconds)
                 continue
@@ -440,7 +443,7 @@ class ModemManager:
                 reason = self._run_modem(spec, port)
             except Exception as exc:  # the supervisor must outlive any bug in one modem's run
                 log.exception("modem %s: supervisor error", spec.id)
-                self._set(spec.id, state="down", last_error=f"internal error: {exc!r}")
+                self._set(spec.id, state=ModemState.DOWN, last_error=f"internal error: {exc!r}")
                 reason = repr(exc)
             finally:
                 self._release(real, spec.id)
@@ -460,7 +463,7 @@ class ModemManager:
     def _run_modem(self, spec: ModemSpec, port: str) -> str | None:
         """Open, serve and watch one modem until it goes away; returns why (None: stopping
         or a failure that retrying cannot fix)."""
-        self._set(spec.id, state="starting", port=port, last_error=None)
+        self._set(spec.id, state=ModemState.STARTING, port=port, last_error=None)
         self._reset_now[spec.id].clear()  # a reset asked for while it was not up is moot
         modem = Modem(port, spec.settings, on_event=lambda ev: self._on_event(spec, modem, ev))
         try:
@@ -469,12 +472,12 @@ class ModemManager:
         except (SimPinRejected, SimPukRequired, SimPinRequired) as exc:
             # Never retried: a wrong PIN tried again locks the SIM into PUK.
             log.error("modem %s: %s", spec.id, exc)
-            self._set(spec.id, state="failed", last_error=str(exc))
+            self._set(spec.id, state=ModemState.FAILED, last_error=str(exc))
             modem.close()
             return None
         except (ATError, ModemError, OSError) as exc:
             log.warning("modem %s on %s did not start: %s", spec.id, port, exc)
-            self._set(spec.id, state="down", last_error=str(exc))
+            self._set(spec.id, state=ModemState.DOWN, last_error=str(exc))
             modem.close()
             return str(exc)
         if not spec.matches(identity.imei, identity.iccid):
@@ -483,12 +486,12 @@ class ModemManager:
                 f"{spec.imei or spec.iccid}"
             )
             log.error("modem %s: %s", spec.id, why)
-            self._set(spec.id, state="down", last_error=why)
+            self._set(spec.id, state=ModemState.DOWN, last_error=why)
             modem.close()
             return why
         with self._lock:
             self._modems[spec.id] = modem
-        self._set(spec.id, state="up", identity=identity, last_error=None)
+        self._set(spec.id, state=ModemState.UP, identity=identity, last_error=None)
         log.info(
             "modem %s up on %s (IMEI %s, %s %s)",
             spec.id,
@@ -515,7 +518,7 @@ class ModemManager:
             modem.close()
             if not self._stop.is_set():
                 log.warning("modem %s down: %s", spec.id, reason)
-                self._set(spec.id, state="down", last_error=reason)
+                self._set(spec.id, state=ModemState.DOWN, last_error=reason)
             try:
                 self.on_down(spec.id, reason)
             except Exception:
@@ -573,12 +576,12 @@ class ModemManager:
     def _reset(self, spec: ModemSpec, modem: Modem, why: str) -> str | None:
         """Reset the modem on its supervisor's thread; None when it is back up, else why not."""
         log.warning("modem %s: %s; resetting it", spec.id, why)
-        self._set(spec.id, state="starting", last_error=f"{why}; resetting it")
+        self._set(spec.id, state=ModemState.STARTING, last_error=f"{why}; resetting it")
         try:
             modem.reset()
         except (ATError, ModemError) as exc:
             return f"{why}, and the reset failed: {exc}"
-        self._set(spec.id, state="up", last_error=None)
+        self._set(spec.id, state=ModemState.UP, last_error=None)
         try:
             self._health(spec, modem)
         except CommandTimeout as exc:

@@ -27,6 +27,7 @@ from .migrations import migrate
 from .overview import Overview
 from .profiles import ProfileError, Profiles
 from .records import AuditLog, Campaigns, ModemRecords, OptEvents, StoreReferenceAllocator
+from .states import IN_FLIGHT, sql_list
 from .users import UserError, Users
 
 __all__ = [
@@ -104,7 +105,7 @@ class Store:
             if messages_before:
                 old = (
                     "SELECT id FROM messages WHERE created_at < ?"
-                    " AND status NOT IN ('queued', 'sending')"
+                    f" AND status NOT IN {sql_list(IN_FLIGHT)}"
                 )
                 conn.execute(
                     f"UPDATE inbound_pdus SET message_id = NULL WHERE message_id IN ({old})",
@@ -120,7 +121,7 @@ class Store:
                 )
                 removed["messages"] = conn.execute(
                     "DELETE FROM messages WHERE created_at < ? AND status NOT IN"
-                    " ('queued', 'sending')",
+                    f" {sql_list(IN_FLIGHT)}",
                     (messages_before,),
                 ).rowcount
         return removed

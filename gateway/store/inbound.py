@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from .db import Database
+from .states import InboundPduKind, MessageStatus
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class RawPdu:
 
     modem_id: str
     pdu: str
-    kind: str  # deliver, status-report, submit, undecodable
+    kind: InboundPduKind
     received_at: str
     sender: str | None = None
     concat_key: str | None = None
@@ -78,7 +79,8 @@ class InboundPdus:
         """Concatenation groups still incomplete whose first part arrived before ``older_than``."""
         rows = self.db.q(
             "SELECT concat_key FROM inbound_pdus WHERE settled = 0 AND concat_key IS NOT"
-            " NULL AND kind = 'deliver' GROUP BY concat_key HAVING MIN(received_at) < ?",
+            f" NULL AND kind = '{InboundPduKind.DELIVER}' GROUP BY concat_key"
+            " HAVING MIN(received_at) < ?",
             (older_than,),
         )
         return [r["concat_key"] for r in rows]
@@ -87,7 +89,7 @@ class InboundPdus:
         """Single-part PDUs committed but not yet turned into messages (a crash in between)."""
         return self.db.q(
             "SELECT * FROM inbound_pdus WHERE settled = 0 AND concat_key IS NULL"
-            " AND kind = 'deliver' ORDER BY id"
+            f" AND kind = '{InboundPduKind.DELIVER}' ORDER BY id"
         )
 
     def attach(self, pdu_ids: list[int], message_id: int) -> None:
@@ -104,7 +106,8 @@ class InboundPdus:
 
     def undecodable(self, limit: int = 100) -> list[sqlite3.Row]:
         return self.db.q(
-            "SELECT * FROM inbound_pdus WHERE kind = 'undecodable' ORDER BY id DESC LIMIT ?",
+            f"SELECT * FROM inbound_pdus WHERE kind = '{InboundPduKind.UNDECODABLE}'"
+            " ORDER BY id DESC LIMIT ?",
             (limit,),
         )
 
@@ -113,9 +116,9 @@ class InboundPdus:
         after ``since``; None when there is none."""
         value = self.db.value(
             "SELECT m.id FROM inbound_pdus i JOIN messages m ON m.id = i.message_id"
-            " WHERE i.concat_key = ? AND m.status = 'incomplete' AND m.created_at >= ?"
+            " WHERE i.concat_key = ? AND m.status = ? AND m.created_at >= ?"
             " ORDER BY m.id DESC LIMIT 1",
-            (concat_key, since),
+            (concat_key, MessageStatus.INCOMPLETE, since),
         )
         return None if value is None else int(value)
 
@@ -127,19 +130,20 @@ class InboundPdus:
         """When the oldest part still waiting for its siblings arrived (None: none waits)."""
         return self.db.value(
             "SELECT MIN(received_at) FROM inbound_pdus WHERE settled = 0"
-            " AND concat_key IS NOT NULL AND kind = 'deliver'"
+            f" AND concat_key IS NOT NULL AND kind = '{InboundPduKind.DELIVER}'"
         )
 
     def unapplied_status_reports(self) -> list[sqlite3.Row]:
         """Status reports committed but not yet applied to their message (a crash between)."""
         return self.db.q(
-            "SELECT * FROM inbound_pdus WHERE settled = 0 AND kind = 'status-report' ORDER BY id"
+            "SELECT * FROM inbound_pdus WHERE settled = 0"
+            f" AND kind = '{InboundPduKind.STATUS_REPORT}' ORDER BY id"
         )
 
     def unassembled_groups(self) -> list[str]:
         """Concatenation groups with parts not yet assembled, whatever their age."""
         rows = self.db.q(
             "SELECT DISTINCT concat_key FROM inbound_pdus WHERE settled = 0"
-            " AND concat_key IS NOT NULL AND kind = 'deliver'"
+            f" AND concat_key IS NOT NULL AND kind = '{InboundPduKind.DELIVER}'"
         )
         return [r["concat_key"] for r in rows]

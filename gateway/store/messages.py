@@ -13,10 +13,22 @@ from typing import Any
 from . import search
 from .db import Database, Row
 from .search import MessageFilter, MessagePage
+from .states import (
+    AGENT,
+    IN_FLIGHT,
+    MESSAGE,
+    OUTBOUND,
+    PART,
+    REPORTABLE,
+    UNANSWERED,
+    AgentState,
+    MessageStatus,
+    PartStatus,
+    sql_list,
+)
 from .times import iso, now
 
-OUT_STATES = ("queued", "sending", "sent", "delivered", "failed", "expired")
-FINAL_OUT_STATES = ("delivered", "failed", "expired")
+OUT_STATES: tuple[str, ...] = tuple(OUTBOUND)
 EVERY_MESSAGE = MessageFilter()
 
 
@@ -49,12 +61,28 @@ class PastMessage:
     body: str
     encoding: str
     parts_total: int
-    status: str
+    status: MessageStatus
     at: str
     campaign_id: int | None = None
     kind: str | None = None
-    agent_state: str | None = None
+    agent_state: AgentState | None = None
     created_by: str | None = None
+
+
+_Q, _S = MessageStatus.QUEUED, MessageStatus.SENDING
+# Each UPDATE that moves a state is guarded by the states it moves from, checked against the
+# tables of states.py when this module loads (so a guard cannot name a forbidden move).
+_CLAIM = MESSAGE.guard(_S, _Q)
+_BACK_TO_QUEUE = MESSAGE.guard(_Q, _S)
+_SENT = MESSAGE.guard(MessageStatus.SENT, _S)
+_EXPIRE = MESSAGE.guard(MessageStatus.EXPIRED, _Q)
+_PART_RESET = PART.guard(PartStatus.PENDING, *REPORTABLE, PartStatus.WRITING)
+_PART_UNWRITTEN = PART.guard(PartStatus.PENDING, PartStatus.WRITING)
+_ROLLED_UP = sql_list(REPORTABLE)
+# A message's statuses that follow its parts' reports (the roll-up).
+_REPORTED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED)
+_ANSWER = AGENT.guard(AgentState.ANSWERED, *UNANSWERED)
+_UNANSWERED = sql_list(UNANSWERED)
 
 
 class Messages:
@@ -80,7 +108,7 @@ class Messages:
                 "INSERT INTO messages (direction, profile_id, phone, short_code, campaign_id, body,"
                 " encoding, parts_total, status, priority, idempotency_key, expires_at,"
                 " created_by, created_at, updated_at)"
-                " VALUES ('out', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                " VALUES ('out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     m.profile_id,
                     m.phone,
@@ -89,6 +117,7 @@ class Messages:
                     m.body,
                     m.encoding,
                     m.parts_total,
+                    MessageStatus.QUEUED,
                     m.priority,
                     m.idempotency_key,
                     m.expires_at,
@@ -114,7 +143,7 @@ class Messages:
         sql = (
             "SELECT m.*, p.sticky_modem, p.status AS profile_status, p.subscribed"
             " FROM messages m JOIN profiles p ON p.id = m.profile_id"
-            " WHERE m.direction = 'out' AND m.status = 'queued'"
+            f" WHERE m.direction = 'out' AND m.status = '{MessageStatus.QUEUED}'"
             " AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= ?)"
         )
         params: list = [at]
@@ -127,14 +156,22 @@ class Messages:
         """When the earliest deferred queued message becomes due (for the dispatcher's timer)."""
         return self.db.value(
             "SELECT MIN(next_attempt_at) FROM messages WHERE direction = 'out'"
-            " AND status = 'queued' AND next_attempt_at IS NOT NULL"
+            f" AND status = '{MessageStatus.QUEUED}' AND next_attempt_at IS NOT NULL"
+        )
+
+    def next_expiry(self) -> str | None:
+        """When the earliest queued message expires (for the dispatcher's timer)."""
+        return self.db.value(
+            "SELECT MIN(expires_at) FROM messages WHERE direction='out'"
+            f" AND status='{MessageStatus.QUEUED}'"
         )
 
     def queued_count(self, modem_id: str | None = None) -> int:
         if modem_id is None:
             return int(
                 self.db.value(
-                    "SELECT COUNT(*) FROM messages WHERE direction='out' AND status='queued'"
+                    "SELECT COUNT(*) FROM messages WHERE direction='out'"
+                    f" AND status='{MessageStatus.QUEUED}'"
                 )
             )
         return int(
@@ -142,7 +179,7 @@ class Messages:
                 # +modem_id: the few queued rows are found by status, not among every
                 # message the modem ever sent (messages_modem, for the Messages page).
                 "SELECT COUNT(*) FROM messages WHERE direction='out' AND status IN"
-                " ('queued','sending') AND +modem_id = ?",
+                f" {sql_list(IN_FLIGHT)} AND +modem_id = ?",
                 (modem_id,),
             )
         )
@@ -151,9 +188,9 @@ class Messages:
         """Mark a queued message as being sent by ``modem_id``; False if someone else has it."""
         with self.db.tx() as conn:
             cur = conn.execute(
-                "UPDATE messages SET status = 'sending', modem_id = ?, attempts = attempts + 1,"
-                " updated_at = ? WHERE id = ? AND status = 'queued'",
-                (modem_id, iso(now()), message_id),
+                "UPDATE messages SET status = ?, modem_id = ?, attempts = attempts + 1,"
+                f" updated_at = ? WHERE id = ? AND {_CLAIM}",
+                (_S, modem_id, iso(now()), message_id),
             )
             return cur.rowcount == 1
 
@@ -161,9 +198,9 @@ class Messages:
         """A claimed message that was never started goes back to the queue."""
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE messages SET status = 'queued', attempts = MAX(0, attempts - 1),"
-                " updated_at = ? WHERE id = ? AND status = 'sending'",
-                (iso(now()), message_id),
+                "UPDATE messages SET status = ?, attempts = MAX(0, attempts - 1),"
+                f" updated_at = ? WHERE id = ? AND {_BACK_TO_QUEUE}",
+                (_Q, iso(now()), message_id),
             )
 
     def set_concat_ref(self, message_id: int, ref: int) -> None:
@@ -189,8 +226,8 @@ class Messages:
     def has_sent_parts(self, message_id: int) -> bool:
         return bool(
             self.db.value(
-                "SELECT COUNT(*) FROM message_parts WHERE message_id = ? AND status != 'pending'",
-                (message_id,),
+                "SELECT COUNT(*) FROM message_parts WHERE message_id = ? AND status != ?",
+                (message_id, PartStatus.PENDING),
             )
         )
 
@@ -199,28 +236,28 @@ class Messages:
         report already came back go too: the handset joins parts from one number only."""
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE message_parts SET status = 'pending', tp_mr = NULL, sent_at = NULL,"
+                "UPDATE message_parts SET status = ?, tp_mr = NULL, sent_at = NULL,"
                 " report_status = NULL, reported_at = NULL"
-                " WHERE message_id = ? AND status != 'pending'",
-                (message_id,),
+                f" WHERE message_id = ? AND {_PART_RESET}",
+                (PartStatus.PENDING, message_id),
             )
 
     def part_writing(self, part_id: int, modem_id: str) -> None:
         """Record, before the PDU goes to the modem, that it is about to be written."""
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE message_parts SET status = 'writing', modem_id = ?, attempts = attempts + 1"
+                "UPDATE message_parts SET status = ?, modem_id = ?, attempts = attempts + 1"
                 " WHERE id = ?",
-                (modem_id, part_id),
+                (PartStatus.WRITING, modem_id, part_id),
             )
 
     def part_sent(self, part_id: int, tp_mr: int, at: str | None = None) -> None:
         """Record the network's acceptance of a part with its TP-MR."""
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE message_parts SET status = 'sent', tp_mr = ?, sent_at = ?, error = NULL"
+                "UPDATE message_parts SET status = ?, tp_mr = ?, sent_at = ?, error = NULL"
                 " WHERE id = ?",
-                (tp_mr, at or iso(now()), part_id),
+                (PartStatus.SENT, tp_mr, at or iso(now()), part_id),
             )
 
     def part_unsent(self, part_id: int, error: str, *, maybe_sent: bool) -> None:
@@ -228,20 +265,20 @@ class Messages:
         (a timeout after the PDU went out), so a resend is marked as a possible duplicate."""
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE message_parts SET status = 'pending', error = ?,"
+                "UPDATE message_parts SET status = ?, error = ?,"
                 " maybe_duplicate = maybe_duplicate OR ? WHERE id = ?",
-                (error, int(maybe_sent), part_id),
+                (PartStatus.PENDING, error, int(maybe_sent), part_id),
             )
 
-    def finish_sending(self, message_id: int) -> str:
+    def finish_sending(self, message_id: int) -> MessageStatus | None:
         """After all parts went out: the message is 'sent' (or already further). Returns it."""
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE messages SET status = 'sent', error = NULL, next_attempt_at = NULL,"
+                "UPDATE messages SET status = ?, error = NULL, next_attempt_at = NULL,"
                 " maybe_duplicate = maybe_duplicate OR"
                 " (SELECT COALESCE(MAX(maybe_duplicate), 0) FROM message_parts"
-                "  WHERE message_id = ?), updated_at = ? WHERE id = ? AND status = 'sending'",
-                (message_id, iso(now()), message_id),
+                f"  WHERE message_id = ?), updated_at = ? WHERE id = ? AND {_SENT}",
+                (MessageStatus.SENT, message_id, iso(now()), message_id),
             )
         return self._rollup(message_id)
 
@@ -249,9 +286,9 @@ class Messages:
         """A temporary failure: back to the queue, to be tried again at ``next_attempt_at``."""
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE messages SET status = 'queued', error = ?, next_attempt_at = ?,"
+                "UPDATE messages SET status = ?, error = ?, next_attempt_at = ?,"
                 " updated_at = ? WHERE id = ?",
-                (error, next_attempt_at, iso(now()), message_id),
+                (_Q, error, next_attempt_at, iso(now()), message_id),
             )
 
     def requeue(self, message_id: int, error: str) -> None:
@@ -259,14 +296,18 @@ class Messages:
         modem), the attempt not counted, so the message's own backoff does not grow."""
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE messages SET status = 'queued', error = ?, next_attempt_at = NULL,"
+                "UPDATE messages SET status = ?, error = ?, next_attempt_at = NULL,"
                 " attempts = MAX(0, attempts - 1), updated_at = ?"
-                " WHERE id = ? AND status = 'sending'",
-                (error, iso(now()), message_id),
+                f" WHERE id = ? AND {_BACK_TO_QUEUE}",
+                (_Q, error, iso(now()), message_id),
             )
 
-    def fail(self, message_id: int, error: str, status: str = "failed") -> None:
+    def fail(
+        self, message_id: int, error: str, status: MessageStatus = MessageStatus.FAILED
+    ) -> None:
         """A permanent failure (or expiry): the message is final with the reason in words."""
+        if status not in (MessageStatus.FAILED, MessageStatus.EXPIRED):
+            raise ValueError(f"a message fails as failed or expired, not {str(status)!r}")
         with self.db.tx() as conn:
             conn.execute(
                 "UPDATE messages SET status = ?, error = ?, next_attempt_at = NULL,"
@@ -278,16 +319,16 @@ class Messages:
         """Queued messages past their expiry become 'expired'; returns (id, profile id) pairs."""
         with self.db.tx() as conn:
             rows = conn.execute(
-                "SELECT id, profile_id FROM messages WHERE direction='out' AND status='queued'"
-                " AND expires_at IS NOT NULL AND expires_at <= ?",
+                "SELECT id, profile_id FROM messages WHERE direction='out'"
+                f" AND {_EXPIRE} AND expires_at IS NOT NULL AND expires_at <= ?",
                 (at,),
             ).fetchall()
             expired = [(int(r["id"]), int(r["profile_id"])) for r in rows]
             for mid, _ in expired:
                 conn.execute(
-                    "UPDATE messages SET status='expired', next_attempt_at=NULL, updated_at=?,"
+                    "UPDATE messages SET status=?, next_attempt_at=NULL, updated_at=?,"
                     " error = COALESCE(error, 'expired before it could be sent') WHERE id=?",
-                    (iso(now()), mid),
+                    (MessageStatus.EXPIRED, iso(now()), mid),
                 )
         return expired
 
@@ -297,18 +338,19 @@ class Messages:
         possible duplicates. Returns the ids of the messages put back."""
         with self.db.tx() as conn:
             rows = conn.execute(
-                "SELECT id FROM messages WHERE direction='out' AND status='sending'"
+                f"SELECT id FROM messages WHERE direction='out' AND {_BACK_TO_QUEUE}"
             ).fetchall()
             ids = [int(r["id"]) for r in rows]
             conn.execute(
-                "UPDATE message_parts SET status='pending', maybe_duplicate=1,"
+                "UPDATE message_parts SET status=?, maybe_duplicate=1,"
                 " error='the gateway stopped while this part was being sent; it may arrive twice'"
-                " WHERE status='writing'"
+                f" WHERE {_PART_UNWRITTEN}",
+                (PartStatus.PENDING,),
             )
             conn.execute(
-                "UPDATE messages SET status='queued', next_attempt_at=NULL, updated_at=?"
-                " WHERE direction='out' AND status='sending'",
-                (iso(now()),),
+                "UPDATE messages SET status=?, next_attempt_at=NULL, updated_at=?"
+                f" WHERE direction='out' AND {_BACK_TO_QUEUE}",
+                (_Q, iso(now())),
             )
             conn.execute(
                 "UPDATE messages SET maybe_duplicate=1 WHERE id IN"
@@ -322,16 +364,16 @@ class Messages:
         went back to the queue."""
         with self.db.tx() as conn:
             resent = conn.execute(
-                "UPDATE message_parts SET status='pending', maybe_duplicate=1,"
+                "UPDATE message_parts SET status=?, maybe_duplicate=1,"
                 " error='the store could not record this part being sent; it may arrive twice'"
-                " WHERE message_id = ? AND status='writing'",
-                (message_id,),
+                f" WHERE message_id = ? AND {_PART_UNWRITTEN}",
+                (PartStatus.PENDING, message_id),
             ).rowcount
             requeued = conn.execute(
-                "UPDATE messages SET status='queued', next_attempt_at=NULL, updated_at=?,"
+                "UPDATE messages SET status=?, next_attempt_at=NULL, updated_at=?,"
                 " maybe_duplicate = maybe_duplicate OR ?"
-                " WHERE id = ? AND direction='out' AND status='sending'",
-                (iso(now()), 1 if resent else 0, message_id),
+                f" WHERE id = ? AND direction='out' AND {_BACK_TO_QUEUE}",
+                (_Q, iso(now()), 1 if resent else 0, message_id),
             ).rowcount
         return requeued > 0
 
@@ -343,14 +385,19 @@ class Messages:
         return self.db.q1(
             "SELECT mp.* FROM message_parts mp JOIN messages m ON m.id = mp.message_id"
             " WHERE mp.modem_id = ? AND mp.tp_mr = ? AND m.phone = ? AND mp.sent_at >= ?"
-            " AND mp.status IN ('sent', 'delivered', 'failed')"
+            f" AND mp.status IN {_ROLLED_UP}"
             " ORDER BY mp.sent_at DESC, mp.id DESC LIMIT 1",
             (modem_id, tp_mr, phone, since),
         )
 
-    def part_report(self, part_id: int, status: int, category: str) -> tuple[int, str]:
-        """Apply a status report to a part; returns (message id, rolled-up message status)."""
-        new = {"delivered": "delivered", "failed": "failed"}.get(category, "sent")
+    def part_report(
+        self, part_id: int, status: int, category: str
+    ) -> tuple[int, MessageStatus | None]:
+        """Apply a status report to a part (``category``: the report's, delivered, failed or
+        pending); returns (message id, rolled-up message status)."""
+        new = {"delivered": PartStatus.DELIVERED, "failed": PartStatus.FAILED}.get(
+            category, PartStatus.SENT
+        )
         with self.db.tx() as conn:
             conn.execute(
                 "UPDATE message_parts SET report_status = ?, reported_at = ?, status = ?"
@@ -364,27 +411,34 @@ class Messages:
             )
             return mid, self._rollup(mid)
 
-    def _rollup(self, message_id: int) -> str:
+    def _rollup(self, message_id: int) -> MessageStatus | None:
+        """The message's status from its parts' reports (None: no such message)."""
         with self.db.tx() as conn:
             msg = conn.execute(
                 "SELECT status, parts_total FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
-            if msg is None or msg["status"] not in ("sent", "delivered", "failed"):
-                return msg["status"] if msg else "missing"
+            if msg is None:
+                return None
+            old = MessageStatus(msg["status"])
+            if old not in _REPORTED:
+                return old
             states = [
-                r["status"]
+                PartStatus(r["status"])
                 for r in conn.execute(
                     "SELECT status FROM message_parts WHERE message_id = ?", (message_id,)
                 )
             ]
-            if any(s == "failed" for s in states):
-                status = "failed"
-            elif states and all(s == "delivered" for s in states):
-                status = "delivered"
+            if PartStatus.FAILED in states:
+                status = MessageStatus.FAILED
+            elif states and all(s is PartStatus.DELIVERED for s in states):
+                status = MessageStatus.DELIVERED
             else:
-                status = "sent"
-            if status != msg["status"]:
-                error = "the network could not deliver it" if status == "failed" else None
+                status = MessageStatus.SENT
+            if status != old:
+                MESSAGE.check(old, status)
+                error = (
+                    "the network could not deliver it" if status is MessageStatus.FAILED else None
+                )
                 conn.execute(
                     "UPDATE messages SET status = ?, error = COALESCE(?, error), updated_at = ?"
                     " WHERE id = ?",
@@ -404,10 +458,10 @@ class Messages:
         body: str,
         encoding: str | None,
         parts_total: int,
-        status: str,
+        status: MessageStatus,
         kind: str,
         received_at: str,
-        agent_state: str | None,
+        agent_state: AgentState | None,
     ) -> int:
         with self.db.tx() as conn:
             cur = conn.execute(
@@ -442,7 +496,7 @@ class Messages:
 
     # -- reading -------------------------------------------------------------------------
 
-    def complete_inbound(self, message_id: int, body: str, status: str) -> None:
+    def complete_inbound(self, message_id: int, body: str, status: MessageStatus) -> None:
         """A late part joined an inbound message: its new body and status."""
         with self.db.tx() as conn:
             conn.execute(
@@ -564,29 +618,35 @@ class Messages:
         return self.db.q(
             "SELECT m.*, p.name AS profile_name FROM messages m JOIN profiles p"
             " ON p.id = m.profile_id WHERE m.direction = 'in'"
-            " AND m.agent_state IN ('open', 'claimed') ORDER BY m.id LIMIT ?",
+            f" AND m.agent_state IN {_UNANSWERED} ORDER BY m.id LIMIT ?",
             (limit,),
         )
 
     def set_agent_state(
-        self, message_id: int, state: str, *, user: str | None = None, expect: Iterable[str] = ()
+        self,
+        message_id: int,
+        state: AgentState,
+        *,
+        user: str | None = None,
+        expect: Iterable[AgentState | None] = (),
     ) -> bool:
-        """Move an inbound message in the agent queue; with ``expect``, only from those states."""
-        expect = tuple(expect)
+        """Move an inbound message in the agent queue; with ``expect``, only from those states
+        (None: from no state), each move checked against the table of states.py."""
+        state = AgentState(state)
+        expect = tuple(None if e is None else AgentState(e) for e in expect)
         sql = (
             "UPDATE messages SET agent_state = ?, claimed_by = ?, claimed_at = ?, updated_at = ?"
             " WHERE id = ? AND direction = 'in'"
         )
         params: list[Any] = [
             state,
-            user if state == "claimed" else None,
-            iso(now()) if state == "claimed" else None,
+            user if state is AgentState.CLAIMED else None,
+            iso(now()) if state is AgentState.CLAIMED else None,
             iso(now()),
             message_id,
         ]
         if expect:
-            sql += f" AND agent_state IN ({','.join('?' * len(expect))})"
-            params += list(expect)
+            sql += f" AND {AGENT.guard(state, *expect)}"
         with self.db.tx() as conn:
             return conn.execute(sql, params).rowcount == 1
 
@@ -594,9 +654,9 @@ class Messages:
         """A reply went to this profile: its open and claimed messages count as answered."""
         with self.db.tx() as conn:
             return conn.execute(
-                "UPDATE messages SET agent_state = 'answered', updated_at = ? WHERE"
-                " profile_id = ? AND direction = 'in' AND agent_state IN ('open', 'claimed')",
-                (iso(now()), profile_id),
+                "UPDATE messages SET agent_state = ?, updated_at = ? WHERE"
+                f" profile_id = ? AND direction = 'in' AND {_ANSWER}",
+                (AgentState.ANSWERED, iso(now()), profile_id),
             ).rowcount
 
     # -- read state ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from . import states
 from .db import Database, StoreError
 
 log = logging.getLogger(__name__)
@@ -215,10 +216,17 @@ SCALE_INDEXES_AND_SEARCH: list[str] = [
     "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
 ]
 
+# The state machines of store/states.py held by the schema: SQLite cannot add a CHECK to an
+# existing table, so triggers refuse unknown values (a message's status by its direction) and
+# moves the tables there do not allow. Built from those tables, so there is one source; a later
+# change to a table is a new migration that drops these triggers and creates them again.
+STATE_TRIGGERS: list[str] = states.triggers()
+
 MIGRATIONS: list[tuple[int, str, str | list[str]]] = [
     (1, "initial schema", SCHEMA_V1),
     (2, "login sessions", SESSIONS),
     (3, "indexes and full-text search for large stores", SCALE_INDEXES_AND_SEARCH),
+    (4, "state machines enforced by triggers", STATE_TRIGGERS),
 ]
 
 

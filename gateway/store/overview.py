@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from . import search
 from .db import Database
 from .search import MessageFilter
+from .states import IN_FLIGHT, UNANSWERED, UNSENT, sql_list
 
 
 @dataclass(frozen=True)
@@ -31,19 +32,20 @@ class Overview:
             unanswered=int(
                 self.db.value(
                     "SELECT COUNT(*) FROM messages WHERE direction='in' AND agent_state IN"
-                    " ('open','claimed')"
+                    f" {sql_list(UNANSWERED)}"
                 )
             ),
             queued=int(
                 self.db.value(
                     "SELECT COUNT(*) FROM messages WHERE direction='out'"
-                    " AND status IN ('queued','sending')"
+                    f" AND status IN {sql_list(IN_FLIGHT)}"
                 )
             ),
             failed_today=int(
                 self.db.value(
+                    # The same list as the partial index messages_failed, which it uses.
                     "SELECT COUNT(*) FROM messages WHERE direction='out' AND status IN"
-                    " ('failed','expired') AND updated_at >= date('now')"
+                    f" {sql_list(UNSENT)} AND updated_at >= date('now')"
                 )
             ),
         )

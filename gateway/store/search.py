@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .db import Database
+from .states import MessageStatus
 
 # Most outbound messages end delivered or sent and most inbound ones received: a filter on one
 # of these keeps many rows, one on another status keeps few.
-COMMON_STATES = ("delivered", "sent", "received")
+COMMON_STATES = (MessageStatus.DELIVERED, MessageStatus.SENT, MessageStatus.RECEIVED)
 # The order in which filters lead a query, fewest rows kept first (see _where).
 # Direction has no index of its own (two values: walking the ids finds a page as fast).
 _LEAD_ORDER = ("rare_status", "profile_id", "modem_id", "short_code", "kind", "status")

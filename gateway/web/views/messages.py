@@ -18,14 +18,17 @@ from ...messaging.reports import report_meaning
 from ...phone import PhoneNumberError, normalize
 from ...store.messages import OUT_STATES
 from ...store.search import MessageFilter
+from ...store.states import INBOUND, MessageStatus, PartStatus
 from ..context import Services, services
 from ..helpers import shown_time, whole_number
 
 bp = Blueprint("messages", __name__)
+# Templates name states by their enum too (``MessageStatus.QUEUED``), not by a bare word.
+bp.add_app_template_global(MessageStatus, "MessageStatus")
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 500
-IN_STATES = ("received", "incomplete")
+IN_STATES: tuple[str, ...] = tuple(INBOUND)
 KINDS = ("reply", "opt-out", "opt-in", "help", "oops", "unknown")
 DIRECTIONS = ("out", "in")
 MAX_QUERY = 200
@@ -269,13 +272,13 @@ def part_views(parts: list[sqlite3.Row]) -> list[PartView]:
 
 def verdict(message: sqlite3.Row, parts: list[sqlite3.Row]) -> str:
     """One sentence answering "did it arrive?" for an outbound message."""
-    status = message["status"]
+    status = MessageStatus(message["status"])
     total = message["parts_total"]
-    delivered = sum(1 for p in parts if p["status"] == "delivered")
-    sent = sum(1 for p in parts if p["status"] in ("sent", "delivered"))
-    if status == "delivered":
+    delivered = sum(1 for p in parts if p["status"] == PartStatus.DELIVERED)
+    sent = sum(1 for p in parts if p["status"] in (PartStatus.SENT, PartStatus.DELIVERED))
+    if status is MessageStatus.DELIVERED:
         return f"Delivered: the network confirmed that all {total} part(s) reached the phone."
-    if status == "sent":
+    if status is MessageStatus.SENT:
         if delivered:
             return (
                 f"Sent: {delivered} of {total} part(s) confirmed delivered; waiting for the "
@@ -284,11 +287,11 @@ def verdict(message: sqlite3.Row, parts: list[sqlite3.Row]) -> str:
         return (
             "Sent: the network accepted it; no delivery report yet (some networks never send one)."
         )
-    if status == "failed":
+    if status is MessageStatus.FAILED:
         return f"Failed: {message['error'] or 'no reason was recorded'}."
-    if status == "expired":
+    if status is MessageStatus.EXPIRED:
         return f"Expired before it could be sent: {message['error'] or 'it waited too long'}."
-    if status == "sending":
+    if status is MessageStatus.SENDING:
         return f"Being sent now: {sent} of {total} part(s) accepted by the network so far."
     if message["error"]:
         return f"Waiting to be sent; the last attempt failed: {message['error']}."
