@@ -158,12 +158,7 @@ class AgentDesk:
 
     def item(self, profile_id: int) -> QueueItem | None:
         """The profile's waiting conversation, or None when nothing of it waits."""
-        rows = self.store.db.q(
-            "SELECT * FROM messages WHERE profile_id = ? AND direction = 'in'"
-            " AND agent_state IN ('open', 'claimed') ORDER BY id",
-            (profile_id,),
-        )
-        items = self._items(rows)
+        items = self._items(self.store.messages.waiting_for_agent(profile_id))
         return items[0] if items else None
 
     @staticmethod
@@ -182,12 +177,7 @@ class AgentDesk:
             grouped.setdefault(int(row["profile_id"]), []).append(row)
         if not grouped:
             return []
-        ids = list(grouped)
-        marks = ",".join("?" * len(ids))
-        profiles = {
-            int(p["id"]): p
-            for p in self.store.db.q(f"SELECT * FROM profiles WHERE id IN ({marks})", ids)
-        }
+        profiles = self.store.profiles.by_ids(grouped)
         items = []
         for pid, messages in grouped.items():
             item = QueueItem(profiles[pid], messages)
@@ -205,17 +195,10 @@ class AgentDesk:
         """Claim for ``user`` the conversation that has waited longest and that no other agent
         holds; None when there is none."""
         with self.store.db.tx():
-            row = self.store.db.q1(
-                "SELECT m.profile_id FROM messages m WHERE m.direction = 'in'"
-                " AND m.agent_state = 'open' AND NOT EXISTS (SELECT 1 FROM messages c"
-                " WHERE c.profile_id = m.profile_id AND c.direction = 'in'"
-                " AND c.agent_state = 'claimed' AND c.claimed_by IS NOT ?)"
-                " ORDER BY m.id LIMIT 1",
-                (user,),
-            )
-            if row is None:
+            profile_id = self.store.messages.next_unclaimed_conversation(user)
+            if profile_id is None:
                 return None
-            return self.claim(int(row["profile_id"]), user)
+            return self.claim(int(profile_id), user)
 
     def claim(self, profile_id: int, user: str) -> QueueItem:
         """Claim a conversation for ``user`` (also the messages that arrived since they took

@@ -88,10 +88,7 @@ class Outbox:
                     "short_code", f"unknown short code {code!r} (known: {known})"
                 ) from exc
         if profile_id is not None:
-            last = self.store.db.value(
-                "SELECT short_code FROM messages WHERE profile_id = ? ORDER BY id DESC LIMIT 1",
-                (profile_id,),
-            )
+            last = self.store.messages.last_short_code(profile_id)
             if last:
                 try:
                     return self.config.short_code(last)
@@ -129,9 +126,7 @@ class Outbox:
         if profile_id is None:
             to = check_recipient(to)
         if idempotency_key is not None:
-            existing = self.store.db.q1(
-                "SELECT * FROM messages WHERE idempotency_key = ?", (idempotency_key,)
-            )
+            existing = self.store.messages.by_idempotency_key(idempotency_key)
             if existing is not None:
                 return self._repeat(
                     existing, text, to=to, profile_id=profile_id, short_code=short_code
