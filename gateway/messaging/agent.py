@@ -1,11 +1,10 @@
 """What the team does by hand with inbound messages: the agent queue (take, pick, return, mark
-"no response needed") and opting a profile out or back in.
+"no response needed"). Opting a profile out or back in is messaging/subscriptions.py's.
 
 The queue is kept per conversation: an item is one profile with its unanswered inbound messages
 (``agent_state`` open or claimed). Claiming happens inside one write transaction, so two agents
 can never both hold the same conversation. Every change is published on the event bus as
-``agent.changed`` {profile_id, state, by} (or ``profile.changed`` for subscriptions), so the open
-pages update themselves.
+``agent.changed`` {profile_id, state, by}, so the open pages update themselves.
 """
 
 from __future__ import annotations
@@ -41,10 +40,6 @@ class ClaimedByOther(AgentError):
     def __init__(self, profile_id: int, claimed_by: str) -> None:
         self.claimed_by = claimed_by
         super().__init__(f"{claimed_by} is already answering this conversation")
-
-
-class ProfileMissing(AgentError):
-    """No profile has this id."""
 
 
 def is_question(text: str) -> bool:
@@ -133,7 +128,7 @@ class QueueItem:
 
 
 class AgentDesk:
-    """The agent queue and the hand-made subscription changes, for the web app."""
+    """The agent queue, for the web app."""
 
     def __init__(self, config: Config, store: Store, events: EventBus) -> None:
         self.config = config
@@ -270,35 +265,3 @@ class AgentDesk:
 
     def _changed(self, profile_id: int, state: str, user: str) -> None:
         self.events.publish("agent.changed", profile_id=profile_id, state=state, by=user)
-
-    # -- subscriptions by hand -----------------------------------------------------------
-
-    def set_subscription(self, profile_id: int, subscribed: bool, *, actor: str) -> bool:
-        """Opt a profile out, or back in (which also makes an inactive profile active), by
-        hand: recorded as an opt event from "agent" and in the audit log. No SMS is sent, in
-        particular no STOP confirmation. False when nothing had to change."""
-        with self.store.db.tx():
-            profile = self.store.profiles.get(profile_id)
-            if profile is None:
-                raise ProfileMissing(f"no profile with id {profile_id}")
-            changes: dict[str, Any] = {}
-            if bool(profile["subscribed"]) != subscribed:
-                changes["subscribed"] = subscribed
-            if subscribed and profile["status"] != "active":
-                changes["status"] = "active"
-            if not changes:
-                return False
-            self.store.profiles.update(profile_id, **changes)
-            if "subscribed" in changes:
-                self.store.opt_events.record(
-                    profile_id, "opt_in" if subscribed else "opt_out", source="agent", actor=actor
-                )
-            self.store.audit.add(
-                "profile.opt_in" if subscribed else "profile.opt_out",
-                actor=actor,
-                profile_id=profile_id,
-                phone=profile["phone"],
-                changes=changes,
-            )
-        self.events.publish("profile.changed", id=profile_id, subscribed=subscribed)
-        return True

@@ -20,6 +20,7 @@ from ..modem.errors import CodecError, MessageTooLong
 from ..phone import PhoneNumberError, normalize
 from ..store import NewOutbound, Store
 from ..store.times import iso, now
+from .eligibility import number_refusal, why_not_textable
 from .events import EventBus
 from .requests import (
     IdempotencyConflict,
@@ -142,15 +143,13 @@ class Outbox:
                 phone = normalize(to, self.config.default_region)
             except PhoneNumberError as exc:
                 raise SendRefused("to", str(exc).removeprefix("phone: ")) from exc
+            refusal = number_refusal(phone)
+            if refusal is not None:  # before a profile is made for a number never texted
+                raise SendRefused("to", f"{phone}: {refusal}")
             profile, _ = self.store.profiles.get_or_create(phone)
-        if profile["status"] != "active":
-            raise SendRefused("profile", f"{profile['phone']} is inactive; reactivate it first")
-        if not profile["subscribed"] and not allow_unsubscribed:
-            raise SendRefused(
-                "profile",
-                f"{profile['phone']} has opted out (replied STOP); they must text START "
-                "to receive messages again",
-            )
+        refusal = why_not_textable(profile, allow_opted_out=allow_unsubscribed)
+        if refusal is not None:
+            raise SendRefused("profile", f"{profile['phone']}: {refusal}")
         body = expand_emoji(text or "")
         if not body.strip():
             raise SendRefused("text", "the message is empty")

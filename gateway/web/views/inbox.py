@@ -1,6 +1,12 @@
-"""Inbox: recent inbound messages, newest first, with their type and actions (opt out or
-reactivate the sender, message them, start a chat). New messages appear live (inbox.js reads
-``/api/inbox?after=<id>`` when the event stream says one arrived)."""
+"""Inbox: recent inbound messages, newest first, with their type and actions (opt the sender
+out or re-subscribe them, reactivate an inactive sender, message them, start a chat). New
+messages appear live (inbox.js reads ``/api/inbox?after=<id>`` when the event stream says one
+arrived).
+
+The actions are the profile page's, with the same words and the same functions behind them:
+re-subscribing (:class:`~gateway.messaging.subscriptions.Subscriptions`) never reactivates, and
+reactivating (:meth:`~gateway.messaging.profiles.ProfileService.activate`) never re-subscribes.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from ...messaging.agent import AgentDesk, ProfileMissing
+from ...messaging.profiles import ProfileService
+from ...messaging.subscriptions import OptSource, ProfileNotFound, Subscriptions
 from ...store.search import MessageFilter
 from ..helpers import chat_unavailable_reason, short_codes_status, shown_time, whole_number
 from .api import json_error, message_json, profile_json
@@ -123,14 +130,24 @@ def _back() -> str:
     return target if target.startswith("/inbox") else url_for("inbox.index")
 
 
-def _set_subscription(profile_id: int, subscribed: bool):
-    desk = AgentDesk(g.ctx.config, g.ctx.store, g.ctx.events)
-    try:
-        changed = desk.set_subscription(profile_id, subscribed, actor=g.user["username"])
-    except ProfileMissing:
-        abort(404, description=f"There is no profile with id {profile_id}.")
+def _who(profile_id: int) -> str:
     profile = g.ctx.store.profiles.get(profile_id)
-    who = profile["name"] or profile["phone"]
+    if profile is None:
+        abort(404, description=f"There is no profile with id {profile_id}.")
+    return profile["name"] or profile["phone"]
+
+
+def _set_subscription(profile_id: int, subscribed: bool):
+    who = _who(profile_id)
+    subscriptions = Subscriptions(g.ctx.store, g.ctx.events)
+    by = OptSource.by_hand(g.user["username"])
+    try:
+        if subscribed:
+            changed = subscriptions.subscribe(profile_id, by)
+        else:
+            changed = subscriptions.unsubscribe(profile_id, by)
+    except ProfileNotFound:
+        abort(404, description=f"There is no profile with id {profile_id}.")
     if not changed:
         flash(f"{who} was already {'subscribed' if subscribed else 'opted out'}.", "info")
     elif subscribed:
@@ -145,6 +162,19 @@ def opt_out(profile_id: int):
     return _set_subscription(profile_id, False)
 
 
-@bp.post("/inbox/profiles/<int:profile_id>/reactivate")
-def reactivate(profile_id: int):
+@bp.post("/inbox/profiles/<int:profile_id>/resubscribe")
+def resubscribe(profile_id: int):
+    """Subscribe an opted-out sender again (they asked to); an inactive one stays inactive."""
     return _set_subscription(profile_id, True)
+
+
+@bp.post("/inbox/profiles/<int:profile_id>/activate")
+def activate(profile_id: int):
+    """Reactivate an inactive sender; an opted-out one stays opted out."""
+    who = _who(profile_id)
+    ctx = g.ctx
+    changed = ProfileService(ctx.config, ctx.store, ctx.events).activate(
+        profile_id, actor=g.user["username"]
+    )
+    flash(f"{who} is active again." if changed else f"{who} was already active.", "success")
+    return redirect(_back())
