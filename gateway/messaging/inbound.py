@@ -18,10 +18,11 @@ from typing import Any
 from ..config import Config, ShortCodeConfig
 from ..modem import pdu as smspdu
 from ..modem.errors import CodecError
-from ..phone import is_mobile_capable, normalize_sender
+from ..phone import normalize_sender
 from ..store import RawPdu, Store
 from ..store.times import iso, now, parse
 from . import keywords
+from .eligibility import why_not_textable
 from .events import EventBus
 from .outbound import Outbox, SendRefused
 from .reports import apply_status_report
@@ -331,7 +332,8 @@ class Inbound:
                 "phone": profile["phone"],
                 "status": profile["status"],
                 "subscribed": bool(profile["subscribed"]),
-                "mobile": is_mobile_capable(profile["phone"]),
+                # Why it may not be texted (None: it may), so the page need not know the rule.
+                "refusal": why_not_textable(profile),
             },
         )
         if sc is not None:

@@ -88,7 +88,7 @@ def test_the_new_message_event_carries_its_row(web: Web) -> None:
         "phone": "+15551230001",
         "status": "active",
         "subscribed": True,
-        "mobile": True,
+        "refusal": None,
     }
     page = web.client(AGENT).get("/inbox").get_data(as_text=True)
     labels = re.search(r'data-kind-labels="([^"]*)"', page).group(1)  # for rows built live

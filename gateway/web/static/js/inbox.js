@@ -100,7 +100,8 @@
     return {
       message: { id: d.id, body: d.body, created_at: d.created_at },
       profile: p,
-      chat_available: p.status === "active" && p.subscribed && p.mobile && chatReady,
+      // The server's answer (messaging/eligibility.py), not the rule written again here.
+      chat_available: !p.refusal && chatReady,
       kind_label: labels[d.kind] ?? d.kind ?? "",
       kind_badge: badges[d.kind] || "",
       shown_time: String(d.created_at || "").slice(0, 16).replace("T", " "),
