@@ -213,30 +213,33 @@ class ProfileService:
         return pid
 
     def update(self, profile_id: int, fields: ProfileFields, *, actor: str) -> None:
-        """Save name, phone, status and custom fields (subscription changes go through
-        :class:`~gateway.messaging.subscriptions.Subscriptions`, so that each is recorded)."""
+        """Save name, phone, status and custom fields, in one transaction. A change of status
+        is :meth:`activate` or :meth:`deactivate` (audited as such); subscription changes go
+        through :class:`~gateway.messaging.subscriptions.Subscriptions`, so each is recorded."""
         old = self.get(profile_id)
         changes: dict[str, Any] = {}
         if fields.name != old["name"]:
             changes["name"] = fields.name
         if fields.phone != old["phone"]:
             changes["phone"] = fields.phone
-        if fields.status != old["status"]:
-            changes["status"] = fields.status
         if fields.custom != custom_fields(old):
             changes["custom"] = fields.custom
-        if not changes:
+        status_changed = fields.status != old["status"]
+        if not changes and not status_changed:
             return
         try:
             with self.store.db.tx():
-                self.store.profiles.update(profile_id, **changes)
-                self.store.audit.add(
-                    "profile.update",
-                    actor=actor,
-                    profile_id=profile_id,
-                    phone=fields.phone,
-                    changed=sorted(changes),
-                )
+                if changes:
+                    self.store.profiles.update(profile_id, **changes)
+                    self.store.audit.add(
+                        "profile.update",
+                        actor=actor,
+                        profile_id=profile_id,
+                        phone=fields.phone,
+                        changed=sorted(changes),
+                    )
+                if status_changed:
+                    self._set_status(profile_id, fields.status == "active", actor=actor)
         except ProfileError as exc:
             raise ProfileInvalid({"phone": str(exc).removeprefix("phone: ")}) from exc
 

@@ -168,6 +168,20 @@ def test_deactivate_reactivate_and_update_are_audited(env: Env) -> None:
     ]
 
 
+def test_a_status_changed_in_the_edit_form_is_a_deactivation(env: Env) -> None:
+    # The edit form's status field goes through deactivate/activate, audited as they are.
+    pid = env.add("+15551230001", "Ann")
+    fields = env.service.validate(
+        name="Ann B", phone="+15551230001", status="inactive", profile_id=pid
+    )
+    env.service.update(pid, fields, actor="t")
+    assert env.store.profiles.get(pid)["status"] == "inactive"
+    assert env.audit_actions()[-2:] == ["profile.update", "profile.deactivate"]
+    same = env.service.validate(name="Ann B", phone="+15551230001", profile_id=pid)
+    env.service.update(pid, same, actor="t")
+    assert env.audit_actions()[-1] == "profile.reactivate"
+
+
 def test_unknown_profile(env: Env) -> None:
     with pytest.raises(ProfileNotFound):
         env.set_subscribed(99, False, actor="t")
