@@ -74,7 +74,7 @@ def test_send_and_modems_without_a_daemon_say_so(tmp_path, capsys):
 
 def test_modems_lists_identity_and_state(running, capsys):
     config, gw = running
-    manager = gw.daemon.manager
+    manager = gw.services.manager
     # The first health reading (signal, operator) follows the modem's coming up.
     wait_until(gw.sub, lambda: all(manager.status(m).signal for m in "abc"), 5, "signals")
     code, out, _ = _run(capsys, "modems", "-c", str(config), "--json")
@@ -134,7 +134,7 @@ def test_backup_while_running_and_restore_only_when_stopped(tmp_path, capsys):
     gw = Gateway(load_config(config))
     try:
         gw.wait_up("a")
-        acc = gw.daemon.outbox.submit("Kept in the backup", to=ALICE, short_code=SUPPORT)
+        acc = gw.services.outbox.submit("Kept in the backup", to=ALICE, short_code=SUPPORT)
         gw.wait_status(acc.message_id, "delivered")
         backup = tmp_path / "copy.sqlite3"
         code, out, _ = _run(capsys, "backup", "-c", str(config), str(backup))
@@ -149,7 +149,7 @@ def test_backup_while_running_and_restore_only_when_stopped(tmp_path, capsys):
         finally:
             conn.close()
         # A message after the backup: the restore must take it away again.
-        later = gw.daemon.outbox.submit("After the backup", to=ALICE, short_code=SUPPORT)
+        later = gw.services.outbox.submit("After the backup", to=ALICE, short_code=SUPPORT)
         gw.wait_status(later.message_id, {"sent", "delivered"})
 
         code, _, err = _run(capsys, "restore", "-c", str(config), str(backup))

@@ -7,10 +7,8 @@ from datetime import timedelta
 
 from gateway.config import parse_config
 from gateway.housekeeping import Housekeeper, next_daily
-from gateway.messaging.events import EventBus
-from gateway.messaging.inbound import Inbound
-from gateway.messaging.outbound import Outbox
-from gateway.store import RawPdu, Store
+from gateway.services import build_services
+from gateway.store import RawPdu
 from gateway.store.times import iso, now
 
 
@@ -19,10 +17,8 @@ def _world(tmp_path, extra: str = ""):
         f"data_dir: {tmp_path}\nretention: {{nightly_backups: 2, raw_pdus_days: 30{extra}}}\n",
         base_dir=tmp_path,
     )
-    store = Store.open(tmp_path)
-    events = EventBus()
-    outbox = Outbox(config, store, events, lambda: None)
-    return store, Housekeeper(config, store, Inbound(config, store, events, outbox), events)
+    s = build_services(config, modems=False)
+    return s.store, Housekeeper(config, s.store, s.inbound, s.events)
 
 
 def test_nightly_backup_is_a_working_copy_and_only_a_few_are_kept(tmp_path) -> None:

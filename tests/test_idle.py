@@ -33,11 +33,11 @@ def _files(d) -> dict[str, tuple[int, int]]:
 def test_idle_gateway_writes_nothing_to_the_store(tmp_path) -> None:
     config = parse_config(CONFIG.format(d=tmp_path), base_dir=tmp_path)
     daemon = Daemon(config, web=False)
-    sub = daemon.events.subscribe()
+    sub = daemon.services.events.subscribe()
     daemon.start()
     try:
         deadline = time.monotonic() + 20
-        while not daemon.dispatcher.healthy("a"):
+        while not daemon.services.dispatcher.healthy("a"):
             assert time.monotonic() < deadline, "the simulated modem never came up"
             sub.get(timeout=0.5)
         # Let the start-up writes (modem seen, first sweep) settle: wait for two heartbeats.

@@ -7,10 +7,14 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError, load_config
 from ..control import ControlError
 from ..store import StoreDamaged, StoreError
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +41,8 @@ def _run(config, *, demo: bool) -> int:
     from ..daemon import Daemon, DaemonError
     from ..web.server import WebServerError
 
-    daemon = Daemon(config, demo=demo)
     try:
-        if demo:
-            daemon.on_started = _print_demo_banner
+        daemon = Daemon(config, demo=demo, on_started=_print_demo_banner if demo else None)
         daemon.run_forever()
     except StoreDamaged as exc:
         source = str(config.source) if config.source is not None else None
@@ -80,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run(config, demo=True)
 
 
-def _print_demo_banner(daemon) -> None:
+def _print_demo_banner(daemon: Daemon) -> None:
     demo = daemon.config.demo
     lines = [
         "",
@@ -88,8 +90,9 @@ def _print_demo_banner(daemon) -> None:
         f"  Web app:    {daemon.web_server.url}",
         f"  Log in as:  {demo.admin_user} / {demo.admin_password}",
     ]
-    if daemon.sim_server is not None:
-        lines.append(f"  Simulator:  {daemon.sim_server.url}  (JSON control API)")
+    sim = daemon.services.simulator
+    if sim is not None and sim.server is not None:
+        lines.append(f"  Simulator:  {sim.server.url}  (JSON control API)")
     lines.append(f"  Data:       {daemon.config.data_dir}")
     lines += ["  Stop with Ctrl+C.", ""]
     print("\n".join(lines), flush=True)

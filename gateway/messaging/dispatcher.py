@@ -250,7 +250,7 @@ class Dispatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                timeout = self._route_once()
+                timeout = self.route_once()
             except StoreError as exc:  # a full disk, say: the store logs it in full itself
                 log.warning("dispatcher: routing paused: %s", exc)
                 timeout = 5.0
@@ -262,8 +262,10 @@ class Dispatcher:
             self._wake.wait(timeout)
             self._wake.clear()
 
-    def _route_once(self) -> float | None:
-        """Assign what can be sent now; return seconds until the next timer, None if none."""
+    def route_once(self) -> float | None:
+        """One routing pass: assign what can be sent now; return seconds until the next timer
+        (a retry, a rate window, quiet hours, an expiry), None if none. The routing thread runs
+        it whenever it is woken; tests and tools call it to see at once what waits, and why."""
         self._requeue_stranded()
         at = self.clock()
         for mid, profile_id in self.store.messages.expire_due(iso(at)):

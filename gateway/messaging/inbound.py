@@ -53,12 +53,21 @@ class Received:
 class Inbound:
     """Turns committed PDUs into messages; safe to call from every modem's thread."""
 
-    def __init__(self, config: Config, store: Store, events: EventBus, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        events: EventBus,
+        outbox: Outbox,
+        *,
+        subscriptions: Subscriptions | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.events = events
         self.outbox = outbox
-        self.subscriptions = Subscriptions(store, events)
+        # Keywords change subscriptions the one way the buttons do (messaging/subscriptions.py).
+        self.subscriptions = subscriptions or Subscriptions(store, events)
         self._lock = threading.Lock()
         self.stale_changed = threading.Event()  # a new incomplete group: the timer may move
         # Status reports that matched no part yet, by (modem, recipient, TP-MR): a fast

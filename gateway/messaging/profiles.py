@@ -135,10 +135,19 @@ class ProfileService:
     """Create, change, import and export profiles for the web app (one per request is fine: it
     keeps no state of its own)."""
 
-    def __init__(self, config: Config, store: Store, events: EventBus) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        events: EventBus,
+        *,
+        subscriptions: Subscriptions | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.events = events
+        # The import's opt-outs go the one way every subscription change goes.
+        self.subscriptions = subscriptions or Subscriptions(store, events)
 
     # -- checking ------------------------------------------------------------------------
 
@@ -452,9 +461,7 @@ class ProfileService:
             if changes:
                 self.store.profiles.update(existing["id"], **changes)
             if opt_out:
-                Subscriptions(self.store, self.events).unsubscribe(
-                    existing["id"], OptSource.by_import(actor)
-                )
+                self.subscriptions.unsubscribe(existing["id"], OptSource.by_import(actor))
             return RowResult(number, "updated", phone, shown, note)
         except ProfileError as exc:
             log.warning("import row %d (%s) refused by the store: %s", number, phone, exc)

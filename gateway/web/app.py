@@ -10,7 +10,6 @@ import importlib
 import logging
 import os
 import secrets
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from flask import Flask, g, jsonify, redirect, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ..store.users import SessionPolicy
-from .auth import GATE, POLICY, THROTTLE, LoginGate, LoginThrottle, current_user
-from .context import GatewayContext
+from .auth import LoginGate, LoginThrottle, current_user
+from .context import AppState, Services
+from .views.live import SSE_MAX_STREAMS, SSE_PER_USER, StreamSlots
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,12 @@ def _secret_key(path: Path) -> str:
         raise SecretKeyError(f"web.secret_key_file: cannot use {path}: {exc}") from exc
 
 
-def create_app(ctx: GatewayContext, **overrides: object) -> Flask:
-    """The web app for a running gateway (``overrides`` go into ``app.config``, for tests)."""
+def create_app(services: Services, **overrides: object) -> Flask:
+    """The web app for a gateway's services (``overrides`` go into ``app.config``, for tests).
+    The services and the app's guards are kept once, as its :class:`AppState`."""
     app = Flask(__name__)
-    web = ctx.config.web
-    key_file = web.secret_key_file or ctx.config.data_dir / "secret_key"
+    web = services.config.web
+    key_file = web.secret_key_file or services.config.data_dir / "secret_key"
     app.config.update(
         SECRET_KEY=_secret_key(Path(key_file)),
         SESSION_COOKIE_HTTPONLY=True,
@@ -83,18 +84,24 @@ def create_app(ctx: GatewayContext, **overrides: object) -> Flask:
         SESSION_REFRESH_EACH_REQUEST=False,
     )
     app.config.update(overrides)
-    app.extensions["gateway"] = ctx
-    app.extensions["gateway.stopping"] = threading.Event()
-    app.extensions[THROTTLE] = LoginThrottle()
-    app.extensions[GATE] = LoginGate(
-        size=int(app.config.get("GATEWAY_LOGIN_CHECKS", 2)),
-        wait=float(app.config.get("GATEWAY_LOGIN_WAIT", 0.5)),
-    )
     idle = web.session_idle_minutes
-    app.extensions[POLICY] = SessionPolicy(
-        absolute=timedelta(hours=web.session_hours),
-        idle=timedelta(minutes=idle) if idle else None,
+    state = AppState(
+        services=services,
+        throttle=LoginThrottle(),
+        gate=LoginGate(
+            size=int(app.config.get("GATEWAY_LOGIN_CHECKS", 2)),
+            wait=float(app.config.get("GATEWAY_LOGIN_WAIT", 0.5)),
+        ),
+        policy=SessionPolicy(
+            absolute=timedelta(hours=web.session_hours),
+            idle=timedelta(minutes=idle) if idle else None,
+        ),
+        stream_slots=StreamSlots(
+            int(app.config.get("GATEWAY_SSE_MAX_STREAMS", SSE_MAX_STREAMS)),
+            int(app.config.get("GATEWAY_SSE_PER_USER", SSE_PER_USER)),
+        ),
     )
+    state.install(app)
     CSRFProtect(app)
 
     for name in BLUEPRINTS:
@@ -102,10 +109,9 @@ def create_app(ctx: GatewayContext, **overrides: object) -> Flask:
 
     @app.before_request
     def require_login():
-        g.ctx = ctx
         g.user = current_user(
-            ctx.store,
-            app.extensions[POLICY],
+            services.store,
+            state.policy,
             touch=request.endpoint not in UNATTENDED_ENDPOINTS,
         )
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
@@ -135,7 +141,8 @@ def create_app(ctx: GatewayContext, **overrides: object) -> Flask:
 
     @app.context_processor
     def layout():
-        return {"ctx": ctx, "user": g.get("user"), "nav": _nav(g.get("user"), ctx)}
+        user = g.get("user")
+        return {"services": services, "user": user, "nav": _nav(user, services)}
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
@@ -179,7 +186,7 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def _nav(user, ctx: GatewayContext) -> list[tuple[str, str, str]]:
+def _nav(user, services: Services) -> list[tuple[str, str, str]]:
     """(endpoint, label, path prefix) of the left pane for this user."""
     items = [
         ("home.index", "Home", "/home"),
@@ -191,6 +198,6 @@ def _nav(user, ctx: GatewayContext) -> list[tuple[str, str, str]]:
     ]
     if user is not None and user["role"] == "admin":
         items.append(("settings.index", "Settings", "/settings"))
-    if ctx.sim is not None:
+    if services.simulator is not None:
         items.append(("phones.index", "Phones", "/phones"))
     return items

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     make_response,
     redirect,
@@ -27,14 +26,9 @@ from flask import (
 
 from ..store import Store
 from ..store.users import SessionPolicy
+from .context import app_state
 
 bp = Blueprint("auth", __name__)
-
-
-# The app's settings for logins, kept in ``app.extensions`` (one of each per app).
-THROTTLE = "gateway.throttle"
-GATE = "gateway.login_gate"
-POLICY = "gateway.session_policy"
 
 
 def current_user(store: Store, policy: SessionPolicy, *, touch: bool = True) -> sqlite3.Row | None:
@@ -46,8 +40,8 @@ def current_user(store: Store, policy: SessionPolicy, *, touch: bool = True) -> 
 def log_in(user: sqlite3.Row) -> None:
     """Start a new session for ``user`` in this browser (a fresh cookie: nothing of an older
     session carries over but the messages waiting to be shown)."""
-    ctx = current_app.extensions["gateway"]
-    token = ctx.store.users.start_session(user["id"], current_app.extensions[POLICY])
+    state = app_state()
+    token = state.services.store.users.start_session(user["id"], state.policy)
     flashes = session.get("_flashes")  # messages for this browser's next page still count
     session.clear()
     session.permanent = True
@@ -177,9 +171,8 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    ctx = current_app.extensions["gateway"]
-    throttle: LoginThrottle = current_app.extensions[THROTTLE]
-    gate: LoginGate = current_app.extensions[GATE]
+    state = app_state()
+    ctx, throttle, gate = state.services, state.throttle, state.gate
     error = None
     status = 200
     retry_after: int | None = None
@@ -223,6 +216,6 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     # Ended in the store: a copy of the cookie kept from before is worth nothing now.
-    current_app.extensions["gateway"].store.users.end_session(session.get("sid"))
+    app_state().services.store.users.end_session(session.get("sid"))
     session.clear()
     return redirect(url_for("auth.login"))

@@ -7,10 +7,10 @@ import sqlite3
 from datetime import datetime
 
 from ..messaging.eligibility import why_not_textable
-from .context import GatewayContext
+from .context import Services
 
 
-def short_codes_status(ctx: GatewayContext) -> list[dict]:
+def short_codes_status(ctx: Services) -> list[dict]:
     """Each configured short code with whether any modem of its pool can send now."""
     return [
         {
@@ -23,7 +23,7 @@ def short_codes_status(ctx: GatewayContext) -> list[dict]:
     ]
 
 
-def chat_unavailable_reason(ctx: GatewayContext, profile: sqlite3.Row) -> str | None:
+def chat_unavailable_reason(ctx: Services, profile: sqlite3.Row) -> str | None:
     """Why this profile cannot be chatted with now, or None when it can: it must be one that
     may be texted (messaging/eligibility.py, the rule every send obeys), and some short code
     must have a healthy modem."""
@@ -35,7 +35,7 @@ def chat_unavailable_reason(ctx: GatewayContext, profile: sqlite3.Row) -> str | 
     return None
 
 
-def chat_available(ctx: GatewayContext, profile: sqlite3.Row) -> bool:
+def chat_available(ctx: Services, profile: sqlite3.Row) -> bool:
     return chat_unavailable_reason(ctx, profile) is None
 
 

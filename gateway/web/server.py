@@ -42,7 +42,7 @@ from cheroot.server import HTTPConnection, HTTPRequest
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from .app import create_app
-from .context import GatewayContext
+from .context import Services, app_state
 from .views.live import CLIENT_GONE, SSE_MAX_STREAMS
 
 log = logging.getLogger(__name__)
@@ -341,7 +341,7 @@ class WebServer:
 
     def __init__(
         self,
-        ctx: GatewayContext,
+        services: Services,
         *,
         threads: int | None = None,
         per_address: int = PER_ADDRESS,
@@ -349,10 +349,10 @@ class WebServer:
         body_seconds: float = BODY_SECONDS,
         **app_config: object,
     ) -> None:
-        self.ctx = ctx
-        web = ctx.config.web
+        self.services = services
+        web = services.config.web
         return_large_blocks()
-        self.app = create_app(ctx, **app_config)
+        self.app = create_app(services, **app_config)
         streams = int(self.app.config.get("GATEWAY_SSE_MAX_STREAMS", SSE_MAX_STREAMS))
         threads = threads or streams + REQUEST_THREADS
         self.server = _Server(
@@ -372,8 +372,8 @@ class WebServer:
         if web.https:
             cert, key = web.tls_cert, web.tls_key
             if cert is None or key is None:
-                cert = ctx.config.data_dir / "tls" / "gateway.crt"
-                key = ctx.config.data_dir / "tls" / "gateway.key"
+                cert = services.config.data_dir / "tls" / "gateway.crt"
+                key = services.config.data_dir / "tls" / "gateway.key"
             if web.tls_self_signed and not (cert.exists() and key.exists()):
                 self_signed(cert, key)
             for path, what in ((cert, "web.tls_cert"), (key, "web.tls_key")):
@@ -387,7 +387,7 @@ class WebServer:
         try:
             self.server.prepare()
         except OSError as exc:
-            web = self.ctx.config.web
+            web = self.services.config.web
             raise WebServerError(f"cannot listen on {web.bind}:{web.port}: {exc}") from exc
         self._thread = threading.Thread(target=self.server.serve, name="web", daemon=True)
         self._thread.start()
@@ -404,7 +404,7 @@ class WebServer:
         return f"{self.scheme}://{shown}:{self.port}"
 
     def stop(self) -> None:
-        self.app.extensions["gateway.stopping"].set()  # ends open event streams
+        app_state(self.app).stopping.set()  # ends open event streams
         self.server.stop()
         if self._thread is not None:
             self._thread.join(5)

@@ -16,8 +16,8 @@ class GatewayUnderTest:
     def __init__(self, daemon: Any) -> None:
         self.daemon = daemon
         self.url: str = daemon.web_server.url.rstrip("/")
-        self.store = daemon.store
-        self.net = daemon.sim_network
+        self.store = daemon.services.store
+        self.net = daemon.services.simulator.network
         config = daemon.config
         by_imei = {m.imei: m.number for m in config.simulator.modems}
         # modem id -> its SIM's number, so a test can say which number a handset heard from.
@@ -46,12 +46,12 @@ class GatewayUnderTest:
 def wait_modems_up(daemon: Any, timeout: float) -> None:
     """Until every configured modem is up and routable (chat needs a healthy modem)."""
     ids = [m.id for m in daemon.config.modems]
-    sub = daemon.events.subscribe()
+    sub = daemon.services.events.subscribe()
     try:
         deadline = time.monotonic() + timeout
         while True:
-            states = {m: daemon.manager.status(m).state for m in ids}
-            if all(s == "up" and daemon.dispatcher.healthy(m) for m, s in states.items()):
+            states = {m: daemon.services.manager.status(m).state for m in ids}
+            if all(s == "up" and daemon.services.dispatcher.healthy(m) for m, s in states.items()):
                 return
             left = deadline - time.monotonic()
             if left <= 0:

@@ -22,6 +22,9 @@ from typing import Any
 
 from gateway.config import Config
 from gateway.daemon import Daemon
+from gateway.modem.sim import Network
+from gateway.services import Services
+from gateway.store import Store
 
 SUPPORT = "55123"
 ALERTS = "55999"
@@ -143,16 +146,23 @@ class Gateway:
     def __init__(self, config: Config, *, web: bool = False) -> None:
         self.config = config
         self.daemon = Daemon(config, web=web)
-        self.sub = self.daemon.events.subscribe(maxsize=10000)
+        self.sub = self.daemon.services.events.subscribe(maxsize=10000)
         self.daemon.start()
 
     @property
-    def store(self):
-        return self.daemon.store
+    def services(self) -> Services:
+        return self.daemon.services
 
     @property
-    def net(self):
-        return self.daemon.sim_network
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def net(self) -> Network:
+        simulator = self.services.simulator
+        if simulator is None:
+            raise AssertionError("this gateway's configuration has no simulator")
+        return simulator.network
 
     def message(self, message_id: int):
         return self.store.messages.get(message_id)
@@ -174,8 +184,9 @@ class Gateway:
             raise AssertionError(f"{exc}; it is {row['status']} ({row['error']})") from None
 
     def wait_up(self, *modem_ids: str, timeout: float = 8.0) -> None:
-        manager = self.daemon.manager
-        dispatcher = self.daemon.dispatcher
+        manager = self.services.manager
+        dispatcher = self.services.dispatcher
+        assert manager is not None  # the daemon builds its services with the modems
         wait_until(
             self.sub,
             lambda: all(

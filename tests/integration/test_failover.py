@@ -19,7 +19,7 @@ def test_unplug_mid_queue_goes_on_through_the_pool(start_gateway):
     gw = start_gateway(latency=0.15)  # each part takes 0.15 s to send: a queue builds up
     gw.wait_up("a", "b")
     ids = [
-        gw.daemon.outbox.submit(f"Notice {i}", to=to, short_code=SUPPORT).message_id
+        gw.services.outbox.submit(f"Notice {i}", to=to, short_code=SUPPORT).message_id
         for i, to in enumerate(RECIPIENTS)
     ]
     modem_a = gw.net.modem(IMEI_A)
@@ -53,7 +53,7 @@ def test_unplug_mid_queue_goes_on_through_the_pool(start_gateway):
 
     modem_a.replug()
     gw.wait_up("a")
-    acc = gw.daemon.outbox.submit("After the replug", to=ALICE, short_code=SUPPORT)
+    acc = gw.services.outbox.submit("After the replug", to=ALICE, short_code=SUPPORT)
     assert gw.net.handset(ALICE).wait_for_message(timeout=5).text == "After the replug"
     gw.wait_status(acc.message_id, "delivered")
 
@@ -63,7 +63,7 @@ def test_a_hung_modem_blocks_nobody_and_comes_back(start_gateway):
     gw.wait_up("a", "b", "c")
     modem_a = gw.net.modem(IMEI_A)
     modem_a.set_fault("hang")
-    stuck = gw.daemon.outbox.submit("To the hung modem", to=ALICE, short_code=SUPPORT)
+    stuck = gw.services.outbox.submit("To the hung modem", to=ALICE, short_code=SUPPORT)
     wait_until(
         gw.sub,
         lambda: gw.message(stuck.message_id)["modem_id"] == "a",
@@ -71,7 +71,7 @@ def test_a_hung_modem_blocks_nobody_and_comes_back(start_gateway):
         "the message routed to the hung modem",
     )
     # Another modem sends at once, while modem a hangs.
-    other = gw.daemon.outbox.submit("Alerts still work", to="+15557770100", short_code=ALERTS)
+    other = gw.services.outbox.submit("Alerts still work", to="+15557770100", short_code=ALERTS)
     gw.wait_status(other.message_id, "delivered", timeout=3)
     assert gw.net.handset("+15557770100").inbox[0].sender == NUM_C
 
@@ -82,7 +82,7 @@ def test_a_hung_modem_blocks_nobody_and_comes_back(start_gateway):
 
     modem_a.clear_fault("hang")
     gw.wait_up("a", timeout=8)
-    acc = gw.daemon.outbox.submit("Modem a again", to="+15557770101", short_code=SUPPORT)
+    acc = gw.services.outbox.submit("Modem a again", to="+15557770101", short_code=SUPPORT)
     gw.wait_status(acc.message_id, "delivered")
     assert gw.message(acc.message_id)["modem_id"] == "a"
     assert gw.net.handset("+15557770101").inbox[0].sender == NUM_A
@@ -92,7 +92,7 @@ def test_a_sticky_profile_waits_for_the_grace_then_moves_with_all_its_parts(star
     gw = start_gateway(latency=0.3, grace=0.02)  # grace: 1.2 s
     gw.wait_up("a", "b")
     alice = gw.net.handset(ALICE)
-    first = gw.daemon.outbox.submit("Hello from a", to=ALICE, short_code=SUPPORT)
+    first = gw.services.outbox.submit("Hello from a", to=ALICE, short_code=SUPPORT)
     assert alice.wait_for_message(timeout=5).sender == NUM_A
     gw.wait_status(first.message_id, "delivered")
     wait_until(
@@ -103,7 +103,7 @@ def test_a_sticky_profile_waits_for_the_grace_then_moves_with_all_its_parts(star
     )
 
     long = "".join(f"Sentence {i} of a long text that needs three parts. " for i in range(7))
-    acc = gw.daemon.outbox.submit(long, to=ALICE, short_code=SUPPORT)
+    acc = gw.services.outbox.submit(long, to=ALICE, short_code=SUPPORT)
     assert acc.parts == 3
 
     def first_part_out():
@@ -144,7 +144,7 @@ def test_a_sim_error_moves_messages_to_the_other_modem_of_the_pool(start_gateway
     gw.wait_up("a", "b")
     gw.net.modem(IMEI_A).set_fault("cms_error", code=311)  # SIM PIN, on every send
     ids = [
-        gw.daemon.outbox.submit(f"Code {i}", to=to, short_code=SUPPORT).message_id
+        gw.services.outbox.submit(f"Code {i}", to=to, short_code=SUPPORT).message_id
         for i, to in enumerate(RECIPIENTS[:4])
     ]
     for mid in ids:
@@ -166,7 +166,7 @@ def test_a_modem_that_rejects_every_send_leaves_routing_and_comes_back(
     modem_a.set_fault("cms_error", code=500)
     count = 60 if long_run else 20
     ids = [
-        gw.daemon.outbox.submit(f"Bulk {i}", to=f"+1555666{i:04d}", short_code=SUPPORT).message_id
+        gw.services.outbox.submit(f"Bulk {i}", to=f"+1555666{i:04d}", short_code=SUPPORT).message_id
         for i in range(count)
     ]
     for mid in ids:
@@ -175,7 +175,7 @@ def test_a_modem_that_rejects_every_send_leaves_routing_and_comes_back(
     # Three failures in a row, then out of routing: a check and at most one trial message per
     # check since (0.5 s, then 1 s, then 2 s).
     assert _cmgs_count(modem_a) <= 3 + 3, modem_a.history
-    status = gw.daemon.manager.status("a").to_json()
+    status = gw.services.manager.status("a").to_json()
     assert status["state"] in ("failing", "probing")
     assert status["sending"]["failures"] >= 3 and "500" in status["sending"]["reason"]
     # `gateway modems` says so, through the control socket.
@@ -187,16 +187,16 @@ def test_a_modem_that_rejects_every_send_leaves_routing_and_comes_back(
     modem_a.clear_fault("cms_error")
     wait_until(
         gw.sub,
-        lambda: gw.daemon.manager.status("a").to_json()["state"] == "probing",
+        lambda: gw.services.manager.status("a").to_json()["state"] == "probing",
         5,
         "modem a's check to pass",
     )
-    acc = gw.daemon.outbox.submit("Trial", to=ALICE, short_code=SUPPORT)
+    acc = gw.services.outbox.submit("Trial", to=ALICE, short_code=SUPPORT)
     gw.wait_status(acc.message_id, "delivered")
     assert gw.message(acc.message_id)["modem_id"] == "a"
     wait_until(
         gw.sub,
-        lambda: gw.daemon.manager.status("a").to_json()["state"] == "up",
+        lambda: gw.services.manager.status("a").to_json()["state"] == "up",
         3,
         "modem a back in routing",
     )
@@ -208,10 +208,10 @@ def test_with_every_modem_of_the_pool_failing_messages_wait(start_gateway):
     for imei in (IMEI_A, IMEI_B):
         gw.net.modem(imei).set_fault("cms_error", code=314)  # SIM busy
     ids = [
-        gw.daemon.outbox.submit(f"Later {i}", to=to, short_code=SUPPORT).message_id
+        gw.services.outbox.submit(f"Later {i}", to=to, short_code=SUPPORT).message_id
         for i, to in enumerate(RECIPIENTS[:4])
     ]
-    manager = gw.daemon.manager
+    manager = gw.services.manager
     wait_until(
         gw.sub,
         lambda: {manager.status(m).to_json()["state"] for m in "ab"} <= {"failing", "probing"},

@@ -39,7 +39,7 @@ def test_out_of_order_multipart_reply_is_reassembled_for_a_new_profile(gateway):
 
     # The same PDUs read again (a sweep after +CMTI, a restart before the delete): no news.
     for pdu in pdus:
-        again = gateway.daemon.inbound.receive("c", pdu, source="sweep")
+        again = gateway.services.inbound.receive("c", pdu, source="sweep")
         assert not again.new
     assert len(_inbound(gateway, BOB)) == 1
     count = gateway.store.db.value("SELECT COUNT(*) FROM inbound_pdus WHERE sender = ?", (BOB,))
@@ -47,7 +47,7 @@ def test_out_of_order_multipart_reply_is_reassembled_for_a_new_profile(gateway):
 
 
 def test_reply_from_a_known_profile_is_matched_to_it(gateway):
-    acc = gateway.daemon.outbox.submit("Are you coming?", to=ALICE, short_code=SUPPORT)
+    acc = gateway.services.outbox.submit("Are you coming?", to=ALICE, short_code=SUPPORT)
     alice = gateway.net.handset(ALICE)
     got = alice.wait_for_message(timeout=5)
     assert got.sender == NUM_A
@@ -63,7 +63,7 @@ def test_reply_from_a_known_profile_is_matched_to_it(gateway):
 
 def test_a_pdu_left_on_the_sim_is_read_again_by_the_sweep_but_stored_once(gateway, monkeypatch):
     modem = gateway.net.modem(IMEI_A)
-    inbound = gateway.daemon.inbound
+    inbound = gateway.services.inbound
     reads: list[bool] = []
     receive = inbound.receive
 

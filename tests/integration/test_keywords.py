@@ -22,7 +22,7 @@ def _actions(gateway, phone: str) -> list[str]:
 
 def test_stop_refused_send_then_start(gateway):
     alice = gateway.net.handset(ALICE)
-    gateway.daemon.outbox.submit("Welcome!", to=ALICE, short_code=SUPPORT)
+    gateway.services.outbox.submit("Welcome!", to=ALICE, short_code=SUPPORT)
     assert alice.wait_for_message(timeout=5).sender == NUM_A
 
     alice.send(to=NUM_A, text=" stop ")
@@ -35,7 +35,7 @@ def test_stop_refused_send_then_start(gateway):
     assert stop_msg["kind"] == "opt-out"
 
     with pytest.raises(SendRefused) as refused:
-        gateway.daemon.outbox.submit("Are you there?", to=ALICE, short_code=SUPPORT)
+        gateway.services.outbox.submit("Are you there?", to=ALICE, short_code=SUPPORT)
     assert refused.value.field == "profile"
     assert "opted out" in refused.value.reason and "START" in refused.value.reason
 
@@ -44,7 +44,7 @@ def test_stop_refused_send_then_start(gateway):
     assert back.sender == NUM_A and "subscribed to Support again" in back.text
     assert _subscribed(gateway, ALICE) is True
     assert _actions(gateway, ALICE)[-2:] == ["opt_out", "opt_in"]
-    acc = gateway.daemon.outbox.submit("Glad you're back", to=ALICE, short_code=SUPPORT)
+    acc = gateway.services.outbox.submit("Glad you're back", to=ALICE, short_code=SUPPORT)
     assert alice.wait_for_message(timeout=5).text == "Glad you're back"
     gateway.wait_status(acc.message_id, "delivered")
 

@@ -22,7 +22,7 @@ def _sent_by(gateway, modem_id: str) -> list:
 def test_single_text_is_sent_then_delivered(gateway):
     alice = gateway.net.handset(ALICE)
     alice.set_reachable(False)  # the network holds it: we can see 'sent' before 'delivered'
-    acc = gateway.daemon.outbox.submit("Hello Alice", to=ALICE, short_code=SUPPORT)
+    acc = gateway.services.outbox.submit("Hello Alice", to=ALICE, short_code=SUPPORT)
     assert acc.created and acc.parts == 1 and acc.phone == ALICE
     gateway.wait_status(acc.message_id, "sent")
     [part] = gateway.parts(acc.message_id)
@@ -41,7 +41,7 @@ def test_single_text_is_sent_then_delivered(gateway):
 def test_multipart_text_arrives_whole_with_a_report_per_part(gateway):
     bob = gateway.net.handset(BOB)
     bob.set_reachable(False)
-    acc = gateway.daemon.outbox.submit(LONG, to=BOB, short_code=ALERTS)
+    acc = gateway.services.outbox.submit(LONG, to=BOB, short_code=ALERTS)
     assert len(LONG) == 400 and acc.parts == 3 and acc.encoding == "gsm7"
     gateway.wait_status(acc.message_id, "sent")
     parts = gateway.parts(acc.message_id)
@@ -63,7 +63,7 @@ def test_multipart_text_arrives_whole_with_a_report_per_part(gateway):
 
 
 def test_emoji_shortcode_is_expanded_and_arrives_intact(gateway):
-    acc = gateway.daemon.outbox.submit(
+    acc = gateway.services.outbox.submit(
         "Great job :thumbsup: see you 🎉", to=ALICE, short_code=SUPPORT
     )
     assert acc.encoding == "ucs2"
@@ -77,7 +77,7 @@ def test_emoji_shortcode_is_expanded_and_arrives_intact(gateway):
 def test_a_failed_status_report_fails_the_message(gateway):
     # A number the simulated network does not know: it answers "not obtainable" (0x43).
     gateway.net.auto_handsets = False
-    acc = gateway.daemon.outbox.submit("Anyone there?", to="+15559870000", short_code=SUPPORT)
+    acc = gateway.services.outbox.submit("Anyone there?", to="+15559870000", short_code=SUPPORT)
     gateway.wait_status(acc.message_id, "failed")
     row = gateway.message(acc.message_id)
     assert row["error"]
@@ -88,7 +88,7 @@ def test_a_failed_status_report_fails_the_message(gateway):
 def test_a_failed_report_for_one_part_fails_a_multipart_message(gateway):
     bob = gateway.net.handset(BOB)
     bob.set_reachable(False)  # no report from the network: we play it
-    acc = gateway.daemon.outbox.submit(LONG, to=BOB, short_code=SUPPORT)
+    acc = gateway.services.outbox.submit(LONG, to=BOB, short_code=SUPPORT)
     gateway.wait_status(acc.message_id, "sent")
     first, second, _third = gateway.parts(acc.message_id)
     at = datetime.now(UTC)
@@ -96,7 +96,7 @@ def test_a_failed_report_for_one_part_fails_a_multipart_message(gateway):
     def report(part, status: int) -> str:
         return smspdu.encode_status_report(BOB, part["tp_mr"], status, submitted=at, discharged=at)
 
-    inbound = gateway.daemon.inbound
+    inbound = gateway.services.inbound
     assert inbound.receive(first["modem_id"], report(first, 0x00)).message_id == acc.message_id
     assert gateway.message(acc.message_id)["status"] == "sent"
     got = inbound.receive(second["modem_id"], report(second, 0x46))  # validity expired
@@ -113,8 +113,8 @@ def test_a_failed_report_for_one_part_fails_a_multipart_message(gateway):
 def test_status_reports_off_sends_pdus_without_srr(start_gateway):
     gw = start_gateway(modem_extra={"c": "status_reports: false"})
     gw.wait_up("a", "c")
-    off = gw.daemon.outbox.submit(LONG, to=ALICE, short_code=ALERTS)
-    on = gw.daemon.outbox.submit("with a report", to=BOB, short_code=SUPPORT)
+    off = gw.services.outbox.submit(LONG, to=ALICE, short_code=ALERTS)
+    on = gw.services.outbox.submit("with a report", to=BOB, short_code=SUPPORT)
     gw.wait_status(off.message_id, "sent")
     gw.wait_status(on.message_id, "delivered")
     records = _sent_by(gw, "c")
@@ -134,7 +134,7 @@ def test_reports_that_overtake_the_cmgs_answer_still_count(start_gateway):
     gw = start_gateway(latency=0.3)
     gw.wait_up("a", "b")
     ids = [
-        gw.daemon.outbox.submit(f"Report race {i}", to=f"+1555888{i:04d}", short_code=SUPPORT)
+        gw.services.outbox.submit(f"Report race {i}", to=f"+1555888{i:04d}", short_code=SUPPORT)
         for i in range(4)
     ]
     for acc in ids:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import pytest
 
-from gateway.config import parse_config
-from gateway.messaging.dispatcher import Dispatcher
-from gateway.messaging.events import EventBus
-from gateway.messaging.inbound import Inbound
-from gateway.messaging.outbound import Outbox
+from gateway.config import Config, RateLimit, parse_config
 from gateway.modem.at import CmsError
-from gateway.store import Store
+from gateway.services import build_services
+from gateway.store.times import now
 
 CONFIG = """
 data_dir: {data_dir}
@@ -56,21 +55,45 @@ class FakeLink:
             return self._mr
 
 
+def rate_limited(modem_id: str, **limits: int) -> Callable[[Config], Config]:
+    """An ``adjust`` for World: the modem gets this rate limit (``per_minute=2``)."""
+
+    def adjust(config: Config) -> Config:
+        modems = tuple(
+            dataclasses.replace(m, rate_limit=RateLimit(**limits)) if m.id == modem_id else m
+            for m in config.modems
+        )
+        return dataclasses.replace(config, modems=modems)
+
+    return adjust
+
+
 def cms(code: int) -> CmsError:
     return CmsError("/dev/fake", "AT+CMGS=20", f"+CMS ERROR: {code}")
 
 
 class World:
-    """Store + bus + outbox + dispatcher + inbound, wired as the daemon wires them."""
+    """Store + bus + outbox + dispatcher + inbound, built as the daemon builds them
+    (gateway.services), with fake modem links. ``adjust`` changes the parsed configuration
+    (say, a modem's rate limit) before anything is built; ``clock`` is the dispatcher's."""
 
-    def __init__(self, tmp_path, extra: str = "") -> None:
-        self.config = parse_config(CONFIG.format(data_dir=tmp_path) + extra)
-        self.store = Store.open(tmp_path)
-        self.events = EventBus()
+    def __init__(
+        self,
+        tmp_path,
+        extra: str = "",
+        *,
+        adjust: Callable[[Config], Config] | None = None,
+        clock: Callable[[], datetime] = now,
+    ) -> None:
+        config = parse_config(CONFIG.format(data_dir=tmp_path) + extra)
+        self.config = adjust(config) if adjust is not None else config
+        self.services = build_services(self.config, modems=False, clock=clock)
+        self.store = self.services.store
+        self.events = self.services.events
         self.sub = self.events.subscribe()
-        self.dispatcher = Dispatcher(self.config, self.store, self.events)
-        self.outbox = Outbox(self.config, self.store, self.events, self.dispatcher.wake)
-        self.inbound = Inbound(self.config, self.store, self.events, self.outbox)
+        self.dispatcher = self.services.dispatcher
+        self.outbox = self.services.outbox
+        self.inbound = self.services.inbound
         self.links = {m.id: FakeLink(m.id) for m in self.config.modems}
 
     def up(self, *names: str) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gateway.config import Config
 from gateway.messaging.outbound import SendRefused
 from gateway.modem import pdu
 
@@ -58,12 +59,13 @@ def test_multipart_out_of_order_with_a_duplicate_is_reassembled(world: World) ->
     assert msg["body"] == text and msg["parts_total"] == 3 and msg["status"] == "received"
 
 
+def _no_reassembly_wait(config: Config) -> Config:
+    messages = dataclasses.replace(config.messages, reassembly_timeout_minutes=0)
+    return dataclasses.replace(config, messages=messages)
+
+
 def test_missing_part_after_timeout_is_shown_with_a_marker_then_completed(tmp_path) -> None:
-    w = World(tmp_path)
-    w.config = dataclasses.replace(
-        w.config, messages=dataclasses.replace(w.config.messages, reassembly_timeout_minutes=0)
-    )
-    w.inbound.config = w.config
+    w = World(tmp_path, adjust=_no_reassembly_wait)
     try:
         text = "a" * 153 + "b" * 153 + "c" * 10
         parts = deliver(text)
@@ -184,11 +186,7 @@ def test_recover_turns_committed_but_unprocessed_pdus_into_messages(tmp_path) ->
 
 
 def test_a_reused_reference_is_not_grafted_onto_an_old_incomplete_message(tmp_path) -> None:
-    w = World(tmp_path)
-    w.config = dataclasses.replace(
-        w.config, messages=dataclasses.replace(w.config.messages, reassembly_timeout_minutes=0)
-    )
-    w.inbound.config = w.config
+    w = World(tmp_path, adjust=_no_reassembly_wait)
     try:
         old = deliver("a" * 153 + "b" * 153 + "c" * 10, reference=77)
         w.inbound.receive("a", old[0])

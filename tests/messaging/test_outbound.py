@@ -8,7 +8,7 @@ from gateway.messaging.outbound import PRIORITY_BULK, SendRefused
 from gateway.modem import pdu
 from gateway.modem.at import CommandTimeout
 
-from .conftest import World, cms
+from .conftest import World, cms, rate_limited
 
 
 def test_accepted_message_is_committed_then_sent(world: World) -> None:
@@ -114,18 +114,14 @@ def test_sticky_profile_waits_for_its_modem_then_moves_after_grace(tmp_path) -> 
     from gateway.store.times import now
 
     clock = {"t": now()}
-    w = World(tmp_path)
-    w.dispatcher.clock = lambda: clock["t"]
-    w.dispatcher._started = clock["t"]
-    for slot in w.dispatcher._slots.values():
-        slot.down_since = clock["t"]
+    w = World(tmp_path, clock=lambda: clock["t"])
     try:
         pid = w.store.profiles.add("+15550101234", "Ann")
         w.store.profiles.set_sticky_modem(pid, "b")
         w.dispatcher.start()
         w.up("a")
         acc = w.outbox.submit("hi", profile_id=pid)
-        w.dispatcher._route_once()
+        w.dispatcher.route_once()
         assert w.store.messages.get(acc.message_id)["status"] == "queued"  # waits for b
         clock["t"] += timedelta(minutes=31)
         w.dispatcher.wake()
@@ -136,23 +132,7 @@ def test_sticky_profile_waits_for_its_modem_then_moves_after_grace(tmp_path) -> 
 
 
 def test_rate_limit_per_minute_defers_the_rest(tmp_path) -> None:
-    w = World(
-        tmp_path,
-        extra="",
-    )
-    import dataclasses
-
-    from gateway.config import RateLimit
-
-    modems = tuple(
-        dataclasses.replace(m, rate_limit=RateLimit(per_minute=2)) if m.id == "c" else m
-        for m in w.config.modems
-    )
-    w.config = dataclasses.replace(w.config, modems=modems)
-    from gateway.messaging.dispatcher import Dispatcher
-
-    w.dispatcher = Dispatcher(w.config, w.store, w.events)
-    w.outbox._wake = w.dispatcher.wake
+    w = World(tmp_path, adjust=rate_limited("c", per_minute=2))
     try:
         w.dispatcher.start()
         w.up("c")
@@ -161,7 +141,7 @@ def test_rate_limit_per_minute_defers_the_rest(tmp_path) -> None:
         ]
         w.wait_status(accs[0].message_id, {"sent"})
         w.wait_status(accs[1].message_id, {"sent"})
-        assert w.dispatcher._route_once() > 30  # the third waits for the minute to pass
+        assert w.dispatcher.route_once() > 30  # the third waits for the minute to pass
         assert w.store.messages.get(accs[2].message_id)["status"] == "queued"
     finally:
         w.close()

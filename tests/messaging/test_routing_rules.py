@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-from gateway.config import RateLimit
-from gateway.messaging.dispatcher import Dispatcher
 from gateway.messaging.outbound import PRIORITY_BULK
 from gateway.modem import pdu
 
-from .conftest import World
+from .conftest import World, rate_limited
 
 HANDSET = "+15551230001"
-
-
-def _with_dispatcher(w: World, config) -> None:
-    w.config = config
-    w.dispatcher = Dispatcher(config, w.store, w.events)
-    w.outbox._wake = w.dispatcher.wake
-    w.outbox.config = config
 
 
 def test_a_stop_after_queueing_cancels_the_queued_message(world: World) -> None:
@@ -45,31 +34,21 @@ def test_a_blocked_short_code_does_not_hide_messages_behind_it(world: World) -> 
 
 
 def test_rate_limit_counts_parts_not_messages(tmp_path) -> None:
-    w = World(tmp_path)
-    modems = tuple(
-        dataclasses.replace(m, rate_limit=RateLimit(per_minute=3)) if m.id == "c" else m
-        for m in w.config.modems
-    )
-    _with_dispatcher(w, dataclasses.replace(w.config, modems=modems))
+    w = World(tmp_path, adjust=rate_limited("c", per_minute=3))
     try:
         w.dispatcher.start()
         first = w.outbox.submit("x" * 200, to=HANDSET, short_code="55999")  # 2 parts
         second = w.outbox.submit("y" * 200, to="+15551230002", short_code="55999")  # 2 more
         w.up("c")
         w.wait_status(first.message_id, {"sent"})
-        assert w.dispatcher._route_once() > 30  # 2 + 2 > 3: the second waits for the minute
+        assert w.dispatcher.route_once() > 30  # 2 + 2 > 3: the second waits for the minute
         assert w.store.messages.get(second.message_id)["status"] == "queued"
     finally:
         w.close()
 
 
 def test_a_message_longer_than_the_limit_still_goes_alone(tmp_path) -> None:
-    w = World(tmp_path)
-    modems = tuple(
-        dataclasses.replace(m, rate_limit=RateLimit(per_minute=1)) if m.id == "c" else m
-        for m in w.config.modems
-    )
-    _with_dispatcher(w, dataclasses.replace(w.config, modems=modems))
+    w = World(tmp_path, adjust=rate_limited("c", per_minute=1))
     try:
         w.dispatcher.start()
         acc = w.outbox.submit("z" * 300, to=HANDSET, short_code="55999")  # 2 parts

@@ -131,7 +131,7 @@ def run_cell(directory: Path, fault: str, moment: str, count: int) -> CellResult
     started = time.monotonic()
     directory.mkdir(parents=True)
     gw = Gateway(load_config(make_config(directory, **TIMINGS)))
-    seen = gw.daemon.events.subscribe(maxsize=100000)
+    seen = gw.services.events.subscribe(maxsize=100000)
     try:
         _check_cell(gw, seen, fault, moment, count, result)
     except AssertionError as exc:
@@ -145,7 +145,7 @@ def run_cell(directory: Path, fault: str, moment: str, count: int) -> CellResult
 
 def _check_cell(gw: Gateway, seen, fault: str, moment: str, count: int, r: CellResult) -> None:
     gw.wait_up("a", "b", timeout=20)
-    manager, dispatcher, store = gw.daemon.manager, gw.daemon.dispatcher, gw.store
+    manager, dispatcher, store = gw.services.manager, gw.services.dispatcher, gw.store
     modem_a = gw.net.modem(IMEI_A)
     _drain(seen)
     modem_a.set_fault(fault, when="now" if moment == "idle" else moment, **FAULTS[fault])
@@ -153,7 +153,7 @@ def _check_cell(gw: Gateway, seen, fault: str, moment: str, count: int, r: CellR
     texts = _texts(count, fault, moment)
     recipients = [f"+1555700{i:04d}" for i in range(count)]
     ids = [
-        gw.daemon.outbox.submit(text, to=to, short_code=SUPPORT).message_id
+        gw.services.outbox.submit(text, to=to, short_code=SUPPORT).message_id
         for text, to in zip(texts, recipients, strict=True)
     ]
     assert modem_a.wait_fired(timeout=10), f"the {fault} fault never fired at {moment}"
@@ -172,7 +172,7 @@ def _check_cell(gw: Gateway, seen, fault: str, moment: str, count: int, r: CellR
                 break
             to = f"+1555701{extra:04d}"
             text = f"Extra {extra} [{fault} {moment}]"
-            mid = gw.daemon.outbox.submit(text, to=to, short_code=SUPPORT).message_id
+            mid = gw.services.outbox.submit(text, to=to, short_code=SUPPORT).message_id
             ids.append(mid)
             texts.append(text)
             recipients.append(to)
@@ -193,7 +193,7 @@ def _check_cell(gw: Gateway, seen, fault: str, moment: str, count: int, r: CellR
         f"modem a back in routing after {fault} at {moment}",
     )
     recovery_text = f"After {fault} at {moment}"
-    recovery = gw.daemon.outbox.submit(recovery_text, to="+15557009999", short_code=SUPPORT)
+    recovery = gw.services.outbox.submit(recovery_text, to="+15557009999", short_code=SUPPORT)
     gw.wait_status(recovery.message_id, {"sent", "delivered"}, timeout=15)
     assert gw.message(recovery.message_id)["modem_id"] == "a", "modem a did not send again"
     wait_until(

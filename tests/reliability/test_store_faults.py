@@ -32,6 +32,7 @@ from integration.harness import ALICE, Gateway, make_config, wait_until
 
 from gateway.cli import main
 from gateway.config import load_config
+from gateway.services import build_services
 from gateway.store import DB_NAME, Store, StoreError
 from gateway.store.db import Database
 
@@ -58,18 +59,16 @@ def gateway(
 def seed(data_dir: Path, count: int) -> list[int]:
     """A store with ``count`` queued messages to one number; their ids."""
     config = load_config(data_dir.parent / "gateway.yaml")
-    store = Store.open(data_dir)
+    assert config.data_dir == data_dir
+    services = build_services(config, modems=False)
     try:
-        profile, _ = store.profiles.get_or_create(ALICE)
-        from gateway.messaging.events import EventBus
-        from gateway.messaging.outbound import Outbox
-
-        outbox = Outbox(config, store, EventBus(), lambda: None)
+        profile, _ = services.store.profiles.get_or_create(ALICE)
         return [
-            outbox.submit(f"stored {i}", profile_id=profile["id"]).message_id for i in range(count)
+            services.outbox.submit(f"stored {i}", profile_id=profile["id"]).message_id
+            for i in range(count)
         ]
     finally:
-        store.close()
+        services.close()
 
 
 def damage_page(db_file: Path, table: str = "messages") -> None:
@@ -157,7 +156,7 @@ def test_a_store_damaged_while_running_is_reported_clearly(configured, capsys, c
     gw = Gateway(load_config(config))
     try:
         gw.wait_up("a", "b", "c")
-        first = gw.daemon.outbox.submit("before the damage", to=ALICE).message_id
+        first = gw.services.outbox.submit("before the damage", to=ALICE).message_id
         gw.wait_status(first, "delivered")
         damage_page(data / DB_NAME)
         code = main(["send", "-c", str(config), "--to", ALICE, "after the damage"])
@@ -309,7 +308,7 @@ def test_full_disk_then_space_again_resumes_without_a_restart(small_disk, capsys
     gw = Gateway(load_config(config))
     try:
         gw.wait_up("a", "b", "c")
-        outbox = gw.daemon.outbox
+        outbox = gw.services.outbox
         before = [outbox.submit(f"before {i}", to=ALICE).message_id for i in range(2)]
         for mid in before:
             gw.wait_status(mid, "delivered")

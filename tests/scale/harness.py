@@ -10,13 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gateway.config import parse_config
-from gateway.messaging.dispatcher import Dispatcher
-from gateway.messaging.events import EventBus
-from gateway.messaging.inbound import Inbound
-from gateway.messaging.outbound import Outbox
-from gateway.store import Store
+from gateway.services import build_services
 from gateway.web.app import create_app
-from gateway.web.context import GatewayContext
 
 from .fill import MODEMS, SHORT_CODES
 
@@ -41,19 +36,11 @@ class ScaleApp:
 
     def __init__(self, data_dir: Path) -> None:
         self.config = parse_config(config_text(data_dir))
-        self.store = Store.open(data_dir)
-        self.events = EventBus()
-        dispatcher = Dispatcher(self.config, self.store, self.events)
-        outbox = Outbox(self.config, self.store, self.events, dispatcher.wake)
-        self.inbound = Inbound(self.config, self.store, self.events, outbox)
-        self.ctx = GatewayContext(
-            config=self.config,
-            store=self.store,
-            events=self.events,
-            outbox=outbox,
-            dispatcher=dispatcher,
-        )
-        self.app: Flask = create_app(self.ctx, TESTING=True)
+        self.services = build_services(self.config, modems=False)
+        self.store = self.services.store
+        self.events = self.services.events
+        self.inbound = self.services.inbound
+        self.app: Flask = create_app(self.services, TESTING=True)
         if self.store.users.by_name(ADMIN[0]) is None:
             self.store.users.add(*ADMIN, role="admin")
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 import pytest
 from web.conftest import ADMIN, AGENT, Web, csrf_token
 
-from gateway.web.context import GatewayContext
 from gateway.web.server import WebServer
 
 __all__ = ["ADMIN", "AGENT", "HttpClient", "Web", "csrf_token"]
@@ -40,14 +39,7 @@ def server_for() -> Iterator[Callable[..., WebServer]]:
                 web.config.web, bind="127.0.0.1", port=0, tls_self_signed=https
             ),
         )
-        ctx = GatewayContext(
-            config=config,
-            store=web.store,
-            events=web.events,
-            outbox=web.outbox,
-            dispatcher=web.dispatcher,
-        )
-        server = WebServer(ctx, **options)
+        server = WebServer(dataclasses.replace(web.services, config=config), **options)
         server.start()
         started.append(server)
         return server

@@ -15,7 +15,6 @@ import yaml
 from gateway.config import DemoConfig
 from gateway.modem.pdu import encode_deliver
 from gateway.web.app import create_app
-from gateway.web.context import GatewayContext
 
 from .conftest import ADMIN, AGENT, Web, csrf_token
 
@@ -128,8 +127,8 @@ def test_hsts_only_when_https_is_on(web: Web) -> None:
     config = dataclasses.replace(
         web.config, web=dataclasses.replace(web.config.web, tls_cert=Path("/nonexistent.pem"))
     )
-    ctx = GatewayContext(config=config, store=web.store, events=web.events, outbox=web.outbox)
-    resp = create_app(ctx, TESTING=True).test_client().get("/login")
+    services = dataclasses.replace(web.services, config=config)
+    resp = create_app(services, TESTING=True).test_client().get("/login")
     assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
     assert int(resp.headers["Strict-Transport-Security"].split("=")[1]) >= 86400 * 180
 

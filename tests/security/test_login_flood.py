@@ -207,7 +207,7 @@ def test_an_old_hash_is_upgraded_at_login_and_the_session_lives_on(web: Web) -> 
 def test_a_login_that_finds_every_check_busy_is_told_to_retry_at_once(
     web: Web, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_app(web.ctx, TESTING=True, GATEWAY_LOGIN_CHECKS=1, GATEWAY_LOGIN_WAIT=0.2)
+    app = create_app(web.services, TESTING=True, GATEWAY_LOGIN_CHECKS=1, GATEWAY_LOGIN_WAIT=0.2)
     entered, release = threading.Event(), threading.Event()
     verify = argon2.PasswordHasher.verify
 

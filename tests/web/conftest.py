@@ -3,20 +3,22 @@ helper that sends the CSRF token the way the pages do."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from gateway.config import parse_config
+from gateway.config import Config, parse_config
 from gateway.messaging.dispatcher import Dispatcher
 from gateway.messaging.events import EventBus
 from gateway.messaging.inbound import Inbound
 from gateway.messaging.outbound import Outbox
+from gateway.services import Services, build_services
 from gateway.store import Store
 from gateway.web.app import create_app
-from gateway.web.context import GatewayContext
 
 CONFIG = """
 data_dir: {data_dir}
@@ -38,25 +40,50 @@ AGENT = ("agent", "agent-password")
 
 
 class Web:
-    """The app, its context, and ways to act as each kind of user."""
+    """The app over the gateway's services (built without modems), and ways to act as each
+    kind of user."""
 
     def __init__(self, tmp_path) -> None:
-        self.config = parse_config(CONFIG.format(data_dir=tmp_path))
-        self.store = Store.open(tmp_path)
-        self.events = EventBus()
-        self.dispatcher = Dispatcher(self.config, self.store, self.events)
-        self.outbox = Outbox(self.config, self.store, self.events, self.dispatcher.wake)
-        self.inbound = Inbound(self.config, self.store, self.events, self.outbox)
-        self.ctx = GatewayContext(
-            config=self.config,
-            store=self.store,
-            events=self.events,
-            outbox=self.outbox,
-            dispatcher=self.dispatcher,
-        )
-        self.app = create_app(self.ctx, TESTING=True)
+        config = parse_config(CONFIG.format(data_dir=tmp_path))
+        self.services = build_services(config, modems=False)
+        self.app = create_app(self.services, TESTING=True)
         self.store.users.add(*ADMIN, role="admin")
         self.store.users.add(*AGENT, role="agent")
+
+    def use(self, config: Config | None = None, **changes: Any) -> Services:
+        """Serve the app over services changed by a test: a new ``config`` rebuilds them over
+        the same store and bus; ``changes`` replace fields (``manager``, ``simulator``). Call
+        it before making clients: the app is made again."""
+        services = self.services
+        if config is not None:
+            services = build_services(config, modems=False, store=self.store, events=self.events)
+        self.services = dataclasses.replace(services, **changes)
+        self.app = create_app(self.services, TESTING=True)
+        return self.services
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def events(self) -> EventBus:
+        return self.services.events
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.services.dispatcher
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.services.outbox
+
+    @property
+    def inbound(self) -> Inbound:
+        return self.services.inbound
 
     def client(self, who: tuple[str, str] | None = ADMIN) -> FlaskClient:
         """A test client, logged in as ``who`` (None: anonymous)."""

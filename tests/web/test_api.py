@@ -15,9 +15,9 @@ import urllib.request
 import pytest
 
 from gateway.modem.pdu import encode_deliver
-from gateway.web.context import GatewayContext
+from gateway.web.app import create_app
+from gateway.web.context import app_state
 from gateway.web.server import WebServer
-from gateway.web.views.live import SLOTS, StreamSlots
 
 from .conftest import AGENT, Web, csrf_token
 
@@ -266,14 +266,14 @@ def test_event_stream_ends_when_the_app_stops(web: Web) -> None:
     resp = client.get("/api/events", buffered=False)
     chunks = resp.iter_encoded()
     next(chunks)
-    web.app.extensions["gateway.stopping"].set()
+    app_state(web.app).stopping.set()
     started = time.monotonic()
     rest = b"".join(chunks)
     assert time.monotonic() - started < 2 and b"data:" not in rest
 
 
 def test_event_streams_are_limited_and_slots_come_back(web: Web) -> None:
-    web.app.extensions[SLOTS] = StreamSlots(total=1)
+    web.app = create_app(web.services, TESTING=True, GATEWAY_SSE_MAX_STREAMS=1)
     client = web.client(AGENT)
     first = client.get("/api/events", buffered=False)
     second = client.get("/api/events")
@@ -313,14 +313,7 @@ def server(web: Web):
     config = dataclasses.replace(
         web.config, web=dataclasses.replace(web.config.web, bind="127.0.0.1", port=0)
     )
-    ctx = GatewayContext(
-        config=config,
-        store=web.store,
-        events=web.events,
-        outbox=web.outbox,
-        dispatcher=web.dispatcher,
-    )
-    srv = WebServer(ctx, threads=4)
+    srv = WebServer(dataclasses.replace(web.services, config=config), threads=4)
     srv.start()
     try:
         yield srv

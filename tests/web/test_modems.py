@@ -53,7 +53,7 @@ def _manager(web: Web) -> FakeManager:
     down = ModemStatus("b", state="down", last_error="port gone")
     found = ModemStatus("/dev/ttyUSB9", state="unconfigured", port="/dev/ttyUSB9")
     manager = FakeManager([up, down, found])
-    web.ctx.manager = manager  # type: ignore[assignment]
+    web.use(manager=manager)
     return manager
 
 
@@ -164,7 +164,7 @@ def test_a_modem_failing_its_sends_is_shown_out_of_routing(web: Web) -> None:
         },
     )
     probing = ModemStatus("b", state="up", sending={**failing.sending, "state": "probing"})
-    web.ctx.manager = FakeManager([failing, probing])  # type: ignore[assignment]
+    web.use(manager=FakeManager([failing, probing]))
     html = web.client(AGENT).get("/modems").get_data(as_text=True)
     assert ">failing</span>" in html and ">probing</span>" in html
     assert "out of routing" in html

@@ -91,7 +91,7 @@ def test_every_sender_gives_the_same_answer_and_reason(web: Web, setup, reason) 
     pid = web.store.profiles.add(phone, "Ann", **setup)
     profile = web.store.profiles.get(pid)
     assert why_not_textable(profile) == reason
-    assert chat_unavailable_reason(web.ctx, profile) == reason
+    assert chat_unavailable_reason(web.services, profile) == reason
     with pytest.raises(SendRefused) as refused:
         web.outbox.submit("hi", profile_id=pid)
     assert refused.value.reason == f"{phone}: {reason}"

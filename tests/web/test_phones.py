@@ -11,6 +11,7 @@ import pytest
 
 from gateway.config import SimHandsetConfig, SimulatorConfig
 from gateway.modem.sim import Network, SimControl
+from gateway.services import Simulator
 
 from .conftest import AGENT, Web, csrf_token
 
@@ -29,13 +30,13 @@ def net(web: Web, tmp_path) -> Iterator[Network]:
         network.add_modem(imei="356938035643809", number=ALERTS_NUMBER)
         network.add_handset(MARIA)
         network.add_handset(JAMES)
-        web.ctx.sim = SimControl(network)
-        web.ctx.config = dataclasses.replace(
+        config = dataclasses.replace(
             web.config,
             simulator=SimulatorConfig(
                 handsets=(SimHandsetConfig(number=MARIA, name="Maria <Garcia>"),),
             ),
         )
+        web.use(config, simulator=Simulator(network, SimControl(network)))
         yield network
 
 

@@ -9,18 +9,13 @@ import urllib.request
 import pytest
 
 from gateway.config import parse_config
-from gateway.messaging.events import EventBus
-from gateway.messaging.outbound import Outbox
-from gateway.store import Store
-from gateway.web.context import GatewayContext
+from gateway.services import Services, build_services
 from gateway.web.server import WebServer, WebServerError
 
 
-def _ctx(tmp_path, web_yaml: str) -> GatewayContext:
+def _ctx(tmp_path, web_yaml: str) -> Services:
     config = parse_config(f"data_dir: {tmp_path}\nweb:\n{web_yaml}", base_dir=tmp_path)
-    store = Store.open(tmp_path)
-    events = EventBus()
-    return GatewayContext(config, store, events, Outbox(config, store, events, lambda: None))
+    return build_services(config, modems=False)
 
 
 def test_http_serves_the_login_page(tmp_path) -> None:

@@ -105,7 +105,7 @@ def test_secrets_are_not_shown(web: Web, tmp_path) -> None:
         )
     )
     assert config.modems[0].pin == "4711"
-    web.ctx.config = dataclasses.replace(config, source=tmp_path / "gateway.yaml")
+    web.use(dataclasses.replace(config, source=tmp_path / "gateway.yaml"))
     html = web.client().get("/settings").get_data(as_text=True)
     assert "4711" not in html
     assert web.app.config["SECRET_KEY"] not in html

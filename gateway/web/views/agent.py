@@ -22,6 +22,7 @@ from typing import Any
 from flask import Blueprint, abort, g, jsonify, render_template, request
 
 from ...messaging.agent import SHOW, AgentDesk, AgentError, ClaimedByOther, NotInQueue, QueueItem
+from ..context import services
 from ..helpers import chat_unavailable_reason, shown_time
 from .api import json_body, json_error, profile_or_404
 
@@ -29,8 +30,7 @@ bp = Blueprint("agent", __name__)
 
 
 def _desk() -> AgentDesk:
-    ctx = g.ctx
-    return AgentDesk(ctx.config, ctx.store, ctx.events)
+    return services().desk
 
 
 def _show() -> str:
@@ -39,7 +39,7 @@ def _show() -> str:
 
 def item_json(item: QueueItem) -> dict[str, Any]:
     data = item.to_json()
-    reason = chat_unavailable_reason(g.ctx, item.profile)
+    reason = chat_unavailable_reason(services(), item.profile)
     data["chat_available"] = reason is None
     data["reason"] = reason
     data["shown_time"] = shown_time(item.oldest["created_at"])
@@ -73,7 +73,7 @@ def index():
             "urgent": "Urgent",
             "mine": "Claimed by me",
         },
-        canned=g.ctx.config.agent.canned_responses,
+        canned=services().config.agent.canned_responses,
         me=user,
     )
 

@@ -22,11 +22,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from ...messaging.agent import AgentDesk, ClaimedByOther
+from ...messaging.agent import ClaimedByOther
 from ...messaging.outbound import IdempotencyConflict, SendRefused
 from ...messaging.requests import SendRequest
 from ...store import StoreError
 from .. import emoji_catalog
+from ..context import services
 from ..helpers import chat_unavailable_reason, short_codes_status, whole_number
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def message_json(m: sqlite3.Row) -> dict[str, Any]:
 
 
 def profile_or_404(profile_id: int) -> sqlite3.Row:
-    profile = g.ctx.store.profiles.get(profile_id)
+    profile = services().store.profiles.get(profile_id)
     if profile is None:
         abort(404, description=f"There is no profile with id {profile_id}.")
     return profile
@@ -131,7 +132,7 @@ def json_body() -> dict[str, Any] | None:
 
 @bp.get("/profiles/<int:profile_id>/conversation")
 def conversation(profile_id: int):
-    ctx = g.ctx
+    ctx = services()
     profile = profile_or_404(profile_id)
     after = whole_number(request.args.get("after", "0").strip() or "0")
     if after is None:
@@ -157,7 +158,7 @@ def conversation(profile_id: int):
 
 @bp.post("/profiles/<int:profile_id>/messages")
 def send(profile_id: int):
-    ctx = g.ctx
+    ctx = services()
     profile_or_404(profile_id)
     try:
         data = read_json_object(check_text=False)  # SendRequest names the field at fault
@@ -171,7 +172,7 @@ def send(profile_id: int):
         return json_error("force must be true or false.", "force")
     if force and g.user["role"] != "admin":
         return json_error("Only an administrator can answer for another agent.", "force", 403)
-    desk = AgentDesk(ctx.config, ctx.store, ctx.events)
+    desk = ctx.desk
     try:
         # The same rules as the control socket, the CLI and the form (messaging/requests.py).
         req = SendRequest.from_mapping(data, recipient=False, ignore=frozenset({"force"}))
@@ -201,7 +202,7 @@ def send(profile_id: int):
 @bp.post("/profiles/<int:profile_id>/read")
 def mark_read(profile_id: int):
     """Mark the conversation read up to ``last_id`` (default: its newest message)."""
-    ctx = g.ctx
+    ctx = services()
     profile_or_404(profile_id)
     try:
         # No body: up to the newest message. A body that is not a JSON object is refused, not

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 
+from ..context import services
 from ..helpers import short_codes_status
 
 bp = Blueprint("home", __name__)
@@ -16,7 +17,7 @@ def root():
 
 @bp.route("/home")
 def index():
-    ctx = g.ctx
+    ctx = services()
     statuses = ctx.manager.statuses() if ctx.manager else []
     attention = ctx.store.overview.attention()
     summary = {

@@ -15,9 +15,9 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from ...messaging.profiles import ProfileService
-from ...messaging.subscriptions import OptSource, ProfileNotFound, Subscriptions
+from ...messaging.subscriptions import OptSource, ProfileNotFound
 from ...store.search import MessageFilter
+from ..context import services
 from ..helpers import chat_unavailable_reason, short_codes_status, shown_time, whole_number
 from .api import json_error, message_json, profile_json
 
@@ -54,7 +54,7 @@ def _kind_arg() -> str | None:
 
 def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
     """Messages with their sender's profile and whether chat with them is available."""
-    ctx = g.ctx
+    ctx = services()
     profiles: dict[int, sqlite3.Row | None] = {}
     reasons: dict[int, str | None] = {}
     rows = []
@@ -88,7 +88,7 @@ def index():
     # every inbound message, no OFFSET, so a deep page costs what the first does.
     before = whole_number(request.args.get("before", ""), minimum=1)
     after = whole_number(request.args.get("after", ""), minimum=0)
-    page = g.ctx.store.messages.page(
+    page = services().store.messages.page(
         MessageFilter(direction="in", kind=kind),
         before=None if after is not None else before,
         after=after,
@@ -101,7 +101,7 @@ def index():
         kind=kind,
         newest=page.newer_than is None,
         kind_badges=KIND_BADGES,
-        chat_ready=any(s["up"] for s in short_codes_status(g.ctx)),
+        chat_ready=any(s["up"] for s in short_codes_status(services())),
         newer_than=page.newer_than,
         older_than=page.older_than,
         here=request.full_path.rstrip("?"),
@@ -118,7 +118,7 @@ def rows_json():
     after = whole_number(request.args.get("after", "0").strip() or "0")
     if after is None:
         return json_error("after must be a message id (a whole number).", "after")
-    page = g.ctx.store.messages.page(
+    page = services().store.messages.page(
         MessageFilter(direction="in", kind=kind), after=after, limit=PER_PAGE
     )
     # More than a page arrived since: the page reloads instead of showing a gap.
@@ -131,7 +131,7 @@ def _back() -> str:
 
 
 def _who(profile_id: int) -> str:
-    profile = g.ctx.store.profiles.get(profile_id)
+    profile = services().store.profiles.get(profile_id)
     if profile is None:
         abort(404, description=f"There is no profile with id {profile_id}.")
     return profile["name"] or profile["phone"]
@@ -139,7 +139,7 @@ def _who(profile_id: int) -> str:
 
 def _set_subscription(profile_id: int, subscribed: bool):
     who = _who(profile_id)
-    subscriptions = Subscriptions(g.ctx.store, g.ctx.events)
+    subscriptions = services().subscriptions
     by = OptSource.by_hand(g.user["username"])
     try:
         if subscribed:
@@ -172,9 +172,6 @@ def resubscribe(profile_id: int):
 def activate(profile_id: int):
     """Reactivate an inactive sender; an opted-out one stays opted out."""
     who = _who(profile_id)
-    ctx = g.ctx
-    changed = ProfileService(ctx.config, ctx.store, ctx.events).activate(
-        profile_id, actor=g.user["username"]
-    )
+    changed = services().profiles.activate(profile_id, actor=g.user["username"])
     flash(f"{who} is active again." if changed else f"{who} was already active.", "success")
     return redirect(_back())

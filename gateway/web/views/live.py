@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ...messaging.events import Event, Subscription
+from ..context import app_state
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,6 @@ SSE_FULL_RETRY = 10  # seconds a stream refused for want of slots waits before t
 # Set by gateway/web/server.py: a callable that is True once the browser has closed the
 # connection (absent under other servers and the test client: the keep-alive notices then).
 CLIENT_GONE = "gateway.client_gone"
-SLOTS = "gateway.stream_slots"
 
 
 @dataclass(eq=False)
@@ -86,15 +86,6 @@ class StreamSlots:
         """Open streams, of everyone or of one user."""
         with self._lock:
             return sum(1 for t in self._open if user_id is None or t.user_id == user_id)
-
-
-@bp.record_once
-def _setup(state) -> None:
-    app = state.app
-    app.extensions[SLOTS] = StreamSlots(
-        int(app.config.get("GATEWAY_SSE_MAX_STREAMS", SSE_MAX_STREAMS)),
-        int(app.config.get("GATEWAY_SSE_PER_USER", SSE_PER_USER)),
-    )
 
 
 def sse_event(event: Event) -> str:
@@ -152,7 +143,8 @@ def sse_stream(
 @bp.get("/events")
 def events():
     app = current_app._get_current_object()
-    slots: StreamSlots = app.extensions[SLOTS]
+    state = app_state(app)
+    slots = state.stream_slots
     ticket = slots.acquire(int(g.user["id"]))
     if ticket is None:
         log.warning("all %d live event streams are in use; one more must retry", slots.total)
@@ -164,8 +156,8 @@ def events():
         resp.status_code = 503
         resp.headers["Retry-After"] = str(SSE_FULL_RETRY)
         return resp
-    sub = g.ctx.events.subscribe()
-    stopping: threading.Event = app.extensions["gateway.stopping"]
+    sub = state.services.events.subscribe()
+    stopping = state.stopping
     seconds = float(app.config.get("GATEWAY_SSE_SECONDS", SSE_SECONDS))
     heartbeat = float(app.config.get("GATEWAY_SSE_HEARTBEAT", SSE_HEARTBEAT))
     client_gone = request.environ.get(CLIENT_GONE)

@@ -18,7 +18,7 @@ from ...messaging.reports import report_meaning
 from ...phone import PhoneNumberError, normalize
 from ...store.messages import OUT_STATES
 from ...store.search import MessageFilter
-from ..context import GatewayContext
+from ..context import Services, services
 from ..helpers import shown_time, whole_number
 
 bp = Blueprint("messages", __name__)
@@ -67,7 +67,7 @@ class Filters:
     kind: str | None = None
     problems: tuple[str, ...] = ()
 
-    def store_filter(self, ctx: GatewayContext) -> MessageFilter:
+    def store_filter(self, ctx: Services) -> MessageFilter:
         """The store's filter: a search that is a phone number (``+1 555 123 0001``, or
         national in the default region) lists that number's messages; any other search looks
         for the words of the text."""
@@ -145,7 +145,7 @@ def read_filters(args, ctx) -> Filters:
 
 @bp.route("/messages")
 def index():
-    ctx = g.ctx
+    ctx = services()
     filters = read_filters(request.args, ctx)
     # Keyset pages: "older" passes the id of the last row shown, "newer" that of the first; no
     # page numbers, since counting a million matches costs more than the page itself.
@@ -201,7 +201,7 @@ def safe_cell(value: object) -> str:
     return text
 
 
-def export_rows(ctx: GatewayContext, filters: Filters) -> Iterator[str]:
+def export_rows(ctx: Services, filters: Filters) -> Iterator[str]:
     """The CSV text of every message matching ``filters``, newest first, a batch at a time."""
     store = ctx.store
     buffer = io.StringIO()
@@ -228,7 +228,7 @@ def export_rows(ctx: GatewayContext, filters: Filters) -> Iterator[str]:
 
 @bp.route("/messages/export.csv")
 def export():
-    ctx = g.ctx
+    ctx = services()
     filters = read_filters(request.args, ctx)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     ctx.store.audit.add("messages.export", actor=g.user["username"], **filters.url_args())
@@ -297,7 +297,7 @@ def verdict(message: sqlite3.Row, parts: list[sqlite3.Row]) -> str:
 
 @bp.route("/messages/<int:message_id>")
 def show(message_id: int):
-    ctx = g.ctx
+    ctx = services()
     message = ctx.store.messages.get(message_id)
     if message is None:
         abort(404, description=f"There is no message {message_id}.")

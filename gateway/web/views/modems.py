@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 
 from ..auth import admin_required
+from ..context import services
 from ..helpers import shown_time
 
 bp = Blueprint("modems", __name__)
@@ -105,7 +106,7 @@ def modem_rows(ctx) -> list[dict[str, Any]]:
 
 @bp.route("/modems")
 def index():
-    ctx = g.ctx
+    ctx = services()
     return render_template(
         "modems/index.html",
         rows=modem_rows(ctx),
@@ -116,7 +117,7 @@ def index():
 
 
 def _manager_or_flash():
-    manager = g.ctx.manager
+    manager = services().manager
     if manager is None:
         flash("The daemon's modem manager is not running here; nothing was done.", "error")
     return manager
@@ -125,7 +126,7 @@ def _manager_or_flash():
 @bp.route("/modems/<modem_id>/sweep", methods=["POST"])
 @admin_required
 def sweep(modem_id: str):
-    ctx = g.ctx
+    ctx = services()
     try:
         ctx.config.modem(modem_id)
     except KeyError:
@@ -145,7 +146,7 @@ def sweep(modem_id: str):
 @bp.route("/modems/rescan", methods=["POST"])
 @admin_required
 def rescan():
-    ctx = g.ctx
+    ctx = services()
     manager = _manager_or_flash()
     if manager is not None:
         manager.rescan()

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
-# The demo's Phones page is a front of the simulator's control API (ctx.sim), and so the one
-# part of the web app that knows the simulator; it never reaches the driver or the codec.
-from ...modem.sim import SimError, UnknownHandset
+# The demo's Phones page is a front of the simulator's control API (the services' simulator),
+# and so the one part of the web app that knows the simulator; it never reaches the driver or
+# the codec.
+from ...modem.sim import SimControl, SimError, UnknownHandset
+from ..context import Services, services
 from ..helpers import shown_time
 
 bp = Blueprint("phones", __name__)
@@ -19,8 +21,14 @@ MAX_TEXT = 1600  # ten parts of GSM-7: as long as the gateway itself would send
 
 @bp.before_request
 def _demo_only() -> None:
-    if g.ctx.sim is None:
+    _control(services())
+
+
+def _control(ctx: Services) -> SimControl:
+    """The simulator's control; 404 when the gateway runs no simulator."""
+    if ctx.simulator is None:
         abort(404, description="The Phones page exists only when the gateway runs the simulator.")
+    return ctx.simulator.control
 
 
 def gateway_numbers(ctx) -> list[dict[str, Any]]:
@@ -29,7 +37,7 @@ def gateway_numbers(ctx) -> list[dict[str, Any]]:
     by_imei = {m.imei: m for m in ctx.config.modems if m.imei}
     by_iccid = {m.iccid: m for m in ctx.config.modems if m.iccid}
     numbers = []
-    for sim in ctx.sim.modems():
+    for sim in _control(ctx).modems():
         configured = by_imei.get(sim["imei"]) or by_iccid.get((sim.get("iccid") or "").rstrip("F"))
         short = ctx.config.short_code_of_modem(configured.id) if configured else None
         label = f"{short.code} {short.name}" if short else "no short code"
@@ -60,13 +68,13 @@ def handset_names(ctx) -> dict[str, str]:
 
 def inbox_json(ctx, number: str) -> list[dict[str, Any]]:
     """A handset's inbox, newest first (raises UnknownHandset)."""
-    return list(reversed(ctx.sim.inbox(number)))
+    return list(reversed(_control(ctx).inbox(number)))
 
 
 def _handset_views(ctx) -> list[dict[str, Any]]:
     names = handset_names(ctx)
     views = []
-    for h in ctx.sim.handsets():
+    for h in _control(ctx).handsets():
         views.append(
             {
                 "number": h["number"],
@@ -80,7 +88,7 @@ def _handset_views(ctx) -> list[dict[str, Any]]:
 
 
 def _page(errors: dict[str, str] | None = None, drafts: dict[str, dict] | None = None, status=200):
-    ctx = g.ctx
+    ctx = services()
     return (
         render_template(
             "phones/index.html",
@@ -101,14 +109,14 @@ def index():
 
 def _known_handset(number: str) -> None:
     try:
-        g.ctx.sim.inbox(number)
+        _control(services()).inbox(number)
     except UnknownHandset:
         abort(404, description=f"There is no simulated handset {number}.")
 
 
 @bp.route("/phones/<number>/send", methods=["POST"])
 def send(number: str):
-    ctx = g.ctx
+    ctx = services()
     _known_handset(number)
     to = (request.form.get("to") or "").strip()
     text = request.form.get("text") or ""
@@ -123,7 +131,7 @@ def send(number: str):
         error = f"text: at most {MAX_TEXT} characters (this has {len(text)})"
     if error is None:
         try:
-            result = ctx.sim.send(number, to, text)
+            result = _control(ctx).send(number, to, text)
         except (SimError, ValueError) as exc:
             error = f"the simulated network refused it: {exc}"
         else:
@@ -135,7 +143,7 @@ def send(number: str):
 
 @bp.route("/phones/<number>/inbox.json")
 def inbox(number: str):
-    ctx = g.ctx
+    ctx = services()
     try:
         messages = inbox_json(ctx, number)
     except UnknownHandset:

@@ -35,8 +35,9 @@ from ...messaging.profiles import (
     ProfileNotFound,
     ProfileService,
 )
-from ...messaging.subscriptions import OptSource, Subscriptions
+from ...messaging.subscriptions import OptSource
 from ...store.profiles import custom_fields
+from ..context import services
 from ..helpers import (
     chat_available,
     chat_unavailable_reason,
@@ -69,7 +70,7 @@ STATUS_MARKS = {
 
 
 def _service() -> ProfileService:
-    return ProfileService(g.ctx.config, g.ctx.store, g.ctx.events)
+    return services().profiles
 
 
 def _profile_or_404(profile_id: int):
@@ -94,7 +95,7 @@ def status_mark(status: str | None) -> str:
 
 @bp.route("/profiles")
 def index():
-    ctx = g.ctx
+    ctx = services()
     query = request.args.get("q", "").strip()[:200]
     sort = request.args.get("sort", "name")
     if sort not in SORT_COLUMNS:
@@ -289,7 +290,7 @@ def resubscribe(profile_id: int):
 
 def _set_subscribed(profile_id: int, subscribed: bool):
     _profile_or_404(profile_id)
-    subscriptions = Subscriptions(g.ctx.store, g.ctx.events)
+    subscriptions = services().subscriptions
     by = OptSource.by_hand(_actor())
     if subscribed:
         changed = subscriptions.subscribe(profile_id, by)
@@ -308,7 +309,7 @@ def _set_subscribed(profile_id: int, subscribed: bool):
 
 @bp.route("/profiles/<int:profile_id>")
 def show(profile_id: int):
-    ctx = g.ctx
+    ctx = services()
     profile = _profile_or_404(profile_id)
     before = whole_number(request.args.get("before", ""), minimum=1)
     messages, parts, more = _service().history(profile_id, before=before, limit=HISTORY_PAGE)
@@ -334,7 +335,7 @@ def show(profile_id: int):
 
 @bp.route("/profiles/<int:profile_id>/text", methods=["GET", "POST"])
 def text(profile_id: int):
-    ctx = g.ctx
+    ctx = services()
     profile = _profile_or_404(profile_id)
     codes = short_codes_status(ctx)
     try:
@@ -416,7 +417,7 @@ def import_csv():
 
 @bp.route("/profiles/export.csv")
 def export_csv():
-    g.ctx.store.audit.add("profile.export", actor=_actor())
+    services().store.audit.add("profile.export", actor=_actor())
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     # Streamed a batch at a time: a hundred thousand profiles never sit in memory at once.
     chunks = (chunk.encode("utf-8") for chunk in _service().export_chunks())

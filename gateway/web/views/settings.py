@@ -11,7 +11,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -23,7 +22,8 @@ from flask import (
 
 from ...store import UserError
 from ...store.users import ROLES
-from ..auth import POLICY, admin_required, log_in
+from ..auth import admin_required, log_in
+from ..context import app_state, services
 from ..helpers import shown_time
 
 bp = Blueprint("settings", __name__)
@@ -239,7 +239,7 @@ def audit_rows(store, limit: int = 200) -> list[dict[str, Any]]:
 
 @bp.route("/settings")
 def index():
-    ctx = g.ctx
+    ctx = services()
     return render_template(
         "settings/index.html",
         users=ctx.store.users.all(),
@@ -280,7 +280,7 @@ def _keep_an_admin(store, username: str) -> None:
 
 
 def _target(user_id: int):
-    user = g.ctx.store.users.get(user_id)
+    user = services().store.users.get(user_id)
     if user is None:
         abort(404, description=f"There is no user {user_id}.")
     return user
@@ -289,7 +289,7 @@ def _target(user_id: int):
 def _apply(change: Callable[[], str], action: str, **detail: Any):
     """Run ``change`` (which returns the message to show); on UserError show it and change
     nothing; on success write the audit entry. Redirects back to the users section."""
-    ctx = g.ctx
+    ctx = services()
     try:
         with ctx.store.db.tx():
             message = change()
@@ -303,7 +303,7 @@ def _apply(change: Callable[[], str], action: str, **detail: Any):
 
 @bp.route("/settings/users", methods=["POST"])
 def add_user():
-    store = g.ctx.store
+    store = services().store
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
     role = request.form.get("role") or ""
@@ -318,7 +318,7 @@ def add_user():
 
 @bp.route("/settings/users/<int:user_id>/password", methods=["POST"])
 def set_password(user_id: int):
-    store = g.ctx.store
+    store = services().store
     user = _target(user_id)
     password = request.form.get("password") or ""
     confirm = request.form.get("confirm")
@@ -333,8 +333,7 @@ def set_password(user_id: int):
     response = _apply(change, "user.password", user=user["username"])
     if (
         user_id == g.user["id"]
-        and g.ctx.store.users.resume_session(session.get("sid"), current_app.extensions[POLICY])
-        is None
+        and services().store.users.resume_session(session.get("sid"), app_state().policy) is None
     ):
         # Changing your own password ends every session, but this browser stays logged in
         # with a new one.
@@ -346,7 +345,7 @@ def set_password(user_id: int):
 
 @bp.route("/settings/users/<int:user_id>/role", methods=["POST"])
 def set_role(user_id: int):
-    store = g.ctx.store
+    store = services().store
     user = _target(user_id)
     role = request.form.get("role") or ""
 
@@ -361,7 +360,7 @@ def set_role(user_id: int):
 
 @bp.route("/settings/users/<int:user_id>/disabled", methods=["POST"])
 def set_disabled(user_id: int):
-    store = g.ctx.store
+    store = services().store
     user = _target(user_id)
     value = request.form.get("disabled")
     if value not in ("0", "1"):
