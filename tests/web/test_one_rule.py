@@ -52,6 +52,44 @@ def test_every_resubscribe_only_subscribes(web: Web, resubscribe) -> None:
     assert [e.data for e in changed] == [{"id": pid, "subscribed": True}]
 
 
+def _opt_out_on_profile_page(web: Web, pid: int) -> None:
+    client = web.client(AGENT)
+    token = csrf_token(client, f"/profiles/{pid}")
+    assert client.post(f"/profiles/{pid}/opt-out", data={"csrf_token": token}).status_code == 302
+
+
+def _opt_out_in_inbox(web: Web, pid: int) -> None:
+    client = web.client(AGENT)
+    token = csrf_token(client, "/inbox")
+    assert (
+        client.post(f"/inbox/profiles/{pid}/opt-out", data={"csrf_token": token}).status_code == 302
+    )
+
+
+def _opt_out_by_stop(web: Web, pid: int) -> None:
+    web.inbound.receive("a", encode_deliver(PHONE, "STOP")[0])
+
+
+def _opt_out_by_import(web: Web, pid: int) -> None:
+    data = f"phone,subscribed\r\n{PHONE},no\r\n".encode()
+    report = web.services.profiles.import_csv(data, actor="agent")
+    assert report.rows[0].outcome == "updated"
+
+
+@pytest.mark.parametrize(
+    "opt_out", [_opt_out_on_profile_page, _opt_out_in_inbox, _opt_out_by_stop, _opt_out_by_import]
+)
+def test_every_opt_out_only_unsubscribes(web: Web, opt_out) -> None:
+    pid = web.store.profiles.add(PHONE, "Ann", status="inactive")
+    sub = web.events.subscribe()
+    opt_out(web, pid)
+    profile = web.store.profiles.get(pid)
+    assert (profile["subscribed"], profile["status"]) == (0, "inactive")
+    assert web.store.opt_events.last(pid)["action"] == "opt_out"
+    changed = [e for e in iter(lambda: sub.get(timeout=0.2), None) if e.kind == "profile.changed"]
+    assert [e.data for e in changed] == [{"id": pid, "subscribed": False}]
+
+
 def _activate_on_profile_page(web: Web, pid: int) -> None:
     client = web.client(AGENT)
     token = csrf_token(client, f"/profiles/{pid}")
