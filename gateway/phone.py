@@ -44,18 +44,27 @@ def normalize_sender(raw: str, region: str) -> str:
         return raw.strip()
 
 
+# Kinds of number whose plan says plainly that they take no SMS. Anything else, UNKNOWN included,
+# is tried: the plan data ages, and a newly opened mobile range looks unknown to it; a gateway
+# that refuses a real mobile is worse than one whose send fails.
+_NO_SMS = (
+    phonenumbers.PhoneNumberType.FIXED_LINE,
+    phonenumbers.PhoneNumberType.TOLL_FREE,
+    phonenumbers.PhoneNumberType.PREMIUM_RATE,
+    phonenumbers.PhoneNumberType.SHARED_COST,
+    phonenumbers.PhoneNumberType.VOICEMAIL,
+)
+
+
 def is_mobile_capable(e164: str) -> bool:
-    """Whether a number can receive SMS as far as its numbering plan tells (mobile, or a plan
-    that does not distinguish fixed from mobile)."""
+    """Whether a number may receive SMS as far as its numbering plan tells: False for what is
+    not a phone number ("BANK") and for numbers the plan calls fixed line, toll free, premium,
+    shared cost or voicemail; True otherwise (mobile, fixed-or-mobile, pager, or a range the
+    plan does not know yet)."""
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return False
     if _is_test_range(number):
         return True
-    kind = phonenumbers.number_type(number)
-    return kind in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-        phonenumbers.PhoneNumberType.PAGER,
-    )
+    return phonenumbers.number_type(number) not in _NO_SMS

@@ -1,5 +1,6 @@
 """The gateway's services, built in one place: the store, the event bus, the outbox, inbound,
-the dispatcher, the profile service, the agent desk, the modem manager and the simulator.
+the dispatcher, the profile service, subscriptions, the agent desk, the modem manager and the
+simulator.
 
 :func:`build_services` is the only code that constructs them and connects them to each other;
 the daemon, the demo, the web app's tests and the other test setups all call it, and the web
@@ -28,6 +29,7 @@ from .messaging.events import EventBus
 from .messaging.inbound import Inbound
 from .messaging.outbound import Outbox
 from .messaging.profiles import ProfileService
+from .messaging.subscriptions import Subscriptions
 from .modem.device import Modem, ModemSettings
 from .modem.manager import ModemManager, ModemSpec, ModemStatus
 from .store import Store
@@ -74,6 +76,7 @@ class Services:
     outbox: Outbox
     inbound: Inbound
     profiles: ProfileService
+    subscriptions: Subscriptions
     desk: AgentDesk
     manager: ModemManager | None = None
     simulator: Simulator | None = None
@@ -118,7 +121,8 @@ def build_services(
         events = EventBus() if events is None else events
         dispatcher = Dispatcher(config, store, events, clock=clock)
         outbox = Outbox(config, store, events, dispatcher.wake)
-        inbound = Inbound(config, store, events, outbox)
+        subscriptions = Subscriptions(store, events)
+        inbound = Inbound(config, store, events, outbox, subscriptions=subscriptions)
         # A status report that overtook its part's +CMGS answer is matched once the part is
         # recorded as sent.
         dispatcher.on_part_sent = inbound.part_sent
@@ -136,7 +140,8 @@ def build_services(
             dispatcher=dispatcher,
             outbox=outbox,
             inbound=inbound,
-            profiles=ProfileService(config, store, events),
+            profiles=ProfileService(config, store, events, subscriptions=subscriptions),
+            subscriptions=subscriptions,
             desk=AgentDesk(config, store, events),
             manager=manager,
             simulator=simulator,

@@ -1,11 +1,10 @@
 """What the team does by hand with inbound messages: the agent queue (take, pick, return, mark
-"no response needed") and opting a profile out or back in.
+"no response needed"). Opting a profile out or back in is messaging/subscriptions.py's.
 
 The queue is kept per conversation: an item is one profile with its unanswered inbound messages
 (``agent_state`` open or claimed). Claiming happens inside one write transaction, so two agents
 can never both hold the same conversation. Every change is published on the event bus as
-``agent.changed`` {profile_id, state, by} (or ``profile.changed`` for subscriptions), so the open
-pages update themselves.
+``agent.changed`` {profile_id, state, by}, so the open pages update themselves.
 """
 
 from __future__ import annotations
@@ -42,10 +41,6 @@ class ClaimedByOther(AgentError):
     def __init__(self, profile_id: int, claimed_by: str) -> None:
         self.claimed_by = claimed_by
         super().__init__(f"{claimed_by} is already answering this conversation")
-
-
-class ProfileMissing(AgentError):
-    """No profile has this id."""
 
 
 def is_question(text: str) -> bool:
@@ -134,7 +129,7 @@ class QueueItem:
 
 
 class AgentDesk:
-    """The agent queue and the hand-made subscription changes, for the web app."""
+    """The agent queue, for the web app."""
 
     def __init__(self, config: Config, store: Store, events: EventBus) -> None:
         self.config = config
@@ -159,12 +154,7 @@ class AgentDesk:
 
     def item(self, profile_id: int) -> QueueItem | None:
         """The profile's waiting conversation, or None when nothing of it waits."""
-        rows = self.store.db.q(
-            "SELECT * FROM messages WHERE profile_id = ? AND direction = 'in'"
-            " AND agent_state IN ('open', 'claimed') ORDER BY id",
-            (profile_id,),
-        )
-        items = self._items(rows)
+        items = self._items(self.store.messages.waiting_for_agent(profile_id))
         return items[0] if items else None
 
     @staticmethod
@@ -183,12 +173,7 @@ class AgentDesk:
             grouped.setdefault(int(row["profile_id"]), []).append(row)
         if not grouped:
             return []
-        ids = list(grouped)
-        marks = ",".join("?" * len(ids))
-        profiles = {
-            int(p["id"]): p
-            for p in self.store.db.q(f"SELECT * FROM profiles WHERE id IN ({marks})", ids)
-        }
+        profiles = self.store.profiles.by_ids(grouped)
         items = []
         for pid, messages in grouped.items():
             item = QueueItem(profiles[pid], messages)
@@ -206,17 +191,10 @@ class AgentDesk:
         """Claim for ``user`` the conversation that has waited longest and that no other agent
         holds; None when there is none."""
         with self.store.db.tx():
-            row = self.store.db.q1(
-                "SELECT m.profile_id FROM messages m WHERE m.direction = 'in'"
-                " AND m.agent_state = 'open' AND NOT EXISTS (SELECT 1 FROM messages c"
-                " WHERE c.profile_id = m.profile_id AND c.direction = 'in'"
-                " AND c.agent_state = 'claimed' AND c.claimed_by IS NOT ?)"
-                " ORDER BY m.id LIMIT 1",
-                (user,),
-            )
-            if row is None:
+            profile_id = self.store.messages.next_unclaimed_conversation(user)
+            if profile_id is None:
                 return None
-            return self.claim(int(row["profile_id"]), user)
+            return self.claim(int(profile_id), user)
 
     def claim(self, profile_id: int, user: str) -> QueueItem:
         """Claim a conversation for ``user`` (also the messages that arrived since they took
@@ -288,35 +266,3 @@ class AgentDesk:
 
     def _changed(self, profile_id: int, state: AgentState, user: str) -> None:
         self.events.publish("agent.changed", profile_id=profile_id, state=state, by=user)
-
-    # -- subscriptions by hand -----------------------------------------------------------
-
-    def set_subscription(self, profile_id: int, subscribed: bool, *, actor: str) -> bool:
-        """Opt a profile out, or back in (which also makes an inactive profile active), by
-        hand: recorded as an opt event from "agent" and in the audit log. No SMS is sent, in
-        particular no STOP confirmation. False when nothing had to change."""
-        with self.store.db.tx():
-            profile = self.store.profiles.get(profile_id)
-            if profile is None:
-                raise ProfileMissing(f"no profile with id {profile_id}")
-            changes: dict[str, Any] = {}
-            if bool(profile["subscribed"]) != subscribed:
-                changes["subscribed"] = subscribed
-            if subscribed and profile["status"] != "active":
-                changes["status"] = "active"
-            if not changes:
-                return False
-            self.store.profiles.update(profile_id, **changes)
-            if "subscribed" in changes:
-                self.store.opt_events.record(
-                    profile_id, "opt_in" if subscribed else "opt_out", source="agent", actor=actor
-                )
-            self.store.audit.add(
-                "profile.opt_in" if subscribed else "profile.opt_out",
-                actor=actor,
-                profile_id=profile_id,
-                phone=profile["phone"],
-                changes=changes,
-            )
-        self.events.publish("profile.changed", id=profile_id, subscribed=subscribed)
-        return True

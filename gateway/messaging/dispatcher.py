@@ -522,15 +522,12 @@ class Dispatcher:
         local_midnight = at.astimezone(self.config.tz).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
-        for row in self.store.db.q(
-            "SELECT modem_id, COUNT(*) AS n FROM message_parts WHERE sent_at >= ?"
-            " GROUP BY modem_id",
-            (iso(local_midnight),),
-        ):
-            slot = self._slots.get(row["modem_id"])
+        sent = self.store.messages.parts_sent_per_modem(iso(local_midnight))
+        for modem_id, count in sent.items():
+            slot = self._slots.get(modem_id)
             if slot is not None:
                 slot.day = at.astimezone(self.config.tz).date().isoformat()
-                slot.day_count = int(row["n"])
+                slot.day_count = count
 
     # -- sender threads ------------------------------------------------------------------
 

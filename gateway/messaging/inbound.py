@@ -18,14 +18,16 @@ from typing import Any
 from ..config import Config, ShortCodeConfig
 from ..modem import pdu as smspdu
 from ..modem.errors import CodecError
-from ..phone import is_mobile_capable, normalize_sender
+from ..phone import normalize_sender
 from ..store import RawPdu, Store
 from ..store.states import AgentState, InboundPduKind, MessageStatus
 from ..store.times import iso, now, parse
 from . import keywords
+from .eligibility import why_not_textable
 from .events import EventBus
 from .outbound import Outbox, SendRefused
 from .reports import apply_status_report
+from .subscriptions import OptSource, Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,21 @@ class Received:
 class Inbound:
     """Turns committed PDUs into messages; safe to call from every modem's thread."""
 
-    def __init__(self, config: Config, store: Store, events: EventBus, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        events: EventBus,
+        outbox: Outbox,
+        *,
+        subscriptions: Subscriptions | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.events = events
         self.outbox = outbox
+        # Keywords change subscriptions the one way the buttons do (messaging/subscriptions.py).
+        self.subscriptions = subscriptions or Subscriptions(store, events)
         self._lock = threading.Lock()
         self.stale_changed = threading.Event()  # a new incomplete group: the timer may move
         # Status reports that matched no part yet, by (modem, recipient, TP-MR): a fast
@@ -330,7 +342,8 @@ class Inbound:
                 "phone": profile["phone"],
                 "status": profile["status"],
                 "subscribed": bool(profile["subscribed"]),
-                "mobile": is_mobile_capable(profile["phone"]),
+                # Why it may not be texted (None: it may), so the page need not know the rule.
+                "refusal": why_not_textable(profile),
             },
         )
         if sc is not None:
@@ -341,17 +354,18 @@ class Inbound:
         pid = profile["id"]
         reply = None
         allow = False
+        by = OptSource.by_keyword(sc.code, message_id)
         if kind == keywords.OPT_OUT:
-            self._set_subscribed(pid, False, "opt_out", sc.code, message_id)
+            self.subscriptions.unsubscribe(pid, by)
             reply, allow = sc.reply("opt_out"), True
         elif kind == keywords.OPT_IN:
-            self._set_subscribed(pid, True, "opt_in", sc.code, message_id)
+            self.subscriptions.subscribe(pid, by)
             reply = sc.reply("opt_in")
         elif kind == keywords.HELP:
             reply, allow = sc.reply("help"), True
         elif kind == keywords.OOPS:
             if self._just_stopped(pid, message_id):
-                self._set_subscribed(pid, True, "undo_opt_out", sc.code, message_id)
+                self.subscriptions.subscribe(pid, by, undo=True)
                 reply = sc.reply("oops")
             else:
                 # Not right after a STOP: an ordinary message for the team.
@@ -376,13 +390,3 @@ class Inbound:
         previous_in = self.store.messages.previous_inbound(profile_id, message_id)
         recent = parse(last["created_at"]) >= now() - OOPS_WINDOW
         return previous_in == last["message_id"] and recent
-
-    def _set_subscribed(
-        self, profile_id: int, subscribed: bool, action: str, code: str, message_id: int
-    ) -> None:
-        with self.store.db.tx():
-            self.store.profiles.update(profile_id, subscribed=subscribed)
-            self.store.opt_events.record(
-                profile_id, action, source="keyword", short_code=code, message_id=message_id
-            )
-        self._publish("profile.changed", id=profile_id, subscribed=subscribed)

@@ -21,6 +21,7 @@ from ..phone import PhoneNumberError, normalize
 from ..store import NewOutbound, Store
 from ..store.states import MessageStatus
 from ..store.times import iso, now
+from .eligibility import number_refusal, why_not_textable
 from .events import EventBus
 from .requests import (
     IdempotencyConflict,
@@ -89,10 +90,7 @@ class Outbox:
                     "short_code", f"unknown short code {code!r} (known: {known})"
                 ) from exc
         if profile_id is not None:
-            last = self.store.db.value(
-                "SELECT short_code FROM messages WHERE profile_id = ? ORDER BY id DESC LIMIT 1",
-                (profile_id,),
-            )
+            last = self.store.messages.last_short_code(profile_id)
             if last:
                 try:
                     return self.config.short_code(last)
@@ -130,9 +128,7 @@ class Outbox:
         if profile_id is None:
             to = check_recipient(to)
         if idempotency_key is not None:
-            existing = self.store.db.q1(
-                "SELECT * FROM messages WHERE idempotency_key = ?", (idempotency_key,)
-            )
+            existing = self.store.messages.by_idempotency_key(idempotency_key)
             if existing is not None:
                 return self._repeat(
                     existing, text, to=to, profile_id=profile_id, short_code=short_code
@@ -148,15 +144,13 @@ class Outbox:
                 phone = normalize(to, self.config.default_region)
             except PhoneNumberError as exc:
                 raise SendRefused("to", str(exc).removeprefix("phone: ")) from exc
+            refusal = number_refusal(phone)
+            if refusal is not None:  # before a profile is made for a number never texted
+                raise SendRefused("to", f"{phone}: {refusal}")
             profile, _ = self.store.profiles.get_or_create(phone)
-        if profile["status"] != "active":
-            raise SendRefused("profile", f"{profile['phone']} is inactive; reactivate it first")
-        if not profile["subscribed"] and not allow_unsubscribed:
-            raise SendRefused(
-                "profile",
-                f"{profile['phone']} has opted out (replied STOP); they must text START "
-                "to receive messages again",
-            )
+        refusal = why_not_textable(profile, allow_opted_out=allow_unsubscribed)
+        if refusal is not None:
+            raise SendRefused("profile", f"{profile['phone']}: {refusal}")
         body = expand_emoji(text or "")
         if not body.strip():
             raise SendRefused("text", "the message is empty")

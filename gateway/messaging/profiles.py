@@ -3,9 +3,10 @@ CSV import and export.
 
 The store (``gateway.store.profiles``) only reads and writes rows; this module decides what a
 valid profile is (an E.164 number in the configured region, a known status, sane custom
-fields), records every change of subscription made by a person in ``opt_events`` and the
-audit log, and turns spreadsheets into profiles row by row: each row is committed or rejected
-with its reason, and a file that cannot be read at all changes nothing.
+fields), activates and deactivates profiles (recorded in the audit log), and turns
+spreadsheets into profiles row by row: each row is committed or rejected with its reason, and
+a file that cannot be read at all changes nothing. Subscriptions change only through
+``messaging/subscriptions.py``, the import's opt-outs too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,19 @@ from ..phone import PhoneNumberError, normalize
 from ..store import ProfileError, Store
 from ..store.profiles import custom_fields
 from .events import EventBus
+from .subscriptions import OptSource, ProfileNotFound, Subscriptions
+
+__all__ = [
+    "BASE_COLUMNS",
+    "STATUSES",
+    "CsvFileError",
+    "ImportReport",
+    "ProfileFields",
+    "ProfileInvalid",
+    "ProfileNotFound",
+    "ProfileService",
+    "RowResult",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +61,6 @@ class ProfileInvalid(ValueError):
     def __init__(self, errors: Mapping[str, str]) -> None:
         self.errors = dict(errors)
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
-
-
-class ProfileNotFound(LookupError):
-    """There is no profile with this id."""
 
 
 class CsvFileError(ValueError):
@@ -125,10 +135,19 @@ class ProfileService:
     """Create, change, import and export profiles for the web app (one per request is fine: it
     keeps no state of its own)."""
 
-    def __init__(self, config: Config, store: Store, events: EventBus) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        events: EventBus,
+        *,
+        subscriptions: Subscriptions | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.events = events
+        # The import's opt-outs go the one way every subscription change goes.
+        self.subscriptions = subscriptions or Subscriptions(store, events)
 
     # -- checking ------------------------------------------------------------------------
 
@@ -203,35 +222,47 @@ class ProfileService:
         return pid
 
     def update(self, profile_id: int, fields: ProfileFields, *, actor: str) -> None:
-        """Save name, phone, status and custom fields (subscription changes go through
-        :meth:`set_subscribed`, so that each is recorded)."""
+        """Save name, phone, status and custom fields, in one transaction. A change of status
+        is :meth:`activate` or :meth:`deactivate` (audited as such); subscription changes go
+        through :class:`~gateway.messaging.subscriptions.Subscriptions`, so each is recorded."""
         old = self.get(profile_id)
         changes: dict[str, Any] = {}
         if fields.name != old["name"]:
             changes["name"] = fields.name
         if fields.phone != old["phone"]:
             changes["phone"] = fields.phone
-        if fields.status != old["status"]:
-            changes["status"] = fields.status
         if fields.custom != custom_fields(old):
             changes["custom"] = fields.custom
-        if not changes:
+        status_changed = fields.status != old["status"]
+        if not changes and not status_changed:
             return
         try:
             with self.store.db.tx():
-                self.store.profiles.update(profile_id, **changes)
-                self.store.audit.add(
-                    "profile.update",
-                    actor=actor,
-                    profile_id=profile_id,
-                    phone=fields.phone,
-                    changed=sorted(changes),
-                )
+                if changes:
+                    self.store.profiles.update(profile_id, **changes)
+                    self.store.audit.add(
+                        "profile.update",
+                        actor=actor,
+                        profile_id=profile_id,
+                        phone=fields.phone,
+                        changed=sorted(changes),
+                    )
+                if status_changed:
+                    self._set_status(profile_id, fields.status == "active", actor=actor)
         except ProfileError as exc:
             raise ProfileInvalid({"phone": str(exc).removeprefix("phone: ")}) from exc
 
-    def set_active(self, profile_id: int, active: bool, *, actor: str) -> bool:
-        """Deactivate or reactivate; False when it already was so."""
+    def activate(self, profile_id: int, *, actor: str) -> bool:
+        """Make an inactive profile active again ("Reactivate" in the UI); its subscription
+        is left as it is. False when it already was active."""
+        return self._set_status(profile_id, True, actor=actor)
+
+    def deactivate(self, profile_id: int, *, actor: str) -> bool:
+        """Make a profile inactive: no texts go to it, whatever its subscription. False when
+        it already was inactive."""
+        return self._set_status(profile_id, False, actor=actor)
+
+    def _set_status(self, profile_id: int, active: bool, *, actor: str) -> bool:
         old = self.get(profile_id)
         status = "active" if active else "inactive"
         if old["status"] == status:
@@ -244,22 +275,6 @@ class ProfileService:
                 profile_id=profile_id,
                 phone=old["phone"],
             )
-        return True
-
-    def set_subscribed(self, profile_id: int, subscribed: bool, *, actor: str) -> bool:
-        """Opt out or re-subscribe by hand, recorded in the opt history (source ``agent``) and
-        the audit log; False when nothing changed."""
-        old = self.get(profile_id)
-        if bool(old["subscribed"]) == subscribed:
-            return False
-        action = "opt_in" if subscribed else "opt_out"
-        with self.store.db.tx():
-            self.store.profiles.update(profile_id, subscribed=subscribed)
-            self.store.opt_events.record(profile_id, action, source="agent", actor=actor)
-            self.store.audit.add(
-                f"profile.{action}", actor=actor, profile_id=profile_id, phone=old["phone"]
-            )
-        self.events.publish("profile.changed", id=profile_id, subscribed=subscribed)
         return True
 
     # -- reading -------------------------------------------------------------------------
@@ -356,12 +371,9 @@ class ProfileService:
             seen[row["phone"]] = number
             planned.append((number, row))
         for start in range(0, len(planned), _IMPORT_CHUNK):
-            opted_out: list[int] = []
             with self.store.db.tx():
                 for number, row in planned[start : start + _IMPORT_CHUNK]:
-                    report.rows.append(self._apply_row(number, row, actor, opted_out))
-            for pid in opted_out:  # after the commit: listeners read the store
-                self.events.publish("profile.changed", id=pid, subscribed=False)
+                    report.rows.append(self._apply_row(number, row, actor))
         report.rows.sort(key=lambda r: r.row)
         self.store.audit.add("profile.import", actor=actor, **report.counts)
         return report
@@ -410,9 +422,7 @@ class ProfileService:
             "custom": custom,
         }, None
 
-    def _apply_row(
-        self, number: int, row: dict[str, Any], actor: str, opted_out: list[int]
-    ) -> RowResult:
+    def _apply_row(self, number: int, row: dict[str, Any], actor: str) -> RowResult:
         phone, name = row["phone"], row["name"]
         existing = self.store.profiles.by_phone(phone)
         try:
@@ -438,20 +448,20 @@ class ProfileService:
             merged = {**custom, **row["custom"]}
             if merged != custom:
                 changes["custom"] = merged
+            opt_out = False
             if row["subscribed"] is not None and row["subscribed"] != bool(existing["subscribed"]):
                 if row["subscribed"]:
                     note = "kept opted out: only the person (texting START) or an agent can"
                     note += " re-subscribe them"
                 else:
-                    changes["subscribed"] = False
-                    self.store.opt_events.record(
-                        existing["id"], "opt_out", source="import", actor=actor
-                    )
-                    opted_out.append(existing["id"])
+                    opt_out = True
             shown = name if name is not None else existing["name"]
-            if not changes:
+            if not changes and not opt_out:
                 return RowResult(number, "unchanged", phone, shown, note)
-            self.store.profiles.update(existing["id"], **changes)
+            if changes:
+                self.store.profiles.update(existing["id"], **changes)
+            if opt_out:
+                self.subscriptions.unsubscribe(existing["id"], OptSource.by_import(actor))
             return RowResult(number, "updated", phone, shown, note)
         except ProfileError as exc:
             log.warning("import row %d (%s) refused by the store: %s", number, phone, exc)

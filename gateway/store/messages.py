@@ -91,6 +91,56 @@ class Messages:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    # -- reads for messaging/ and web/ (moved out of them: all SQL lives in store/) -------
+
+    def by_idempotency_key(self, key: str) -> sqlite3.Row | None:
+        """The message accepted under this idempotency key, or None."""
+        return self.db.q1("SELECT * FROM messages WHERE idempotency_key = ?", (key,))
+
+    def last_short_code(self, profile_id: int) -> str | None:
+        """The short code of the profile's newest message, either way (None: no message yet)."""
+        return self.db.value(
+            "SELECT short_code FROM messages WHERE profile_id = ? ORDER BY id DESC LIMIT 1",
+            (profile_id,),
+        )
+
+    def newest_id(self, profile_id: int) -> int | None:
+        """The id of the profile's newest message (None: no message yet)."""
+        return self.db.value("SELECT MAX(id) FROM messages WHERE profile_id = ?", (profile_id,))
+
+    def waiting_for_agent(self, profile_id: int) -> list[sqlite3.Row]:
+        """The profile's inbound messages still in the agent queue (open or claimed), oldest
+        first."""
+        return self.db.q(
+            "SELECT * FROM messages WHERE profile_id = ? AND direction = 'in'"
+            f" AND agent_state IN {sql_list(UNANSWERED)} ORDER BY id",
+            (profile_id,),
+        )
+
+    def next_unclaimed_conversation(self, user: str) -> int | None:
+        """The profile whose open inbound message has waited longest and whose conversation
+        no other agent than ``user`` holds; None when there is none. Call it inside the
+        transaction that claims it."""
+        return self.db.value(
+            "SELECT m.profile_id FROM messages m WHERE m.direction = 'in'"
+            f" AND m.agent_state = '{AgentState.OPEN}' AND NOT EXISTS (SELECT 1 FROM messages c"
+            " WHERE c.profile_id = m.profile_id AND c.direction = 'in'"
+            f" AND c.agent_state = '{AgentState.CLAIMED}' AND c.claimed_by IS NOT ?)"
+            " ORDER BY m.id LIMIT 1",
+            (user,),
+        )
+
+    def parts_sent_per_modem(self, since: str) -> dict[str, int]:
+        """How many parts each modem has sent since ``since`` (its daily count at start)."""
+        return {
+            str(row["modem_id"]): int(row["n"])
+            for row in self.db.q(
+                "SELECT modem_id, COUNT(*) AS n FROM message_parts WHERE sent_at >= ?"
+                " GROUP BY modem_id",
+                (since,),
+            )
+        }
+
     # -- outbound: accept ----------------------------------------------------------------
 
     def add_outbound(self, m: NewOutbound) -> tuple[int, bool]:

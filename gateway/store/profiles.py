@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,18 @@ class Profiles:
 
     def by_phone(self, phone: str) -> sqlite3.Row | None:
         return self.db.q1("SELECT * FROM profiles WHERE phone = ?", (phone,))
+
+    def by_ids(self, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
+        """The profiles with these ids, by id (ids with no profile are left out)."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        found: dict[int, sqlite3.Row] = {}
+        # In chunks: SQLite limits the number of parameters of one statement.
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.q(f"SELECT * FROM profiles WHERE id IN ({marks})", chunk):
+                found[int(row["id"])] = row
+        return found
 
     def get_or_create(self, phone: str, name: str = "") -> tuple[sqlite3.Row, bool]:
         """The profile with this number, creating it (active, subscribed) when there is none."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from ..phone import is_mobile_capable
+from ..messaging.eligibility import why_not_textable
 from .context import Services
 
 
@@ -24,14 +24,12 @@ def short_codes_status(ctx: Services) -> list[dict]:
 
 
 def chat_unavailable_reason(ctx: Services, profile: sqlite3.Row) -> str | None:
-    """Why this profile cannot be chatted with now, or None when it can: it must be active,
-    subscribed, have a mobile number, and some short code must have a healthy modem."""
-    if profile["status"] != "active":
-        return "the profile is inactive"
-    if not profile["subscribed"]:
-        return "the profile has opted out"
-    if not is_mobile_capable(profile["phone"]):
-        return "the number cannot receive SMS"
+    """Why this profile cannot be chatted with now, or None when it can: it must be one that
+    may be texted (messaging/eligibility.py, the rule every send obeys), and some short code
+    must have a healthy modem."""
+    refusal = why_not_textable(profile)
+    if refusal is not None:
+        return refusal
     if not any(s["up"] for s in short_codes_status(ctx)):
         return "no short code has a modem up"
     return None

@@ -19,6 +19,7 @@ from gateway.messaging.profiles import (
     parse_subscribed,
     unescape_cell,
 )
+from gateway.messaging.subscriptions import OptSource, Subscriptions
 from gateway.store import NewOutbound, Store
 from gateway.store.profiles import custom_fields
 
@@ -39,6 +40,13 @@ class Env:
         self.events = EventBus()
         self.sub = self.events.subscribe()
         self.service = ProfileService(self.config, self.store, self.events)
+        self.subscriptions = Subscriptions(self.store, self.events)
+
+    def set_subscribed(self, pid: int, subscribed: bool, actor: str) -> bool:
+        by = OptSource.by_hand(actor)
+        if subscribed:
+            return self.subscriptions.subscribe(pid, by)
+        return self.subscriptions.unsubscribe(pid, by)
 
     def add(self, phone: str, name: str = "", **kw) -> int:
         return self.service.create(
@@ -119,9 +127,9 @@ def test_all_errors_are_reported_at_once(env: Env) -> None:
 
 def test_opt_out_and_back_by_hand_are_recorded_with_the_agent(env: Env) -> None:
     pid = env.add("+15551230001", "Ann")
-    assert env.service.set_subscribed(pid, False, actor="agent1") is True
-    assert env.service.set_subscribed(pid, False, actor="agent1") is False  # no change, no record
-    assert env.service.set_subscribed(pid, True, actor="agent2") is True
+    assert env.set_subscribed(pid, False, actor="agent1") is True
+    assert env.set_subscribed(pid, False, actor="agent1") is False  # no change, no record
+    assert env.set_subscribed(pid, True, actor="agent2") is True
     history = [(e["action"], e["source"], e["actor"]) for e in env.store.opt_events.history(pid)]
     assert history == [("opt_out", "agent", "agent1"), ("opt_in", "agent", "agent2")]
     assert env.audit_actions()[-2:] == ["profile.opt_out", "profile.opt_in"]
@@ -140,10 +148,10 @@ def test_a_profile_created_opted_out_has_that_in_its_history(env: Env) -> None:
 
 def test_deactivate_reactivate_and_update_are_audited(env: Env) -> None:
     pid = env.add("+15551230001", "Ann")
-    assert env.service.set_active(pid, False, actor="t") is True
-    assert env.service.set_active(pid, False, actor="t") is False
+    assert env.service.deactivate(pid, actor="t") is True
+    assert env.service.deactivate(pid, actor="t") is False
     assert env.store.profiles.get(pid)["status"] == "inactive"
-    assert env.service.set_active(pid, True, actor="t") is True
+    assert env.service.activate(pid, actor="t") is True
     same = env.service.validate(name="Ann", phone="+15551230001", profile_id=pid)
     env.service.update(pid, same, actor="t")  # nothing changed: nothing recorded
     other = env.service.validate(
@@ -160,9 +168,23 @@ def test_deactivate_reactivate_and_update_are_audited(env: Env) -> None:
     ]
 
 
+def test_a_status_changed_in_the_edit_form_is_a_deactivation(env: Env) -> None:
+    # The edit form's status field goes through deactivate/activate, audited as they are.
+    pid = env.add("+15551230001", "Ann")
+    fields = env.service.validate(
+        name="Ann B", phone="+15551230001", status="inactive", profile_id=pid
+    )
+    env.service.update(pid, fields, actor="t")
+    assert env.store.profiles.get(pid)["status"] == "inactive"
+    assert env.audit_actions()[-2:] == ["profile.update", "profile.deactivate"]
+    same = env.service.validate(name="Ann B", phone="+15551230001", profile_id=pid)
+    env.service.update(pid, same, actor="t")
+    assert env.audit_actions()[-1] == "profile.reactivate"
+
+
 def test_unknown_profile(env: Env) -> None:
     with pytest.raises(ProfileNotFound):
-        env.service.set_subscribed(99, False, actor="t")
+        env.set_subscribed(99, False, actor="t")
 
 
 def test_history_pages_newest_first_with_part_states(env: Env) -> None:
@@ -274,7 +296,7 @@ def test_import_creates_updates_and_rejects_row_by_row(env: Env) -> None:
 
 def test_import_never_resubscribes_someone_who_opted_out(env: Env) -> None:
     pid = env.add("+15551230001", "Ann")
-    env.service.set_subscribed(pid, False, actor="t")
+    env.set_subscribed(pid, False, actor="t")
     report = env.service.import_csv(
         csv_bytes(["phone", "subscribed"], ["5551230001", "yes"]), actor="t"
     )

@@ -88,7 +88,7 @@ def test_the_new_message_event_carries_its_row(web: Web) -> None:
         "phone": "+15551230001",
         "status": "active",
         "subscribed": True,
-        "mobile": True,
+        "refusal": None,
     }
     page = web.client(AGENT).get("/inbox").get_data(as_text=True)
     labels = re.search(r'data-kind-labels="([^"]*)"', page).group(1)  # for rows built live
@@ -148,17 +148,60 @@ def test_opt_out_by_hand_sends_nothing_and_is_recorded(web: Web, modems_up) -> N
     assert "is opted out. No message was sent to them." in page
 
 
-def test_reactivate_subscribes_and_activates(web: Web) -> None:
+def test_resubscribe_subscribes_and_leaves_the_status_alone(web: Web) -> None:
+    # It used to be called "reactivate" and also made the profile active, unlike the profile
+    # page's Re-subscribe: now both only subscribe, and Reactivate is its own button.
     pid = web.store.profiles.add("+15551230001", "Ann", subscribed=False, status="inactive")
     client = web.client(AGENT)
     resp = client.post(
-        f"/inbox/profiles/{pid}/reactivate", data={"csrf_token": csrf_token(client, "/inbox")}
+        f"/inbox/profiles/{pid}/resubscribe", data={"csrf_token": csrf_token(client, "/inbox")}
     )
     assert resp.status_code == 302
     profile = web.store.profiles.get(pid)
-    assert profile["subscribed"] == 1 and profile["status"] == "active"
+    assert profile["subscribed"] == 1 and profile["status"] == "inactive"
     assert web.store.opt_events.last(pid)["action"] == "opt_in"
     assert web.store.opt_events.last(pid)["source"] == "agent"
+    assert "Ann is subscribed again." in client.get("/inbox").get_data(as_text=True)
+
+
+def test_reactivate_activates_and_leaves_the_subscription_alone(web: Web) -> None:
+    pid = web.store.profiles.add("+15551230001", "Ann", subscribed=False, status="inactive")
+    client = web.client(AGENT)
+    token = csrf_token(client, "/inbox")
+    resp = client.post(f"/inbox/profiles/{pid}/activate", data={"csrf_token": token})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/inbox")
+    profile = web.store.profiles.get(pid)
+    assert profile["status"] == "active" and profile["subscribed"] == 0
+    assert web.store.opt_events.last(pid) is None
+    assert web.store.audit.recent(1)[0]["action"] == "profile.reactivate"
+    assert "Ann is active again." in client.get("/inbox").get_data(as_text=True)
+    missing = client.post("/inbox/profiles/999/activate", data={"csrf_token": token})
+    assert missing.status_code == 404
+    # The old address, whose meaning changed, is gone rather than doing the other thing.
+    gone = client.post(f"/inbox/profiles/{pid}/reactivate", data={"csrf_token": token})
+    assert gone.status_code in (404, 405)
+
+
+def test_each_row_offers_the_buttons_its_sender_needs(web: Web) -> None:
+    both = web.store.profiles.add("+15551230001", "Both", subscribed=False, status="inactive")
+    fine = web.store.profiles.add("+15551230002", "Fine")
+    for phone in ("+15551230001", "+15551230002"):
+        receive(web, phone, "hello")
+    page = web.client(AGENT).get("/inbox").get_data(as_text=True)
+    rows = {
+        int(m.group(1)): m.group(0)
+        for m in re.finditer(r'<tr data-id="\d+" data-profile-id="(\d+)">.*?</tr>', page, re.S)
+    }
+
+    def shown(row: str, cls: str) -> bool:
+        tag = re.search(rf'<form[^>]*class="inline {cls}"[^>]*>', row)
+        assert tag is not None, cls
+        return " hidden" not in tag.group(0)
+
+    assert shown(rows[both], "js-resubscribe") and shown(rows[both], "js-activate")
+    assert not shown(rows[both], "js-opt-out")
+    assert not shown(rows[fine], "js-resubscribe") and not shown(rows[fine], "js-activate")
+    assert shown(rows[fine], "js-opt-out")
 
 
 def test_opt_out_bad_requests_change_nothing(web: Web) -> None:
@@ -169,7 +212,7 @@ def test_opt_out_bad_requests_change_nothing(web: Web) -> None:
     token = csrf_token(client, "/inbox")
     assert client.post("/inbox/profiles/999/opt-out", data={"csrf_token": token}).status_code == 404
     resp = client.post(
-        f"/inbox/profiles/{pid}/reactivate",
+        f"/inbox/profiles/{pid}/resubscribe",
         data={"csrf_token": token, "next": "https://evil.example/"},
     )
     assert resp.headers["Location"].endswith("/inbox")  # never elsewhere

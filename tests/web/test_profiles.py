@@ -68,7 +68,7 @@ POSTS = [
     "/profiles/import",
     "/profiles/1/edit",
     "/profiles/1/deactivate",
-    "/profiles/1/reactivate",
+    "/profiles/1/activate",
     "/profiles/1/opt-out",
     "/profiles/1/resubscribe",
     "/profiles/1/text",
@@ -288,7 +288,7 @@ def test_deactivate_and_reactivate(web: Web, agent) -> None:
     assert web.store.profiles.get(pid)["status"] == "inactive"
     page = html(agent.get(f"/profiles/{pid}"))
     assert "Profile deactivated." in page and "Reactivate" in page
-    post(agent, f"/profiles/{pid}/reactivate")
+    post(agent, f"/profiles/{pid}/activate")
     assert web.store.profiles.get(pid)["status"] == "active"
     actions = [r["action"] for r in web.store.audit.recent(5)]
     assert actions[:2] == ["profile.reactivate", "profile.deactivate"]

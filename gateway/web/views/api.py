@@ -212,9 +212,7 @@ def mark_read(profile_id: int):
         return json_error(str(exc), "last_id", exc.status)
     last_id = data.get("last_id")
     if last_id is None:
-        last_id = ctx.store.db.value(
-            "SELECT MAX(id) FROM messages WHERE profile_id = ?", (profile_id,)
-        )
+        last_id = ctx.store.messages.newest_id(profile_id)
     elif whole_number(last_id) is None or not isinstance(last_id, int) or isinstance(last_id, bool):
         return json_error("last_id must be a message id (a whole number).", "last_id")
     if last_id:

@@ -1,6 +1,12 @@
-"""Inbox: recent inbound messages, newest first, with their type and actions (opt out or
-reactivate the sender, message them, start a chat). New messages appear live (inbox.js reads
-``/api/inbox?after=<id>`` when the event stream says one arrived)."""
+"""Inbox: recent inbound messages, newest first, with their type and actions (opt the sender
+out or re-subscribe them, reactivate an inactive sender, message them, start a chat). New
+messages appear live (inbox.js reads ``/api/inbox?after=<id>`` when the event stream says one
+arrived).
+
+The actions are the profile page's, with the same words and the same functions behind them:
+re-subscribing (:class:`~gateway.messaging.subscriptions.Subscriptions`) never reactivates, and
+reactivating (:meth:`~gateway.messaging.profiles.ProfileService.activate`) never re-subscribes.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from ...messaging.agent import ProfileMissing
+from ...messaging.subscriptions import OptSource, ProfileNotFound
 from ...store.search import MessageFilter
 from ..context import services
 from ..helpers import chat_unavailable_reason, short_codes_status, shown_time, whole_number
@@ -124,14 +130,24 @@ def _back() -> str:
     return target if target.startswith("/inbox") else url_for("inbox.index")
 
 
-def _set_subscription(profile_id: int, subscribed: bool):
-    desk = services().desk
-    try:
-        changed = desk.set_subscription(profile_id, subscribed, actor=g.user["username"])
-    except ProfileMissing:
-        abort(404, description=f"There is no profile with id {profile_id}.")
+def _who(profile_id: int) -> str:
     profile = services().store.profiles.get(profile_id)
-    who = profile["name"] or profile["phone"]
+    if profile is None:
+        abort(404, description=f"There is no profile with id {profile_id}.")
+    return profile["name"] or profile["phone"]
+
+
+def _set_subscription(profile_id: int, subscribed: bool):
+    who = _who(profile_id)
+    subscriptions = services().subscriptions
+    by = OptSource.by_hand(g.user["username"])
+    try:
+        if subscribed:
+            changed = subscriptions.subscribe(profile_id, by)
+        else:
+            changed = subscriptions.unsubscribe(profile_id, by)
+    except ProfileNotFound:
+        abort(404, description=f"There is no profile with id {profile_id}.")
     if not changed:
         flash(f"{who} was already {'subscribed' if subscribed else 'opted out'}.", "info")
     elif subscribed:
@@ -146,6 +162,16 @@ def opt_out(profile_id: int):
     return _set_subscription(profile_id, False)
 
 
-@bp.post("/inbox/profiles/<int:profile_id>/reactivate")
-def reactivate(profile_id: int):
+@bp.post("/inbox/profiles/<int:profile_id>/resubscribe")
+def resubscribe(profile_id: int):
+    """Subscribe an opted-out sender again (they asked to); an inactive one stays inactive."""
     return _set_subscription(profile_id, True)
+
+
+@bp.post("/inbox/profiles/<int:profile_id>/activate")
+def activate(profile_id: int):
+    """Reactivate an inactive sender; an opted-out one stays opted out."""
+    who = _who(profile_id)
+    changed = services().profiles.activate(profile_id, actor=g.user["username"])
+    flash(f"{who} is active again." if changed else f"{who} was already active.", "success")
+    return redirect(_back())

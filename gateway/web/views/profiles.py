@@ -26,6 +26,7 @@ from flask import (
     url_for,
 )
 
+from ...messaging.eligibility import why_not_textable
 from ...messaging.outbound import SendRefused
 from ...messaging.profiles import (
     STATUSES,
@@ -34,6 +35,7 @@ from ...messaging.profiles import (
     ProfileNotFound,
     ProfileService,
 )
+from ...messaging.subscriptions import OptSource
 from ...store.profiles import custom_fields
 from ...store.states import MessageStatus
 from ..context import services
@@ -254,20 +256,26 @@ def edit(profile_id: int):
     ), (400 if errors else 200)
 
 
+# Status and subscription are two switches, each changed by one function (the Inbox's buttons
+# call the same ones): "Reactivate" (activate) never re-subscribes, "Re-subscribe" never
+# reactivates.
+
+
 @bp.route("/profiles/<int:profile_id>/deactivate", methods=["POST"])
 def deactivate(profile_id: int):
-    return _set_active(profile_id, False)
-
-
-@bp.route("/profiles/<int:profile_id>/reactivate", methods=["POST"])
-def reactivate(profile_id: int):
-    return _set_active(profile_id, True)
-
-
-def _set_active(profile_id: int, active: bool):
     _profile_or_404(profile_id)
-    changed = _service().set_active(profile_id, active, actor=_actor())
-    word = "reactivated" if active else "deactivated"
+    changed = _service().deactivate(profile_id, actor=_actor())
+    return _status_changed(profile_id, changed, "deactivated")
+
+
+@bp.route("/profiles/<int:profile_id>/activate", methods=["POST"])
+def activate(profile_id: int):
+    _profile_or_404(profile_id)
+    changed = _service().activate(profile_id, actor=_actor())
+    return _status_changed(profile_id, changed, "reactivated")
+
+
+def _status_changed(profile_id: int, changed: bool, word: str):
     flash(f"Profile {word}." if changed else f"The profile was already {word}.", "success")
     return redirect(url_for("profiles.show", profile_id=profile_id))
 
@@ -284,7 +292,12 @@ def resubscribe(profile_id: int):
 
 def _set_subscribed(profile_id: int, subscribed: bool):
     _profile_or_404(profile_id)
-    changed = _service().set_subscribed(profile_id, subscribed, actor=_actor())
+    subscriptions = services().subscriptions
+    by = OptSource.by_hand(_actor())
+    if subscribed:
+        changed = subscriptions.subscribe(profile_id, by)
+    else:
+        changed = subscriptions.unsubscribe(profile_id, by)
     if subscribed:
         message = "Re-subscribed by hand; recorded in the opt history."
     else:
@@ -378,11 +391,8 @@ def text(profile_id: int):
 
 def _send_blocked(profile) -> str | None:
     """Why no text can go to this profile now (shown above the form), or None."""
-    if profile["status"] != "active":
-        return "This profile is inactive; reactivate it to text it."
-    if not profile["subscribed"]:
-        return "This person has opted out; they must text START to receive messages again."
-    return None
+    refusal = why_not_textable(profile)
+    return f"{refusal[0].upper()}{refusal[1:]}." if refusal else None
 
 
 # -- CSV ---------------------------------------------------------------------------------

@@ -6,7 +6,8 @@
  * along), so that open Inbox tabs do not each ask the server for it; only when the event stream
  * (re)opens does the page read GET /api/inbox?after=<newest id shown>&kind=<filter>, for what
  * arrived while it was away. Rows are made from the page's <template id="inbox-row">; every
- * text is set with textContent. Reactivating a profile asks for confirmation first.
+ * text is set with textContent. Re-subscribing a profile asks for confirmation first; it never
+ * reactivates an inactive one (that is the separate Reactivate button).
  */
 (function (global) {
   "use strict";
@@ -49,7 +50,8 @@
     time.dateTime = m.created_at;
     time.textContent = row.shown_time;
     tr.querySelector(".js-opt-out").action = withId(table.dataset.optOutUrl, p.id);
-    tr.querySelector(".js-reactivate").action = withId(table.dataset.reactivateUrl, p.id);
+    tr.querySelector(".js-resubscribe").action = withId(table.dataset.resubscribeUrl, p.id);
+    tr.querySelector(".js-activate").action = withId(table.dataset.activateUrl, p.id);
     tr.querySelector(".js-text").href = `/profiles/${p.id}/text`;
     const chat = tr.querySelector(".chat-open");
     chat.dataset.profileId = String(p.id);
@@ -63,7 +65,8 @@
   function setSubscription(tr, subscribed, active, chatAvailable) {
     tr.querySelector(".js-opted-out").hidden = subscribed;
     tr.querySelector(".js-opt-out").hidden = !subscribed;
-    tr.querySelector(".js-reactivate").hidden = subscribed && active;
+    tr.querySelector(".js-resubscribe").hidden = subscribed;
+    tr.querySelector(".js-activate").hidden = active;
     tr.querySelector(".chat-open").hidden = !chatAvailable;
   }
 
@@ -97,7 +100,8 @@
     return {
       message: { id: d.id, body: d.body, created_at: d.created_at },
       profile: p,
-      chat_available: p.status === "active" && p.subscribed && p.mobile && chatReady,
+      // The server's answer (messaging/eligibility.py), not the rule written again here.
+      chat_available: !p.refusal && chatReady,
       kind_label: labels[d.kind] ?? d.kind ?? "",
       kind_badge: badges[d.kind] || "",
       shown_time: String(d.created_at || "").slice(0, 16).replace("T", " "),
@@ -147,7 +151,7 @@
 
   document.addEventListener("submit", (event) => {
     const form = event.target;
-    if (!form.classList || !form.classList.contains("js-reactivate")) return;
+    if (!form.classList || !form.classList.contains("js-resubscribe")) return;
     const tr = form.closest("tr");
     const who = tr ? tr.querySelector(".js-profile").textContent : "this profile";
     const ok = global.confirm(
