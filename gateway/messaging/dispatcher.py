@@ -38,6 +38,7 @@ from ..modem import pdu as smspdu
 from ..store import Store, StoreError
 from ..store.states import MessageStatus, PartStatus
 from ..store.times import iso, now, parse
+from .eligibility import why_not_textable
 from .events import EventBus
 from .failures import Blame, Failure, classify
 from .health import SendHealth, SendState
@@ -373,17 +374,20 @@ class Dispatcher:
 
     def _refuse_if_no_longer_wanted(self, row) -> bool:
         """A recipient who opted out or was deactivated after the message was queued does not
-        get it (a keyword's own confirmation excepted). True when the message was failed."""
+        get it (a keyword's own confirmation excepted): the same rule as at submit time
+        (:func:`.eligibility.why_not_textable`), asked again. True when the message was
+        failed."""
         if row["created_by"] == "keyword":
             return False
-        if row["profile_status"] == "active" and row["subscribed"]:
+        profile = {
+            "status": row["profile_status"],
+            "subscribed": row["subscribed"],
+            "phone": row["phone"],
+        }
+        reason = why_not_textable(profile)
+        if reason is None:
             return False
-        reason = (
-            "the recipient opted out after it was queued"
-            if not row["subscribed"]
-            else "the profile was deactivated after it was queued"
-        )
-        self._fail(row, reason)
+        self._fail(row, f"{reason} (found at send time; it was queued before)")
         return True
 
     def _announce(

@@ -1,9 +1,9 @@
 """The one answer to "may this profile be texted?", with the reason in words when it may not.
 
 Every place that sends or offers to send asks here: :meth:`Outbox.submit` (the form, the chat,
-the API, the CLI, keyword replies), the Text This Profile page's warning and the chat button's
-availability (``web/helpers.py``). The dispatcher checks again at send time whether the profile
-was deactivated or opted out since the message was queued.
+the API, the CLI, keyword replies), the Text This Profile page's warning, the chat button's
+availability (``web/helpers.py``), and the dispatcher again at send time (the profile may have
+been deactivated or opted out since the message was queued).
 """
 
 from __future__ import annotations

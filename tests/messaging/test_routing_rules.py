@@ -73,3 +73,15 @@ def test_a_dead_sender_thread_is_restarted_and_its_message_requeued(world: World
     acc = world.outbox.submit("hi", to=HANDSET)
     world.up("a")
     assert world.wait_status(acc.message_id, {"sent"}, timeout=10) == "sent"
+
+
+def test_a_deactivation_after_queueing_fails_the_message_with_the_submit_rule(world: World) -> None:
+    """The dispatcher asks the same rule as Outbox.submit (messaging/eligibility.py), so the
+    reason it records is the one a person would have been shown when sending."""
+    from gateway.messaging.eligibility import INACTIVE
+
+    acc = world.outbox.submit("promo", to=HANDSET, priority=PRIORITY_BULK)
+    world.services.profiles.deactivate(acc.profile_id, actor="test")
+    world.up("a")
+    assert world.wait_status(acc.message_id, {"failed", "sent"}) == "failed"
+    assert INACTIVE in world.store.messages.get(acc.message_id)["error"]
