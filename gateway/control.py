@@ -31,7 +31,7 @@ class ControlError(RuntimeError):
 
 class _RequestHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
-        server: ControlServer = self.server  # type: ignore[assignment]
+        server: ControlSocketServer = self.server  # type: ignore[assignment]
         line = self.rfile.readline(MAX_REQUEST + 1)
         try:
             request = parse_request(line)
@@ -70,7 +70,7 @@ def parse_request(line: bytes) -> dict[str, Any]:
     return request
 
 
-class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class ControlSocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     """Serves ``handlers[op](request) -> reply`` on ``data_dir/gateway.sock``."""
 
     daemon_threads = True

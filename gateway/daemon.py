@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .config import Config
-from .control import ControlServer
+from .control import ControlSocketServer
 from .housekeeping import Housekeeper
 from .messaging.outbound import IdempotencyConflict, SendRefused
 from .messaging.requests import SendRequest
@@ -58,7 +58,7 @@ class Daemon:
         self.housekeeper = Housekeeper(config, s.store, s.inbound, s.events)
         # Made in start(): the control socket refuses when another gateway runs on this data
         # directory, and the web server may first have to make its certificate.
-        self.control: ControlServer | None = None
+        self.control: ControlSocketServer | None = None
         self.web_server: WebServer | None = None
         self._running: set[str] = set()  # what start() has started, for stop()
         self._stopped = threading.Event()
@@ -81,7 +81,7 @@ class Daemon:
             s.manager.start()
         self._running.add("housekeeping")
         self.housekeeper.start()
-        self.control = ControlServer(
+        self.control = ControlSocketServer(
             cfg.data_dir, {"ping": self._op_ping, "send": self._op_send, "modems": self._op_modems}
         )
         self._running.add("control")

@@ -35,7 +35,7 @@ Python API::
         #   "between_parts" (after a part that is not the last); m.armed, m.wait_fired()
         m.clear_fault(kind=None); m.replug(); m.wait_plugged(timeout)
         m.stored()      # [{"memory", "index", "stat", "kind", "pdu"}]
-        m.sent          # [SentPart(reference, destination, pdu, status_report_request)]
+        m.sent          # [SubmittedPart(reference, destination, pdu, status_report_request)]
         m.set_signal(rssi); m.inject_urc(text, where="now"|"before_echo"|"in_response")
         net.modem(imei_or_number), net.handset(number), net.modems, net.handsets
         net.clock.now(), net.traffic

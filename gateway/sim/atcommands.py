@@ -27,7 +27,7 @@ from gateway.sim.storage import (
     STAT_NAMES,
     STO_SENT,
     STO_UNSENT,
-    StoredMessage,
+    StoredPdu,
 )
 from gateway.sim.tpdu import TpduError, pack_gsm7, parse_submit, unpack_gsm7
 
@@ -83,7 +83,7 @@ class PlainError(AtFailure):
     """``ERROR``: an unknown command, a bad parameter, or not now."""
 
 
-class CmeError(AtFailure):
+class CmeFailure(AtFailure):
     """``+CME ERROR: n`` (shown as ERROR, a number or text per AT+CMEE)."""
 
     def __init__(self, code: int) -> None:
@@ -98,7 +98,7 @@ class CmeError(AtFailure):
         return f"+CME ERROR: {self.code}"
 
 
-class CmsError(AtFailure):
+class CmsFailure(AtFailure):
     """``+CMS ERROR: n``: a final result of its own (TS 27.005 3.2.5), whatever AT+CMEE says,
     except that AT+CMEE=2 shows the text."""
 
@@ -116,7 +116,7 @@ class CmsError(AtFailure):
 
 
 @dataclass
-class SentPart:
+class SubmittedPart:
     """A message this modem sent (AT+CMGS), with the TP-MR it answered."""
 
     reference: int
@@ -277,15 +277,15 @@ class AtCommands:
 
     def _sim_gate(self) -> None:
         if self.modem.sim_state == "SIM PIN":
-            raise CmeError(11)
+            raise CmeFailure(11)
         if self.modem.sim_state == "SIM PUK":
-            raise CmeError(12)
+            raise CmeFailure(12)
 
     def _sms_gate(self) -> None:
         if self.modem.sim_state == "SIM PIN":
-            raise CmsError(311)
+            raise CmsFailure(311)
         if self.modem.sim_state == "SIM PUK":
-            raise CmsError(316)
+            raise CmsFailure(316)
         if self.modem.profile.sms_gated and not self.modem.sms_ready:
             raise PlainError()
 
@@ -387,7 +387,7 @@ class AtCommands:
             return ["+CMEE: (0-2)"]
         value = cmd.int_arg(0, 0)
         if value not in (0, 1, 2):
-            raise CmeError(50)
+            raise CmeFailure(50)
         self.modem.at.cmee = value
         return None
 
@@ -409,7 +409,7 @@ class AtCommands:
             return ['+CSCS: ("IRA","GSM","UCS2")']
         value = (cmd.arg(0) or "").upper()
         if value not in CHARSETS:
-            raise CmeError(4)
+            raise CmeFailure(4)
         self.modem.at.cscs = value
         return None
 
@@ -462,7 +462,7 @@ class AtCommands:
             raise PlainError()
         when = _parse_cclk(cmd.arg(0) or "")
         if when is None:
-            raise CmeError(50)
+            raise CmeFailure(50)
         self.modem.at.clock_offset = when - self.modem.network.clock.now()
         self.modem.at.clock_zone = when.tzinfo
         return None
@@ -478,7 +478,7 @@ class AtCommands:
             return ["^CURC: (0-1)"]
         value = cmd.int_arg(0)
         if cmd.kind != "set" or value not in (0, 1):
-            raise CmeError(50)
+            raise CmeFailure(50)
         self.modem.at.curc = value
         return None
 
@@ -492,7 +492,7 @@ class AtCommands:
         if cmd.kind == "test":
             return ["^PORTSEL: (0-1)"]
         if cmd.kind != "set" or cmd.int_arg(0) not in (0, 1):
-            raise CmeError(50)
+            raise CmeFailure(50)
         return None
 
     def _at_hw_USSDMODE(self, cmd: AtCommand, reply: Reply) -> list[str] | None:
@@ -516,7 +516,7 @@ class AtCommands:
             raise PlainError()
         code = cmd.arg(0) or ""
         if self.modem.sim_state == "READY":
-            raise CmeError(3)
+            raise CmeFailure(3)
         if self.modem.sim_state == "SIM PIN":
             if code != self.modem.pin:
                 self.modem.pin_tries -= 1
@@ -525,12 +525,12 @@ class AtCommands:
                 )
                 if self.modem.pin_tries <= 0:
                     self.modem.sim_state = "SIM PUK"
-                raise CmeError(16)
+                raise CmeFailure(16)
         else:
             new_pin = cmd.arg(1)
             if code != self.modem.puk or not new_pin:
                 self.modem.puk_tries -= 1
-                raise CmeError(16)
+                raise CmeFailure(16)
             self.modem.pin = new_pin
         self.modem.sim_state = "READY"
         self.modem.pin_tries, self.modem.puk_tries = 3, 10
@@ -555,7 +555,7 @@ class AtCommands:
             return ["+CFUN: (0,1,4),(0-1)"]
         fun, rst = cmd.int_arg(0, 1), cmd.int_arg(1, 0)
         if fun not in (0, 1, 4) or rst not in (0, 1):
-            raise CmeError(50)
+            raise CmeFailure(50)
         if rst == 1:
             reply.after.append(lambda: self.modem.reset(True))
             return None
@@ -601,7 +601,7 @@ class AtCommands:
             return [f"{name}: (0-2)"]
         n = cmd.int_arg(0, 0)
         if n not in (0, 1, 2):
-            raise CmeError(50)
+            raise CmeFailure(50)
         setattr(self.modem.at, attr, n)
         return None
 
@@ -626,9 +626,9 @@ class AtCommands:
             return ["+CGATT: (0,1)"]
         state = cmd.int_arg(0)
         if cmd.kind != "set" or state not in (0, 1):
-            raise CmeError(50)
+            raise CmeFailure(50)
         if state == 1 and self.modem.registration_status() not in (1, 5):
-            raise CmeError(30)
+            raise CmeFailure(30)
         self.modem.at.cgatt = state
         return None
 
@@ -649,7 +649,7 @@ class AtCommands:
         # (Gammu asks AT+COPS=3,2 then AT+COPS? for the MCC MNC).
         mode, new_format = cmd.int_arg(0, 0), cmd.int_arg(1)
         if mode not in range(5) or (new_format is not None and new_format not in (0, 1, 2)):
-            raise CmeError(50)
+            raise CmeFailure(50)
         if new_format is not None:
             self.modem.at.cops_format = new_format
         return None
@@ -663,21 +663,21 @@ class AtCommands:
             return ["+CUSD: (0-2)"]
         n = cmd.int_arg(0, 0)
         if n not in (0, 1, 2):
-            raise CmeError(50)
+            raise CmeFailure(50)
         if n in (0, 1):
             self.modem.at.cusd = n
         request = cmd.arg(1)
         if n == 2 or request is None:
             return None
         if self.modem.registration_status() not in (1, 5):
-            raise CmeError(30)
+            raise CmeFailure(30)
         hex_strings = self.modem.profile.ussd_hex and self.modem.at.ussdmode == 1
         charset = self.modem.at.cscs
         try:
             request = unpack_gsm7(request) if hex_strings else from_te(request, charset)
         except (ValueError, CharsetError) as exc:
             log.info("modem %s: USSD request %r: %s", self.modem.imei, request, exc)
-            raise CmeError(50) from None
+            raise CmeFailure(50) from None
         answer = self.modem.network.ussd_answer(self.modem, request)
 
         def respond() -> None:
@@ -700,7 +700,7 @@ class AtCommands:
             return ["+CSMS: (0,1)"]
         value = cmd.int_arg(0, 0)
         if value not in (0, 1):
-            raise CmsError(303)
+            raise CmsFailure(303)
         self.modem.at.csms = value
         return ["+CSMS: 1,1,1"]
 
@@ -718,7 +718,7 @@ class AtCommands:
             raise PlainError()
         wanted = [(cmd.arg(i) or "").upper() for i in range(len(cmd.args))]
         if any(m not in MEMORIES for m in wanted):
-            raise CmsError(302)
+            raise CmsFailure(302)
         self.modem.at.cpms[: len(wanted)] = wanted
         counts = []
         for mem in self.modem.at.cpms:
@@ -740,7 +740,7 @@ class AtCommands:
             if value is None:
                 continue
             if not 0 <= value <= limits[i]:
-                raise CmsError(303)
+                raise CmsFailure(303)
             values[i] = value
         self.modem.at.cnmi = values
         reply.after.append(self.modem.retry_held)
@@ -749,7 +749,7 @@ class AtCommands:
     def _at_CNMA(self, cmd: AtCommand, reply: Reply) -> None:
         ok = cmd.int_arg(0, 0) != 2 if cmd.kind == "set" else True
         if not self.modem.acknowledge(ok):
-            raise CmsError(340)
+            raise CmsFailure(340)
 
     # ------------------------------------------------------------------------------------------
     # Sending
@@ -762,11 +762,11 @@ class AtCommands:
         if self.modem.at.cmgf == 1:
             destination = cmd.arg(0)
             if not destination:
-                raise CmsError(305)
+                raise CmsFailure(305)
             return Prompt("text", destination=destination)
         length = cmd.int_arg(0)
         if length is None or not 7 <= length <= 176:
-            raise CmsError(304)
+            raise CmsFailure(304)
         return Prompt("pdu", length=length)
 
     def finish_send(self, prompt: Prompt, body: str) -> Reply:
@@ -779,7 +779,7 @@ class AtCommands:
                     header = parse_submit(pdu_hex, smsc=True)
                 except TpduError as exc:
                     log.info("modem %s: bad PDU after AT+CMGS: %s", self.modem.imei, exc)
-                    raise CmsError(304) from None
+                    raise CmsFailure(304) from None
                 if header.tpdu_length != prompt.length:
                     log.info(
                         "modem %s: AT+CMGS=%d but the TPDU is %d octets",
@@ -787,7 +787,7 @@ class AtCommands:
                         prompt.length,
                         header.tpdu_length,
                     )
-                    raise CmsError(304)
+                    raise CmsFailure(304)
             self._send_gate()
         except AtFailure as failure:
             reply.final = failure.line(self.modem.at.cmee)
@@ -796,24 +796,24 @@ class AtCommands:
         self.modem.balance_cents -= 5
         if prompt.mode == "pdu":
             self.modem.sent.append(
-                SentPart(mr, header.destination, pdu_hex, header.status_report_request)
+                SubmittedPart(mr, header.destination, pdu_hex, header.status_report_request)
             )
             # The network takes the message before the modem answers +CMGS (the SMSC acknowledged
             # it); a status report lands in this modem's queue and so comes after the answer.
             self.modem.network.route_submit(self.modem, header, pdu_hex, mr)
         else:
             srr = bool(self.modem.at.csmp[0] & 0x20)
-            self.modem.sent.append(SentPart(mr, prompt.destination, "", srr))
+            self.modem.sent.append(SubmittedPart(mr, prompt.destination, "", srr))
             self.modem.network.route_text(self.modem, prompt.destination, body, mr, srr)
         reply.blocks.append([f"+CMGS: {mr}"])
         return reply
 
     def _send_gate(self) -> None:
         if self.modem.registration_status() not in (1, 5):
-            raise CmsError(331)
+            raise CmsFailure(331)
         forced = self.modem.consume_cms_fault("CMGS")
         if forced is not None:
-            raise CmsError(None, raw=forced)
+            raise CmsFailure(None, raw=forced)
 
     # ------------------------------------------------------------------------------------------
     # Reading and deleting
@@ -821,19 +821,19 @@ class AtCommands:
     def _forced_cms(self, command: str) -> None:
         forced = self.modem.consume_cms_fault(command)
         if forced is not None:
-            raise CmsError(None, raw=forced)
+            raise CmsFailure(None, raw=forced)
 
     def _stat_filter(self, cmd: AtCommand) -> int:
         if self.modem.at.cmgf == 0:
             raw = cmd.args[0].strip() if cmd.kind == "set" and cmd.args else "0"
             if not raw.isdigit() or int(raw) not in STAT_NAMES:
-                raise CmsError(302)
+                raise CmsFailure(302)
             return int(raw)
         name = (cmd.arg(0) or "REC UNREAD").upper() if cmd.kind == "set" else "REC UNREAD"
         for stat, text in STAT_NAMES.items():
             if text == name:
                 return stat
-        raise CmsError(302)
+        raise CmsFailure(302)
 
     def _at_CMGL(self, cmd: AtCommand, reply: Reply) -> list[str]:
         if cmd.kind == "test":
@@ -867,12 +867,12 @@ class AtCommands:
         self._forced_cms("CMGR")
         view = self.modem.storage.view(self.modem.at.cpms[0])
         if not view.valid(index):
-            raise CmsError(321)
+            raise CmsFailure(321)
         msg = view.get(index)
         if msg is None:
             if self.modem.profile.empty_read_ok:
                 return []
-            raise CmsError(321)
+            raise CmsFailure(321)
         if self.modem.at.cmgf == 0:
             header = self.modem.profile.cmgr_header.format(stat=msg.stat, length=msg.tpdu_length)
             lines = [f"+CMGR: {header}", msg.pdu]
@@ -894,7 +894,7 @@ class AtCommands:
         self._forced_cms("CMGD")
         if flag == 0:
             if not view.valid(index):
-                raise CmsError(321)
+                raise CmsFailure(321)
             view.delete(index)
         else:
             doomed = {1: {REC_READ}, 2: {REC_READ, STO_SENT}, 3: {REC_READ, STO_SENT, STO_UNSENT}}
@@ -907,7 +907,7 @@ class AtCommands:
     # ------------------------------------------------------------------------------------------
     # Text mode (a modem that booted in it, or a driver that never switched to PDU mode)
 
-    def _text_listing(self, prefix: str, msg: StoredMessage) -> list[str]:
+    def _text_listing(self, prefix: str, msg: StoredPdu) -> list[str]:
         stat = STAT_NAMES[msg.stat]
         try:
             decoded = codec.decode(msg.pdu, smsc=True)

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.modem import pdu as codec
 from gateway.modem.errors import CodecError
-from gateway.sim.atcommands import AtCommands, AtSettings, Reply, SentPart
+from gateway.sim.atcommands import AtCommands, AtSettings, Reply, SubmittedPart
 from gateway.sim.errors import FaultError, SimError
 from gateway.sim.families import Family
 from gateway.sim.port import DeviceEndpoint, Endpoint, PtyEndpoint
-from gateway.sim.storage import REC_UNREAD, Storage, StoredMessage
+from gateway.sim.storage import REC_UNREAD, Storage, StoredPdu
 
 if TYPE_CHECKING:
     from gateway.sim.network import Network
@@ -94,7 +94,7 @@ class SimModem:
     Public, read-only unless noted: ``port`` (the stable by-id symlink, or the serial device in
     device mode), ``device`` (the current /dev/pts/N, None while unplugged), ``family``,
     ``imei``, ``iccid``, ``imsi``, ``number``, ``pin``, ``puk``, ``pin_tries``, ``signal``,
-    ``command_latency`` and ``send_latency`` (settable), ``sent`` (SentPart list),
+    ``command_latency`` and ``send_latency`` (settable), ``sent`` (SubmittedPart list),
     ``history`` (the last command lines received), ``faults`` (active faults and parameters).
     """
 
@@ -147,7 +147,7 @@ class SimModem:
         self.lac = rng.randrange(0x1000, 0xFFFF)
         self.cell_id = rng.randrange(0x100000, 0xFFFFFFF)
         self.storage = Storage(storage_capacity, profile.first_index)
-        self.sent: list[SentPart] = []
+        self.sent: list[SubmittedPart] = []
         self.history: collections.deque[str] = collections.deque(maxlen=1000)
         self.dropped_status_reports = 0
         self.faults: dict[str, dict[str, Any]] = {}
@@ -874,7 +874,7 @@ class SimModem:
     def _take(self, item: Delivery) -> bool:
         """Route one incoming item per AT+CNMI; False when it must wait (storage full)."""
         mt, ds = self.at.cnmi[1], self.at.cnmi[3]
-        pdu_len = StoredMessage(item.pdu, REC_UNREAD, item.kind).tpdu_length
+        pdu_len = StoredPdu(item.pdu, REC_UNREAD, item.kind).tpdu_length
         if item.kind == "deliver" and mt in (2, 3):
             if self.at.cmgf == 1:
                 header, body = self.commands.text_mode_cmt(item.pdu)
@@ -896,7 +896,7 @@ class SimModem:
             view = self.storage.view(mem)
             index = None
             if "storage_full" not in self.faults:
-                index = view.add(StoredMessage(item.pdu, REC_UNREAD, item.kind))
+                index = view.add(StoredPdu(item.pdu, REC_UNREAD, item.kind))
             if index is None:
                 if not self._memfull_announced:
                     self._memfull_announced = True

@@ -22,7 +22,7 @@ STAT_NAMES = {
 
 
 @dataclass
-class StoredMessage:
+class StoredPdu:
     """One occupied slot: the PDU (hex, with its SMSC field), its <stat> and what it is."""
 
     pdu: str
@@ -44,7 +44,7 @@ class Memory:
         self.name = name
         self.capacity = capacity
         self.first_index = first_index
-        self.slots: dict[int, StoredMessage] = {}
+        self.slots: dict[int, StoredPdu] = {}
 
     @property
     def used(self) -> int:
@@ -53,7 +53,7 @@ class Memory:
     def indexes(self) -> range:
         return range(self.first_index, self.first_index + self.capacity)
 
-    def add(self, message: StoredMessage) -> int | None:
+    def add(self, message: StoredPdu) -> int | None:
         """Store in the lowest free slot and return its index, or None when the memory is full."""
         for index in self.indexes():
             if index not in self.slots:
@@ -89,7 +89,7 @@ class View:
     def valid(self, index: int) -> bool:
         return self._locate(index) is not None
 
-    def get(self, index: int) -> StoredMessage | None:
+    def get(self, index: int) -> StoredPdu | None:
         found = self._locate(index)
         return found[0].slots.get(found[1]) if found else None
 
@@ -97,7 +97,7 @@ class View:
         found = self._locate(index)
         return bool(found and found[0].slots.pop(found[1], None))
 
-    def add(self, message: StoredMessage) -> int | None:
+    def add(self, message: StoredPdu) -> int | None:
         offset = 0
         for memory in self._parts:
             local = memory.add(message)
@@ -106,7 +106,7 @@ class View:
             offset += memory.capacity
         return None
 
-    def items(self) -> Iterator[tuple[int, StoredMessage]]:
+    def items(self) -> Iterator[tuple[int, StoredPdu]]:
         offset = 0
         for memory in self._parts:
             for local in sorted(memory.slots):
