@@ -6,7 +6,9 @@ The simulator runs in a process of its own (this file started with ``--sim-child
 simulator of ``gateway sim`` with a clock on the first AT line), so the daemon's RSS and CPU
 are its own. The daemon runs with a configuration in a temp folder (ports given, no scanning,
 no simulator inside). Memory is read from /proc/PID/status (VmRSS, VmHWM), CPU from
-/proc/PID/stat.
+/proc/PID/stat: RSS 5 s after the start, idle CPU over ``--idle`` seconds, then 40 wrong logins
+at once (argon2 on server threads, the heaviest thing the web side does) and RSS 5 s after; the
+peak is the high-water mark over all of it. Start-up is the median of ``--runs`` starts.
 
     .venv/bin/python bench/footprint.py [--modems 1,4,8] [--idle 30] [--runs 3]
         [--large /tmp/footprint-store-v4] [--json out.json]
@@ -18,8 +20,11 @@ tests/scale/fill.py, e.g. bench/store_pages.py's cache migrated once); it is cop
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import http.cookiejar
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -28,6 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -164,6 +170,32 @@ def web_answers(port: int) -> bool:
         return False
 
 
+def wrong_login(port: int) -> int:
+    """GET /login for a session and its CSRF token, then POST a wrong password (an argon2
+    check on a server thread); the POST's status."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}/login"
+    with opener.open(base, timeout=30) as r:
+        page = r.read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    body = urllib.parse.urlencode(
+        {"csrf_token": token.group(1) if token else "", "username": "admin", "password": "wrong"}
+    ).encode()
+    try:
+        with opener.open(base, data=body, timeout=60) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def burst(port: int, clients: int = 40) -> None:
+    """``clients`` wrong logins at once: the heaviest thing an idle gateway's web side does
+    (each takes argon2's 19 MiB while it runs; at most two run at once)."""
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(wrong_login, [port] * clients))
+
+
 def one_run(modems: int, idle: float, large: Path | None) -> dict:
     """Start a simulator and a daemon, time the start, measure, stop both."""
     sim = Sim(modems)
@@ -202,13 +234,17 @@ def one_run(modems: int, idle: float, large: Path | None) -> dict:
             c0 = cpu_seconds(proc.pid)
             time.sleep(idle)
             c1 = cpu_seconds(proc.pid)
-            after = proc_status(proc.pid)
             result.update(
                 rss_idle_mb=status["VmRSS"] / 1024,
-                rss_after_idle_mb=after["VmRSS"] / 1024,
-                rss_peak_mb=after["VmHWM"] / 1024,
-                threads=after["Threads"],
                 idle_cpu_pct=100 * (c1 - c0) / idle,
+            )
+            burst(port)
+            time.sleep(5)
+            after_burst = proc_status(proc.pid)
+            result.update(
+                rss_after_burst_mb=after_burst["VmRSS"] / 1024,
+                rss_peak_mb=after_burst["VmHWM"] / 1024,
+                threads=after_burst["Threads"],
             )
         return result
     finally:
@@ -253,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), file=sys.stderr, flush=True)
 
     head = (
-        "| store | modems | launch → first AT | launch → /login answers | RSS idle | RSS after "
-        "idle | RSS peak | threads | idle CPU |"
+        "| store | modems | launch → first AT | launch → /login answers | RSS idle | RSS 5 s "
+        "after 40 wrong logins | RSS peak | threads | idle CPU |"
     )
     print(head)
     print("|" + " --- |" * 9)
@@ -266,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {r['store']} | {r['modems']} | {f('first_at_s', '{:.2f} s')} | "
             f"{f('ready_s', '{:.2f} s')} | {f('rss_idle_mb', '{:.1f} MB')} | "
-            f"{f('rss_after_idle_mb', '{:.1f} MB')} | {f('rss_peak_mb', '{:.1f} MB')} | "
+            f"{f('rss_after_burst_mb', '{:.1f} MB')} | {f('rss_peak_mb', '{:.1f} MB')} | "
             f"{f('threads', '{}')} | {f('idle_cpu_pct', '{:.2f} %')} |"
         )
     if args.json:
