@@ -11,7 +11,10 @@ at once (argon2 on server threads, the heaviest thing the web side does) and RSS
 peak is the high-water mark over all of it. Start-up is the median of ``--runs`` starts.
 
     .venv/bin/python bench/footprint.py [--modems 1,4,8] [--idle 30] [--runs 3]
-        [--large /tmp/footprint-store-v4] [--json out.json]
+        [--large /tmp/footprint-store-v4] [--tree /older/checkout] [--json out.json]
+
+``--tree`` runs the daemon from another checkout (before/after in one way of measuring): its
+``gateway`` package comes first on the path, as with ``python -m`` run in that folder.
 
 ``--large`` names a folder holding a filled ``gateway.sqlite3`` of the current schema (from
 tests/scale/fill.py, e.g. bench/store_pages.py's cache migrated once); it is copied for each run.
@@ -39,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
+TREE = ROOT  # the checkout whose daemon is measured (--tree)
 
 
 # -- the simulator child -------------------------------------------------------------------
@@ -211,7 +215,7 @@ def one_run(modems: int, idle: float, large: Path | None) -> dict:
         t0 = time.time()
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "run", "-c", str(config)],
-            cwd=ROOT,
+            cwd=TREE,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -270,13 +274,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU (default 30)")
     p.add_argument("--runs", type=int, default=3, help="start-ups timed per count (default 3)")
     p.add_argument("--large", type=Path, help="folder with a filled gateway.sqlite3")
+    p.add_argument("--large-only", action="store_true", help="skip the empty store")
+    p.add_argument("--tree", type=Path, default=ROOT, help="checkout to run (default this one)")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
+    global TREE
+    TREE = args.tree.resolve()
     if args.sim_child is not None:
         return sim_child(args.sim_child)
 
     rows: list[dict] = []
-    stores: list[Path | None] = [None] + ([args.large] if args.large else [])
+    stores: list[Path | None] = [] if args.large_only else [None]
+    stores += [args.large] if args.large else []
     for large in stores:
         for n in [int(x) for x in args.modems.split(",")]:
             # Runs beyond the first time the start-up only (the page cache is warm for all).
