@@ -1,0 +1,323 @@
+"""Footprint and start-up of ``gateway run``: resident memory (idle after start and peak),
+idle CPU, threads, at 1, 4 and 8 simulated modems; and the time from launching the process to
+the first AT command the simulator sees and to the web app answering ``/login``.
+
+The simulator runs in a process of its own (this file started with ``--sim-child``: the
+simulator of ``gateway sim`` with a clock on the first AT line), so the daemon's RSS and CPU
+are its own. The daemon runs with a configuration in a temp folder (ports given, no scanning,
+no simulator inside). Memory is read from /proc/PID/status (VmRSS, VmHWM), CPU from
+/proc/PID/stat: RSS 5 s after the start, idle CPU over ``--idle`` seconds, then 40 wrong logins
+at once (argon2 on server threads, the heaviest thing the web side does) and RSS 5 s after; the
+peak is the high-water mark over all of it. Start-up is the median of ``--runs`` starts.
+
+    .venv/bin/python bench/footprint.py [--modems 1,4,8] [--idle 30] [--runs 3]
+        [--large /tmp/footprint-store-v4] [--tree /older/checkout] [--json out.json]
+
+``--tree`` runs the daemon from another checkout (before/after in one way of measuring): its
+``gateway`` package comes first on the path, as with ``python -m`` run in that folder.
+
+``--large`` names a folder holding a filled ``gateway.sqlite3`` of the current schema (from
+tests/scale/fill.py, e.g. bench/store_pages.py's cache migrated once); it is copied for each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+TREE = ROOT  # the checkout whose daemon is measured (--tree)
+
+
+# -- the simulator child -------------------------------------------------------------------
+
+
+def sim_child(modems: int) -> int:
+    """Serve ``modems`` simulated modems; print each port as JSON, then ``{"ready": true}``,
+    then ``{"first_at": <epoch seconds>}`` when the first AT line arrives on any port."""
+    import signal
+
+    from gateway.sim import Network
+    from gateway.sim import modem as sim_modem
+
+    seen = threading.Event()
+    original = sim_modem.SimModem._on_line
+
+    def on_line(self, raw: str) -> None:
+        if not seen.is_set() and "AT" in raw.upper():
+            seen.set()
+            print(json.dumps({"first_at": time.time()}), flush=True)
+        original(self, raw)
+
+    sim_modem.SimModem._on_line = on_line
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    base = tempfile.mkdtemp(prefix="footprint-sim-")
+    with Network(base, seed=1, status_report_delay=0) as net:
+        for _ in range(modems):
+            net.add_modem(family="generic")
+        for m in net.modems:
+            print(json.dumps({"port": m.port, "imei": m.imei}), flush=True)
+        print(json.dumps({"ready": True}), flush=True)
+        stop.wait()
+    shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+class Sim:
+    """The simulator child; ``first_at`` is filled in when it reports."""
+
+    def __init__(self, modems: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--sim-child", str(modems)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.modems: list[dict] = []
+        self.first_at: float | None = None
+        self._first = threading.Event()
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            obj = json.loads(line)
+            if obj.get("ready"):
+                break
+            self.modems.append(obj)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            obj = json.loads(line)
+            if "first_at" in obj:
+                self.first_at = obj["first_at"]
+                self._first.set()
+
+    def wait_first_at(self, timeout: float) -> float | None:
+        self._first.wait(timeout)
+        return self.first_at
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# -- the daemon ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(folder: Path, modems: list[dict], port: int) -> Path:
+    lines = [
+        f"data_dir: {folder / 'data'}",
+        "default_region: US",
+        f"web: {{bind: 127.0.0.1, port: {port}}}",
+        "modems:",
+    ]
+    for i, m in enumerate(modems):
+        lines.append(f'  - {{id: m{i}, imei: "{m["imei"]}", port: "{m["port"]}"}}')
+    ids = ", ".join(f"m{i}" for i in range(len(modems)))
+    lines += [
+        "short_codes:",
+        f'  - {{code: "55123", name: Support, modems: [{ids}]}}',
+        "retention: {nightly_backups: 0}",
+        "modem_manager: {scan: []}",
+    ]
+    path = folder / "gateway.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])  # kB
+            elif key == "Threads":
+                out[key] = int(value)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def web_answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=1) as r:
+            return r.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def wrong_login(port: int) -> int:
+    """GET /login for a session and its CSRF token, then POST a wrong password (an argon2
+    check on a server thread); the POST's status."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}/login"
+    with opener.open(base, timeout=30) as r:
+        page = r.read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    body = urllib.parse.urlencode(
+        {"csrf_token": token.group(1) if token else "", "username": "admin", "password": "wrong"}
+    ).encode()
+    try:
+        with opener.open(base, data=body, timeout=60) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def burst(port: int, clients: int = 40) -> None:
+    """``clients`` wrong logins at once: the heaviest thing an idle gateway's web side does
+    (each takes argon2's 19 MiB while it runs; at most two run at once)."""
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(wrong_login, [port] * clients))
+
+
+def one_run(modems: int, idle: float, large: Path | None) -> dict:
+    """Start a simulator and a daemon, time the start, measure, stop both."""
+    sim = Sim(modems)
+    folder = Path(tempfile.mkdtemp(prefix="footprint-"))
+    proc = None
+    try:
+        port = free_port()
+        config = write_config(folder, sim.modems, port)
+        if large is not None:
+            (folder / "data").mkdir()
+            shutil.copy(large / "gateway.sqlite3", folder / "data" / "gateway.sqlite3")
+        log = (folder / "gateway.log").open("wb")
+        t0 = time.time()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "-c", str(config)],
+            cwd=TREE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while not web_answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((folder / "gateway.log").read_text()[-3000:])
+            time.sleep(0.005)
+        ready = time.time() - t0
+        first_at = sim.wait_first_at(10)
+        result = {
+            "modems": modems,
+            "store": "large" if large else "empty",
+            "first_at_s": (first_at - t0) if first_at else None,
+            "ready_s": ready,
+        }
+        if idle > 0:
+            time.sleep(5)  # modems finish their start-up
+            status = proc_status(proc.pid)
+            c0 = cpu_seconds(proc.pid)
+            time.sleep(idle)
+            c1 = cpu_seconds(proc.pid)
+            result.update(
+                rss_idle_mb=status["VmRSS"] / 1024,
+                idle_cpu_pct=100 * (c1 - c0) / idle,
+            )
+            burst(port)
+            time.sleep(5)
+            after_burst = proc_status(proc.pid)
+            result.update(
+                rss_after_burst_mb=after_burst["VmRSS"] / 1024,
+                rss_peak_mb=after_burst["VmHWM"] / 1024,
+                threads=after_burst["Threads"],
+            )
+        return result
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sim.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sim-child", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--modems", default="1,4,8", help="modem counts (default 1,4,8)")
+    p.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU (default 30)")
+    p.add_argument("--runs", type=int, default=3, help="start-ups timed per count (default 3)")
+    p.add_argument("--large", type=Path, help="folder with a filled gateway.sqlite3")
+    p.add_argument("--large-only", action="store_true", help="skip the empty store")
+    p.add_argument("--tree", type=Path, default=ROOT, help="checkout to run (default this one)")
+    p.add_argument("--json", type=Path, help="write the results here")
+    args = p.parse_args(argv)
+    global TREE
+    TREE = args.tree.resolve()
+    if args.sim_child is not None:
+        return sim_child(args.sim_child)
+
+    rows: list[dict] = []
+    stores: list[Path | None] = [] if args.large_only else [None]
+    stores += [args.large] if args.large else []
+    for large in stores:
+        for n in [int(x) for x in args.modems.split(",")]:
+            # Runs beyond the first time the start-up only (the page cache is warm for all).
+            runs = [one_run(n, args.idle, large)]
+            runs += [one_run(n, 0, large) for _ in range(args.runs - 1)]
+            row = dict(runs[0])
+            row["first_at_s"] = median([r["first_at_s"] for r in runs if r["first_at_s"]])
+            row["ready_s"] = median([r["ready_s"] for r in runs])
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+
+    head = (
+        "| store | modems | launch → first AT | launch → /login answers | RSS idle | RSS 5 s "
+        "after 40 wrong logins | RSS peak | threads | idle CPU |"
+    )
+    print(head)
+    print("|" + " --- |" * 9)
+    for r in rows:
+
+        def f(key: str, fmt: str, r: dict = r) -> str:
+            return fmt.format(r[key]) if r.get(key) is not None else "-"
+
+        print(
+            f"| {r['store']} | {r['modems']} | {f('first_at_s', '{:.2f} s')} | "
+            f"{f('ready_s', '{:.2f} s')} | {f('rss_idle_mb', '{:.1f} MB')} | "
+            f"{f('rss_after_burst_mb', '{:.1f} MB')} | {f('rss_peak_mb', '{:.1f} MB')} | "
+            f"{f('threads', '{}')} | {f('idle_cpu_pct', '{:.2f} %')} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
