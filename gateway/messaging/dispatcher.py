@@ -46,6 +46,9 @@ from .outbound import PRIORITY_BULK
 
 log = logging.getLogger(__name__)
 
+# While a modem sends, the sweep for expired messages (it reads every queued row) runs at most
+# this often; a row about to be claimed is checked on its own anyway.
+EXPIRY_SWEEP_SECONDS = 1.0
 STRANDED_RETRY_SECONDS = 2.0  # how often a message the store could not requeue is tried again
 # Messages a modem holds at once: the one it sends and the next, claimed and encoded while the
 # modem works, so that the sender writes it as soon as the modem answers (issue 10: the gap
@@ -133,6 +136,7 @@ class Dispatcher:
         # disk): the routing thread puts them back in the queue once it can write again.
         self._stranded: set[int] = set()
         self._thread: threading.Thread | None = None
+        self._last_sweep: datetime | None = None  # when expired messages were last swept
         # Called with (modem id, recipient, TP-MR) once a part is recorded as sent: a status
         # report that overtook the +CMGS answer is matched then (the daemon wires Inbound's).
         self.on_part_sent: Callable[[str, str, int], None] | None = None
@@ -298,9 +302,16 @@ class Dispatcher:
         it whenever it is woken; tests and tools call it to see at once what waits, and why."""
         self._requeue_stranded()
         at = self.clock()
-        for mid, profile_id in self.store.messages.expire_due(iso(at)):
-            self._forget(mid)
-            self._announce(mid, profile_id, MessageStatus.EXPIRED)
+        if (
+            self._last_sweep is None
+            or at - self._last_sweep >= timedelta(seconds=EXPIRY_SWEEP_SECONDS)
+            or at < self._last_sweep
+            or not self._wake_guaranteed()
+        ):
+            self._last_sweep = at
+            for mid, profile_id in self.store.messages.expire_due(iso(at)):
+                self._forget(mid)
+                self._announce(mid, profile_id, MessageStatus.EXPIRED)
         timers: list[datetime] = []
         with self._lock:
             for slot in self._slots.values():
@@ -324,7 +335,7 @@ class Dispatcher:
                 room = self._any_idle()
                 if not room:
                     break
-                if self._refuse_if_no_longer_wanted(row):
+                if self._refuse_if_no_longer_wanted(row) or self._expired(row, at):
                     continue
                 slot, wait_until = self._choose(row, at)
                 if wait_until is not None:
@@ -374,6 +385,15 @@ class Dispatcher:
             slot.last_used = at
         self._announce(row["id"], row["profile_id"], MessageStatus.SENDING, modem_id=slot.modem_id)
         slot.jobs.put(row["id"])
+
+    def _expired(self, row, at: datetime) -> bool:
+        """A row past its expiry that the last sweep did not catch: expired now, not sent."""
+        if row["expires_at"] is None or parse(row["expires_at"]) > at:
+            return False
+        if self.store.messages.expire_if_due(row["id"], iso(at)):
+            self._forget(row["id"])
+            self._announce(row["id"], row["profile_id"], MessageStatus.EXPIRED)
+        return True
 
     def _suspect(self, message_id: int) -> bool:
         with self._lock:
