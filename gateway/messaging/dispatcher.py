@@ -810,19 +810,19 @@ class Dispatcher:
             self.store.messages.finish_sending(message_id)
             self.store.profiles.set_sticky_modem(row["profile_id"], slot.modem_id)
             self.store.modems.count(slot.modem_id, sent=1)
-        # The status as it is now, read and announced holding the store's write lock (once
-        # committed, so that whoever the event wakes finds it; a transaction that writes
-        # nothing costs no sync). A status report can overtake the +CMGS answer and be applied
-        # (and announced) after the commit: under the lock, a report applied before is seen
-        # here, and one applied after is announced after this ("sent" never after
+        self._forget(message_id)
+        if tp_mr is not None:
+            self._part_out(slot, row, tp_mr)
+        # The status as it is now, read and announced holding the store's write lock, last
+        # (whoever the event wakes finds it committed, and the modem free a moment later; a
+        # transaction that writes nothing costs no sync). A status report can overtake the
+        # +CMGS answer: applied by the hook above or by the inbound thread before this, it is
+        # seen here; applied after, it is announced after this ("sent" never comes after
         # "delivered", which left a browser showing "sent" for good).
         with self.store.db.tx():
             current = self.store.messages.get(message_id)
             status = MessageStatus(current["status"]) if current is not None else MessageStatus.SENT
             self._announce(message_id, row["profile_id"], status, modem_id=slot.modem_id)
-        self._forget(message_id)
-        if tp_mr is not None:
-            self._part_out(slot, row, tp_mr)
 
     def _store_parts(self, message_id: int, encoded: list[smspdu.SubmitPart]) -> None:
         """The encoded parts (and the concatenation reference) stored, inside the caller's
