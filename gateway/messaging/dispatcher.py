@@ -46,7 +46,14 @@ from .outbound import PRIORITY_BULK
 
 log = logging.getLogger(__name__)
 
+# While a modem sends, the sweep for expired messages (it reads every queued row) runs at most
+# this often; a row about to be claimed is checked on its own anyway.
+EXPIRY_SWEEP_SECONDS = 1.0
 STRANDED_RETRY_SECONDS = 2.0  # how often a message the store could not requeue is tried again
+# Messages a modem holds at once: the one it sends and the next, claimed and encoded while the
+# modem works, so that the sender writes it as soon as the modem answers (issue 10: the gap
+# between two sends was the routing pass, a claim and the encoding).
+PREPARED_DEPTH = 2
 
 
 class ModemLink(Protocol):
@@ -66,7 +73,12 @@ class _Slot:
     health: SendHealth
     link: ModemLink | None = None
     down_since: datetime | None = None
-    busy: bool = False
+    # Jobs handed to the sender and not finished: the message being sent and the one prepared
+    # behind it (so that its PDU is ready when the modem answers), or a check.
+    held: int = 0
+    # Messages claimed for this modem and not finished: id -> parts not sent yet (counted
+    # against its rate limits before they go, so that a prepared message cannot overrun them).
+    claimed: dict = field(default_factory=dict)
     recent: collections.deque = field(default_factory=collections.deque)  # send times, 1 min
     day: str = ""
     day_count: int = 0
@@ -79,6 +91,25 @@ class _Slot:
     def routable(self) -> bool:
         """Up, and not out of routing for failing sends."""
         return self.link is not None and self.health.routable
+
+    @property
+    def busy(self) -> bool:
+        return self.held > 0
+
+    @property
+    def depth(self) -> int:
+        """How many messages it may hold: one being sent and one prepared behind it, or only
+        one while it is on trial (a message that fails there must not take a second along)."""
+        return PREPARED_DEPTH if self.health.state is SendState.OK else 1
+
+    @property
+    def has_room(self) -> bool:
+        return self.routable and self.held < self.depth
+
+    @property
+    def parts_ahead(self) -> int:
+        """Parts claimed for it and not sent yet."""
+        return sum(self.claimed.values())
 
 
 class Dispatcher:
@@ -105,6 +136,7 @@ class Dispatcher:
         # disk): the routing thread puts them back in the queue once it can write again.
         self._stranded: set[int] = set()
         self._thread: threading.Thread | None = None
+        self._last_sweep: datetime | None = None  # when expired messages were last swept
         # Called with (modem id, recipient, TP-MR) once a part is recorded as sent: a status
         # report that overtook the +CMGS answer is matched then (the daemon wires Inbound's).
         self.on_part_sent: Callable[[str, str, int], None] | None = None
@@ -270,9 +302,16 @@ class Dispatcher:
         it whenever it is woken; tests and tools call it to see at once what waits, and why."""
         self._requeue_stranded()
         at = self.clock()
-        for mid, profile_id in self.store.messages.expire_due(iso(at)):
-            self._forget(mid)
-            self._announce(mid, profile_id, MessageStatus.EXPIRED)
+        if (
+            self._last_sweep is None
+            or at - self._last_sweep >= timedelta(seconds=EXPIRY_SWEEP_SECONDS)
+            or at < self._last_sweep
+            or not self._wake_guaranteed()
+        ):
+            self._last_sweep = at
+            for mid, profile_id in self.store.messages.expire_due(iso(at)):
+                self._forget(mid)
+                self._announce(mid, profile_id, MessageStatus.EXPIRED)
         timers: list[datetime] = []
         with self._lock:
             for slot in self._slots.values():
@@ -284,13 +323,19 @@ class Dispatcher:
         # them; stop early once no modem is idle.
         after: tuple[int, int] | None = None
         suspects = []  # failed on several modems: trial messages only when nothing else is
-        while self._any_idle():
+        room = self._any_idle()
+        while room:
             rows = self.store.messages.due(iso(at), limit=200, after=after)
             if not rows:
                 break
             after = (rows[-1]["priority"], rows[-1]["id"])
             for row in rows:
-                if self._refuse_if_no_longer_wanted(row):
+                # Once every modem is full, the rest of the queue waits for the next pass
+                # (a modem that finishes wakes it): looking on would cost a check per row.
+                room = self._any_idle()
+                if not room:
+                    break
+                if self._refuse_if_no_longer_wanted(row) or self._expired(row, at):
                     continue
                 slot, wait_until = self._choose(row, at)
                 if wait_until is not None:
@@ -307,33 +352,62 @@ class Dispatcher:
             slot, _ = self._choose(row, at, trial=True)
             if slot is not None:
                 self._assign(row, slot, at)
-        nxt = self.store.messages.next_attempt_time()
-        if nxt:
-            timers.append(parse(nxt))
-        expiry = self.store.messages.next_expiry()
-        if expiry:
-            timers.append(parse(expiry))
+        if not self._wake_guaranteed():
+            # Each of these reads every queued row: skipped while a modem sends, since its
+            # answer wakes this thread anyway (and a due retry could not go sooner).
+            nxt = self.store.messages.next_attempt_time()
+            if nxt:
+                timers.append(parse(nxt))
+            expiry = self.store.messages.next_expiry()
+            if expiry:
+                timers.append(parse(expiry))
         if not timers:
             return None
         return max(0.05, min((t - at).total_seconds() for t in timers))
 
     def _assign(self, row, slot: _Slot, at: datetime) -> None:
-        """Claim the message for the slot's modem and hand it to its sender."""
-        if not self.store.messages.claim(row["id"], slot.modem_id):
-            return
+        """Claim the message for the slot's modem, encode its parts (in the same transaction)
+        and hand it to its sender: a message prepared while the modem sends another is ready
+        to be written when it answers."""
+        with self.store.db.tx():
+            if not self.store.messages.claim(row["id"], slot.modem_id):
+                return
+            if not self.store.messages.parts(row["id"]):
+                try:
+                    encoded = self._encode(row, slot.config)
+                except Exception:
+                    log.debug("message %d: not encoded ahead", row["id"], exc_info=True)
+                else:
+                    self._store_parts(row["id"], encoded)
         with self._lock:
-            slot.busy = True
+            slot.held += 1
+            slot.claimed[row["id"]] = int(row["parts_total"])
             slot.last_used = at
         self._announce(row["id"], row["profile_id"], MessageStatus.SENDING, modem_id=slot.modem_id)
         slot.jobs.put(row["id"])
+
+    def _expired(self, row, at: datetime) -> bool:
+        """A row past its expiry that the last sweep did not catch: expired now, not sent."""
+        if row["expires_at"] is None or parse(row["expires_at"]) > at:
+            return False
+        if self.store.messages.expire_if_due(row["id"], iso(at)):
+            self._forget(row["id"])
+            self._announce(row["id"], row["profile_id"], MessageStatus.EXPIRED)
+        return True
 
     def _suspect(self, message_id: int) -> bool:
         with self._lock:
             return len(self._failed_on.get(message_id, ())) > 1
 
     def _any_idle(self) -> bool:
+        """Whether some modem can take a message now (or a prepared one behind its current)."""
         with self._lock:
-            return any(s.routable and not s.busy for s in self._slots.values())
+            return any(s.has_room for s in self._slots.values())
+
+    def _wake_guaranteed(self) -> bool:
+        """Whether a modem is sending, so that this thread is woken when it is done."""
+        with self._lock:
+            return any(s.routable and s.busy for s in self._slots.values())
 
     def _schedule_probes(self, at: datetime) -> list[datetime]:
         """Hand a check to each failing modem whose pause is over; return when the others'
@@ -346,7 +420,7 @@ class Dispatcher:
                 if slot.busy:
                     continue  # woken when its current job finishes
                 if slot.health.probe_due(at):
-                    slot.busy = True
+                    slot.held += 1
                     slot.jobs.put(_PROBE)
                 elif slot.health.probe_at is not None:
                     later.append(slot.health.probe_at)
@@ -366,7 +440,7 @@ class Dispatcher:
             for slot in self._slots.values():
                 if slot.link is not None and slot.thread is not None and not slot.thread.is_alive():
                     log.error("modem %s: sender thread died; starting it again", slot.modem_id)
-                    slot.busy = False
+                    slot.held = slot.jobs.qsize()
                     slot.thread = threading.Thread(
                         target=self._sender, args=(slot,), name=f"send-{slot.modem_id}", daemon=True
                     )
@@ -425,6 +499,9 @@ class Dispatcher:
             avoid = self._failed_on.get(row["id"], set())
             sticky = pinned or row["sticky_modem"]
             sticky_slot = self._slots.get(sticky) if sticky in sc.modems else None
+            # A message that failed somewhere, or the rest of a partly sent one, goes only to
+            # an idle modem, never prepared behind another message (it may fail again).
+            alone = bool(avoid) or trial or pinned is not None
             # A modem that failed this message, or fails every send, keeps none of its profiles:
             # it has shown it cannot send, unlike one that is briefly down.
             if (
@@ -435,7 +512,7 @@ class Dispatcher:
                 sticky_slot = None
             if sticky_slot is not None:
                 if sticky_slot.routable:
-                    return self._if_ready(sticky_slot, at, bulk, row["parts_total"])
+                    return self._if_ready(sticky_slot, at, bulk, row["parts_total"], alone)
                 # Down, or (for the rest of a partly sent message) failing: wait the grace.
                 failing = sticky_slot.link is not None
                 since = (sticky_slot.health.since if failing else sticky_slot.down_since) or at
@@ -462,7 +539,7 @@ class Dispatcher:
                 # pool out).
                 candidates = [s for s in candidates if s.health.state is SendState.OK]
             for slot in candidates:
-                chosen, when = self._if_ready(slot, at, bulk, row["parts_total"])
+                chosen, when = self._if_ready(slot, at, bulk, row["parts_total"], alone)
                 if chosen is not None:
                     ready.append(chosen)
                 elif when is not None:
@@ -471,31 +548,36 @@ class Dispatcher:
                 return None, min(wake_at) if wake_at else None
             ready.sort(
                 key=lambda s: (
+                    s.held,  # an idle modem before one that would hold it behind another
                     s.modem_id != sc.default_modem,
                     s.last_used or datetime.min.replace(tzinfo=at.tzinfo),
                 )
             )
             return ready[0], None
 
-    def _if_ready(self, slot: _Slot, at: datetime, bulk: bool, parts: int = 1):
-        """(slot, None) when it can take a message now, else (None, when it might)."""
-        if slot.busy:
+    def _if_ready(self, slot: _Slot, at: datetime, bulk: bool, parts: int = 1, alone: bool = False):
+        """(slot, None) when it can take a message now, else (None, when it might). ``alone``:
+        only when it holds no other message."""
+        if slot.held >= (1 if alone else slot.depth):
             return None, None  # woken when its current send finishes
         cfg = slot.config
         if cfg is not None:
             limit = cfg.rate_limit
-            # Counted in SMS parts: a message fits when its parts do (or the window is empty,
-            # so that a message longer than the limit still goes, alone).
+            # Counted in SMS parts, those claimed and not sent yet included: a message fits
+            # when its parts do (or nothing is in the window, so that a message longer than
+            # the limit still goes, alone).
+            ahead = slot.parts_ahead
             if (
                 limit.per_minute is not None
-                and slot.recent
-                and len(slot.recent) + parts > limit.per_minute
+                and (slot.recent or ahead)
+                and len(slot.recent) + ahead + parts > limit.per_minute
             ):
-                return None, slot.recent[0] + timedelta(minutes=1)
+                # Woken when a claimed message finishes, or when the window moves.
+                return None, slot.recent[0] + timedelta(minutes=1) if slot.recent else None
             if (
                 limit.per_day is not None
-                and slot.day_count
-                and slot.day_count + parts > limit.per_day
+                and (slot.day_count or ahead)
+                and slot.day_count + ahead + parts > limit.per_day
             ):
                 local = at.astimezone(self.config.tz)
                 tomorrow = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0)
@@ -545,23 +627,43 @@ class Dispatcher:
                     self._probe(slot)
                 finally:
                     with self._lock:
-                        slot.busy = False
+                        slot.held -= 1
                     self.wake()
                 continue
-            if self._stop.is_set():
-                # Shutting down: a claimed message not started yet goes back to the queue at
-                # once; only a send already under way is finished.
-                self.store.messages.unclaim(message_id)
-                continue
             try:
+                if self._stop.is_set():
+                    # Shutting down: a claimed message not started yet goes back to the queue
+                    # at once; only a send already under way is finished.
+                    self.store.messages.unclaim(message_id)
+                    continue
+                if not slot.routable:
+                    # Claimed (prepared behind another) while the modem could send; it went
+                    # down or out of routing since: back to the queue, for the rest of the
+                    # pool, as if never claimed.
+                    self._give_back(slot, message_id)
+                    continue
                 self._send(slot, message_id)
             except Exception:  # a bug must not kill the modem's sender: log, requeue, go on
                 log.exception("modem %s: sending message %s failed", slot.modem_id, message_id)
                 self._requeue_after_error(slot, message_id)
             finally:
                 with self._lock:
-                    slot.busy = False
+                    slot.held -= 1
+                    slot.claimed.pop(message_id, None)
                 self.wake()
+
+    def _give_back(self, slot: _Slot, message_id: int) -> None:
+        """A claimed message this modem will not send after all goes back to the queue, its
+        attempt not counted."""
+        self.store.messages.unclaim(message_id)
+        row = self.store.messages.get(message_id)
+        if row is not None and row["status"] == MessageStatus.QUEUED:
+            log.info(
+                "message %d: back to the queue; modem %s stopped sending before it",
+                message_id,
+                slot.modem_id,
+            )
+            self._announce(message_id, row["profile_id"], MessageStatus.QUEUED)
 
     def _probe(self, slot: _Slot) -> None:
         """Check a failing modem (on its sender thread, the only one that sends on it)."""
@@ -635,17 +737,14 @@ class Dispatcher:
         if row is None or row["status"] != MessageStatus.SENDING:
             return
         parts = self.store.messages.parts(message_id)
-        if not parts:
+        if not parts:  # not encoded ahead (or its parts were reset)
             encoded = self._encode(row, slot.config)
-            self.store.messages.ensure_parts(
-                message_id, [(p.seq, p.pdu, p.length) for p in encoded]
-            )
-            if encoded and encoded[0].reference is not None:
-                self.store.messages.set_concat_ref(message_id, encoded[0].reference)
+            with self.store.db.tx():
+                self._store_parts(message_id, encoded)
             parts = self.store.messages.parts(message_id)
-        for part in parts:
-            if part["status"] != PartStatus.PENDING:
-                continue
+        pending = [p for p in parts if p["status"] == PartStatus.PENDING]
+        for i, part in enumerate(pending):
+            last = i == len(pending) - 1
             link = slot.link
             if link is None:
                 down = Failure(Blame.MODEM, False, "the modem is down")
@@ -677,29 +776,60 @@ class Dispatcher:
             with self._lock:
                 slot.health.sent(self.clock())
             self._show_health(slot.modem_id)
-            self.store.messages.part_sent(part["id"], tp_mr)
-            if self.on_part_sent is not None:
-                try:
-                    self.on_part_sent(slot.modem_id, row["phone"], tp_mr)
-                except Exception:  # the part is out: a failing hook must not resend it
-                    log.exception("modem %s: matching an early status report failed", slot.modem_id)
-            with self._lock:
-                at = self.clock()
-                slot.recent.append(at)
-                slot.day_count += 1
-        self.store.messages.finish_sending(message_id)
+            if last:
+                # The last part's answer and the message's end in one transaction.
+                self._finish(slot, row, part["id"], tp_mr)
+            else:
+                self.store.messages.part_sent(part["id"], tp_mr)
+                self._part_out(slot, row, tp_mr)
+        if not pending:  # every part was out already (a resend after a crash found them so)
+            self._finish(slot, row, None, None)
+
+    def _part_out(self, slot: _Slot, row, tp_mr: int) -> None:
+        """A part recorded as sent: counted against the rate limits, and an early status
+        report for it applied (outside any transaction: the hook takes its own lock first)."""
+        with self._lock:
+            slot.recent.append(self.clock())
+            slot.day_count += 1
+            left = slot.claimed.get(row["id"])
+            if left:
+                slot.claimed[row["id"]] = left - 1
+        if self.on_part_sent is not None:
+            try:
+                self.on_part_sent(slot.modem_id, row["phone"], tp_mr)
+            except Exception:  # the part is out: a failing hook must not resend it
+                log.exception("modem %s: matching an early status report failed", slot.modem_id)
+
+    def _finish(self, slot: _Slot, row, part_id: int | None, tp_mr: int | None) -> None:
+        """Record the last part's answer, the message as sent, the profile's sticky modem and
+        the modem's count in one transaction, then apply a status report that came early."""
+        message_id = row["id"]
+        with self.store.db.tx():
+            if part_id is not None and tp_mr is not None:
+                self.store.messages.part_sent(part_id, tp_mr)
+            self.store.messages.finish_sending(message_id)
+            self.store.profiles.set_sticky_modem(row["profile_id"], slot.modem_id)
+            self.store.modems.count(slot.modem_id, sent=1)
         self._forget(message_id)
-        self.store.profiles.set_sticky_modem(row["profile_id"], slot.modem_id)
-        self.store.modems.count(slot.modem_id, sent=1)
-        # The status as it is now, read and announced holding the store's write lock. A status
-        # report can overtake the +CMGS answer and be applied (and announced) between
-        # finish_sending and here: announcing finish_sending's "sent" then came after
-        # "delivered", and a browser showed "sent" for good. Under the lock, a report applied
-        # before is seen here, and one applied after is announced after this.
+        if tp_mr is not None:
+            self._part_out(slot, row, tp_mr)
+        # The status as it is now, read and announced holding the store's write lock, last
+        # (whoever the event wakes finds it committed, and the modem free a moment later; a
+        # transaction that writes nothing costs no sync). A status report can overtake the
+        # +CMGS answer: applied by the hook above or by the inbound thread before this, it is
+        # seen here; applied after, it is announced after this ("sent" never comes after
+        # "delivered", which left a browser showing "sent" for good).
         with self.store.db.tx():
             current = self.store.messages.get(message_id)
             status = MessageStatus(current["status"]) if current is not None else MessageStatus.SENT
             self._announce(message_id, row["profile_id"], status, modem_id=slot.modem_id)
+
+    def _store_parts(self, message_id: int, encoded: list[smspdu.SubmitPart]) -> None:
+        """The encoded parts (and the concatenation reference) stored, inside the caller's
+        transaction."""
+        self.store.messages.ensure_parts(message_id, [(p.seq, p.pdu, p.length) for p in encoded])
+        if encoded and encoded[0].reference is not None:
+            self.store.messages.set_concat_ref(message_id, encoded[0].reference)
 
     def _after_failure(self, message_id: int, slot: _Slot, failure: Failure) -> None:
         row = self.store.messages.get(message_id)

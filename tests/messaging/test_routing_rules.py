@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from gateway.messaging.outbound import PRIORITY_BULK
 from gateway.modem import pdu
 
@@ -85,3 +88,41 @@ def test_a_deactivation_after_queueing_fails_the_message_with_the_submit_rule(wo
     world.up("a")
     assert world.wait_status(acc.message_id, {"failed", "sent"}) == "failed"
     assert INACTIVE in world.store.messages.get(acc.message_id)["error"]
+
+
+class _HeldLink:
+    """A modem link that holds each PDU until released, to look at the queue meanwhile."""
+
+    def __init__(self) -> None:
+        self.writing = threading.Event()
+        self.release = threading.Event()
+        self.sent: list[str] = []
+
+    def send_pdu(self, pdu_hex: str, length: int) -> int:
+        self.writing.set()
+        assert self.release.wait(5)
+        self.sent.append(pdu_hex)
+        return len(self.sent) % 256
+
+
+def test_the_next_message_is_claimed_and_encoded_while_the_modem_sends(world: World) -> None:
+    """Issue 10: the next PDU is ready when the modem answers; only one waits behind a send."""
+    link = _HeldLink()
+    accs = [
+        world.outbox.submit(f"alert {i}", to=f"+1555010300{i}", short_code="55999")
+        for i in range(3)
+    ]
+    world.dispatcher.modem_up("c", link)
+    assert link.writing.wait(5)
+    # The routing pass after the claim of the first prepares the second.
+    deadline = time.monotonic() + 5
+    while world.store.messages.get(accs[1].message_id)["status"] != "sending":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert len(world.store.messages.parts(accs[1].message_id)) == 1  # encoded, stored
+    assert world.store.messages.parts(accs[1].message_id)[0]["status"] == "pending"  # not written
+    assert world.store.messages.get(accs[2].message_id)["status"] == "queued"
+    link.release.set()
+    for acc in accs:
+        assert world.wait_status(acc.message_id, {"sent"}) == "sent"
+    assert [pdu.decode(h).text for h in link.sent] == ["alert 0", "alert 1", "alert 2"]
