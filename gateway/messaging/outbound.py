@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import emoji
-
 from ..config import Config, ShortCodeConfig
 from ..modem import text as smstext
 from ..modem.errors import CodecError, MessageTooLong
@@ -63,6 +61,12 @@ class Accepted:
 
 def expand_emoji(text: str) -> str:
     """``:thumbsup:`` and ``:thumbs_up:`` become 👍; unknown ``:names:`` stay as typed."""
+    if text.count(":") < 2:
+        return text  # no :name: to expand
+    # Imported on first use: the emoji tables cost about 8 MB, which an idle gateway (and one
+    # whose texts never name an emoji) need not hold.
+    import emoji
+
     return emoji.emojize(text, language="alias")
 
 

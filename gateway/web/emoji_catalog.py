@@ -18,10 +18,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import emoji
-
 MAX_EMOJI_VERSION = 13.1
-_FULLY_QUALIFIED = emoji.STATUS["fully_qualified"]
+
+
+def _emoji():
+    """The emoji library, imported on first use: its tables cost about 8 MB, which a gateway
+    whose picker nobody opens need not hold."""
+    import emoji
+
+    return emoji
+
+
+def _fully_qualified() -> int:
+    return _emoji().STATUS["fully_qualified"]
+
+
 _SKIN_TONES = range(0x1F3FB, 0x1F3FF + 1)
 
 # (group, first code point ranges); the first group whose ranges hold an emoji's first code point
@@ -230,7 +241,7 @@ def _readable(name: str) -> str:
 
 def _offered(emj: str, data: dict) -> bool:
     return (
-        data["status"] == _FULLY_QUALIFIED
+        data["status"] == _fully_qualified()
         and data["E"] <= MAX_EMOJI_VERSION
         and not any(ord(c) in _SKIN_TONES for c in emj)
     )
@@ -241,7 +252,7 @@ def _catalog() -> tuple[dict, ...]:
     resolves = _shortcode_map()
     rank = {name: i for i, name in enumerate(GROUP_ORDER)}
     entries: list[tuple[tuple, dict]] = []
-    for emj, data in emoji.EMOJI_DATA.items():
+    for emj, data in _emoji().EMOJI_DATA.items():
         if not _offered(emj, data):
             continue
         names = [data["en"], *[a for a in data.get("alias", ()) if a != data["en"]]]
@@ -272,8 +283,8 @@ def _shortcode_map() -> dict[str, str]:
     # English names, in EMOJI_DATA order, of emoji that are fully-qualified or components.
     by_alias: dict[str, str] = {}
     by_en: dict[str, str] = {}
-    for emj, data in emoji.EMOJI_DATA.items():
-        if data["status"] > _FULLY_QUALIFIED:
+    for emj, data in _emoji().EMOJI_DATA.items():
+        if data["status"] > _fully_qualified():
             continue
         for alias in data.get("alias", ()):
             by_alias.setdefault(alias, emj)
