@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,24 +14,19 @@ from pathlib import Path
 from gateway.config import load_config
 from gateway.control import ControlError, request
 
-from .harness import ALICE, BOB, SUPPORT, Gateway, make_config, wait_until
+from .harness import (
+    ALICE,
+    BOB,
+    SUPPORT,
+    Gateway,
+    make_config,
+    read_rows,
+    spawn_gateway,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 LONG = "".join(f"Part of a long message number {i}. " for i in range(12))[:380]
-
-
-def _spawn(config: Path, log: Path) -> subprocess.Popen:
-    out = log.open("ab")
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "-v", "run", "-c", str(config)],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    finally:
-        out.close()
 
 
 def _poll(check, timeout: float, what: str, proc: subprocess.Popen, log: Path):
@@ -56,15 +50,6 @@ def _ping(data_dir: Path) -> bool:
         return False
 
 
-def _rows(db: Path, sql: str, *args) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
 def _cli_send(config: Path, to: str, text: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "send", "-c", str(config), "--to", to, text],
@@ -81,14 +66,14 @@ def _start_and_fill(tmp_path: Path) -> tuple[Path, Path, subprocess.Popen, Path]
     config = make_config(tmp_path, latency=0.6)
     data = load_config(config).data_dir
     log = tmp_path / "gateway.log"
-    proc = _spawn(config, log)
+    proc = spawn_gateway(config, log)
     _poll(lambda: _ping(data), 15, "the control socket", proc, log)
     _cli_send(config, ALICE, LONG)  # 3 parts: 1.8 s on one modem
     reply = request(data, "send", to=BOB, text="Short one", short_code=SUPPORT)
     assert reply["ok"], reply
     db = data / "gateway.sqlite3"
     _poll(
-        lambda: _rows(db, "SELECT id FROM message_parts WHERE status = 'writing'"),
+        lambda: read_rows(db, "SELECT id FROM message_parts WHERE status = 'writing'"),
         10,
         "a part being written",
         proc,
@@ -101,10 +86,10 @@ def test_sigkill_while_sending_loses_nothing_and_marks_duplicates(tmp_path):
     config, db, proc, _log = _start_and_fill(tmp_path)
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait(10) == -signal.SIGKILL
-    caught = _rows(db, "SELECT * FROM message_parts WHERE status = 'writing'")
+    caught = read_rows(db, "SELECT * FROM message_parts WHERE status = 'writing'")
     assert caught, "no part was being written when the process died"
     caught_ids = {r["id"] for r in caught}
-    accepted = _rows(db, "SELECT id, phone, body FROM messages WHERE direction = 'out'")
+    accepted = read_rows(db, "SELECT id, phone, body FROM messages WHERE direction = 'out'")
     assert len(accepted) == 2
 
     # Started again on the same data directory (in-process, fast sends now).
@@ -139,7 +124,7 @@ def test_sigterm_shuts_down_cleanly(tmp_path):
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
     assert code == 0, log.read_text()
-    assert not _rows(db, "SELECT id FROM messages WHERE status = 'sending'")
-    assert not _rows(db, "SELECT id FROM message_parts WHERE status = 'writing'")
+    assert not read_rows(db, "SELECT id FROM messages WHERE status = 'sending'")
+    assert not read_rows(db, "SELECT id FROM message_parts WHERE status = 'writing'")
     assert not (db.parent / "gateway.sock").exists()
     assert "gateway stopped" in log.read_text()
