@@ -301,6 +301,17 @@ class Messages:
                 (PartStatus.WRITING, modem_id, part_id),
             )
 
+    def part_not_written(self, part_id: int) -> None:
+        """A part recorded as about to be written (:meth:`part_writing`) that was not written
+        after all (its modem stopped first): pending again, the attempt not counted, and not
+        a possible duplicate (it never reached the modem)."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE message_parts SET status = ?, attempts = MAX(0, attempts - 1)"
+                f" WHERE id = ? AND status = '{PartStatus.WRITING}'",
+                (PartStatus.PENDING, part_id),
+            )
+
     def part_sent(self, part_id: int, tp_mr: int, at: str | None = None) -> None:
         """Record the network's acceptance of a part with its TP-MR."""
         with self.db.tx() as conn:
