@@ -54,6 +54,7 @@ STRANDED_RETRY_SECONDS = 2.0  # how often a message the store could not requeue 
 # modem works, so that the sender writes it as soon as the modem answers (issue 10: the gap
 # between two sends was the routing pass, a claim and the encoding).
 PREPARED_DEPTH = 2
+FIRST_PAGE = 8  # queued rows read first by a routing pass
 
 
 class ModemLink(Protocol):
@@ -246,6 +247,13 @@ class Dispatcher:
             slot = self._slots.get(modem_id)
             return slot.health.snapshot() if slot is not None else None
 
+    def in_hand(self, modem_id: str) -> list[int]:
+        """The messages handed to this modem's sender and not finished: the one it sends and
+        the one prepared behind it, in no order (for tools and tests)."""
+        with self._lock:
+            slot = self._slots.get(modem_id)
+            return list(slot.claimed) if slot is not None else []
+
     def short_code_up(self, code: str) -> bool:
         """Whether any modem of this short code's pool can send now."""
         try:
@@ -329,10 +337,14 @@ class Dispatcher:
         after: tuple[int, int] | None = None
         suspects = []  # failed on several modems: trial messages only when nothing else is
         room = self._any_idle()
+        # A small first page: mostly one modem has room for one message, and each row read
+        # costs (a pass after every send read 200 rows); pages grow when rows cannot go now.
+        page = FIRST_PAGE
         while room:
-            rows = self.store.messages.due(iso(at), limit=200, after=after)
+            rows = self.store.messages.due(iso(at), limit=page, after=after)
             if not rows:
                 break
+            page = min(page * 4, 200)
             after = (rows[-1]["priority"], rows[-1]["id"])
             for row in rows:
                 # Once every modem is full, the rest of the queue waits for the next pass
@@ -391,14 +403,15 @@ class Dispatcher:
                     self._store_parts(row["id"], encoded)
             if idle:
                 marked = self._mark_first_part(slot, row["id"])
-        with self._lock:
+        # Announced before the sender can have it, so that 'sending' never comes after 'sent'.
+        self._announce(row["id"], row["profile_id"], MessageStatus.SENDING, modem_id=slot.modem_id)
+        with self._lock:  # all at once: in_hand() shows it when the sender has it
             if marked is not None:
                 slot.marked[row["id"]] = marked
             slot.held += 1
             slot.claimed[row["id"]] = int(row["parts_total"])
             slot.last_used = at
-        self._announce(row["id"], row["profile_id"], MessageStatus.SENDING, modem_id=slot.modem_id)
-        slot.jobs.put(row["id"])
+            slot.jobs.put(row["id"])
 
     def _expired(self, row, at: datetime) -> bool:
         """A row past its expiry that the last sweep did not catch: expired now, not sent."""
@@ -472,7 +485,8 @@ class Dispatcher:
             "subscribed": row["subscribed"],
             "phone": row["phone"],
         }
-        reason = why_not_textable(profile)
+        # The number itself was checked when the message was accepted (Outbox.submit).
+        reason = why_not_textable(profile, number_checked=True)
         if reason is None:
             return False
         self._fail(row, f"{reason} (found at send time; it was queued before)")
