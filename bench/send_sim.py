@@ -49,10 +49,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TREE = ROOT  # the checkout whose gateway is measured (--tree)
 TICK = os.sysconf("SC_CLK_TCK")
 TEXT = "Your code is 482913. It expires in 10 minutes."
 SMSD = shutil.which("smsd") or ("/usr/sbin/smsd" if os.access("/usr/sbin/smsd", os.X_OK) else None)
@@ -299,6 +300,35 @@ class System:
         )
 
 
+# Queues messages in the store of a gateway configuration, as Outbox.submit would (one profile
+# each); run as a child in the checkout under test.
+FILL = """
+import sys
+from datetime import timedelta
+from gateway.config import load_config
+from gateway.messaging.outbound import PRIORITY_BULK
+from gateway.services import build_services
+from gateway.store.messages import NewOutbound
+from gateway.store.times import iso, now
+path, count, text = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+store = build_services(load_config(path), modems=False).store
+expires = iso(now() + timedelta(days=1))
+with store.db.tx():
+    for i in range(count):
+        phone = f"+1202{i:07d}"
+        pid = store.profiles.add(phone, f"P{i}")
+        store.messages.add_outbound(
+            NewOutbound(pid, phone, "55123", text, "gsm7", 1, None, PRIORITY_BULK, expires)
+        )
+store.close()
+"""
+
+
+def tree_env() -> dict[str, str]:
+    """The environment for the checkout under test: its ``gateway`` package first."""
+    return {**os.environ, "PYTHONPATH": str(TREE)}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -334,30 +364,20 @@ class Gateway(System):
         self.data_dir = folder / "data"
 
     def queue(self, count: int) -> None:
-        from gateway.config import load_config
-        from gateway.messaging.outbound import PRIORITY_BULK
-        from gateway.services import build_services
-        from gateway.store.messages import NewOutbound
-        from gateway.store.times import iso, now
-
-        services = build_services(load_config(self.config_path), modems=False)
-        store = services.store
-        expires = iso(now() + timedelta(days=1))
-        with store.db.tx():
-            for i in range(count):
-                pid = store.profiles.add(phone(i), f"P{i}")
-                store.messages.add_outbound(
-                    NewOutbound(
-                        pid, phone(i), "55123", TEXT, "gsm7", 1, None, PRIORITY_BULK, expires
-                    )
-                )
-        store.close()
+        # By the checkout under test (--tree), whose schema the store must have.
+        subprocess.run(
+            [sys.executable, "-c", FILL, str(self.config_path), str(count), TEXT],
+            cwd=TREE,
+            env=tree_env(),
+            check=True,
+        )
 
     def start(self) -> None:
         self.proc = self._spawn(
             [sys.executable, "-m", "gateway.cli", "run", "-c", str(self.config_path)],
             "gateway.log",
-            cwd=ROOT,
+            cwd=TREE,
+            env=tree_env(),
         )
         from gateway.control import ControlError, request
 
@@ -708,6 +728,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-messages", type=int, default=300)
     ap.add_argument("--skip", default="", help="parts to skip: saturation,pickup,cpu")
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--tree", type=Path, default=ROOT, help="checkout whose gateway runs (before/after)"
+    )
     ap.add_argument("--sim-child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--gsmmodem-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -715,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
         return sim_child(int(args.sim_child[0]), float(args.sim_child[1]))
     if args.gsmmodem_child:
         return gsmmodem_child(args.gsmmodem_child.split(","))
+    global TREE
+    TREE = args.tree.resolve()
     skip = set(filter(None, args.skip.split(",")))
     systems = []
     results: dict = {"skipped": {}, "saturation": [], "pickup": [], "cpu": []}
