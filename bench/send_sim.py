@@ -20,6 +20,7 @@ Figures, each system measured the same way at the simulator:
   recipient each, all queued before the system starts; efficiency = (sends x latency) / the time
   from a modem's first ``AT+CMGS`` to its last answer, over all modems (1.0: each modem never
   idle between two sends); messages/s = sends / (first ``AT+CMGS`` to last answer, any modem);
+  the gap: a modem's answer to the first byte of its next ``AT+CMGS`` (p50, p99);
 - **pick-up**: one modem, idle, ``--pickups`` messages submitted one at a time (the next after
   the previous one's answer and a random pause); submit to the first byte of its ``AT+CMGS``;
 - **CPU per message** at zero modem latency: CPU time of the system's processes (all threads,
@@ -185,8 +186,8 @@ def tree_cpu(pids: list[int]) -> float:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue  # gone meanwhile
-        # fields[3] is the process group, fields[4] the session (after pid and comm).
-        if int(entry) in pids or int(fields[4]) in pids:
+        # After pid and comm: state, ppid, process group, session (fields[3]).
+        if int(entry) in pids or int(fields[3]) in pids:
             total += (int(fields[11]) + int(fields[12])) / TICK
     return total
 
@@ -205,7 +206,15 @@ def saturation_figures(sim: Sim, latency: float) -> dict:
         firsts.append(cm[0])
         lasts.append(an[-1])
     wall = max(lasts) - min(firsts)
+    # The modem idle between two sends: its answer to the first AT+CMGS of the next.
+    gaps = [
+        nxt - answered
+        for cm, an in zip(sim.cmgs, sim.ans, strict=True)
+        for answered, nxt in zip(an, cm[1:], strict=False)
+    ]
     return {
+        "gap_p50_ms": round(statistics.median(gaps) * 1000, 1) if gaps else None,
+        "gap_p99_ms": round(percentile(gaps, 0.99) * 1000, 1) if gaps else None,
         "sends": sends,
         "wall_s": round(wall, 3),
         "efficiency": round(busy / span, 4) if span and latency else None,
@@ -693,8 +702,9 @@ def run_pickup(name: str, samples: int, latency: float) -> dict:
     try:
         system.queue(0)
         system.start()
-        if name in ("smsd", "gammu"):
-            time.sleep(5)  # their modem start-up (no event tells when it is done)
+        # Every system gets the same time to finish its start-up (smsd and gammu-smsd tell
+        # nothing when they are done; the gateway reads the SIM's storage once it is up).
+        time.sleep(5)
         for i in range(samples):
             before = len(sim.cmgs[0])
             t = system.submit(i)
@@ -715,6 +725,7 @@ def run_pickup(name: str, samples: int, latency: float) -> dict:
         "p50_ms": round(statistics.median(delays) * 1000, 1),
         "p99_ms": round(percentile(delays, 0.99) * 1000, 1),
         "max_ms": round(max(delays) * 1000, 1),
+        "sorted_ms": [round(d * 1000, 1) for d in sorted(delays)],
     }
 
 
@@ -753,13 +764,19 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(x) for x in args.modems.split(",")]
     if "saturation" not in skip:
         print(f"\nsaturation: {args.latency} s per AT+CMGS, {args.per_modem} messages per modem")
-        print(f"{'system':>9} {'modems':>6} {'efficiency':>10} {'msgs/s':>7} {'wall s':>7}")
+        print(
+            f"{'system':>9} {'modems':>6} {'efficiency':>10} {'msgs/s':>7} {'wall s':>7} "
+            f"{'gap p50 ms':>10} {'gap p99 ms':>10}"
+        )
         for modems in counts:
             for name in systems:
                 r = run_saturation(name, modems, args.latency, args.per_modem)
                 results["saturation"].append(r)
                 eff = f"{r['efficiency']:.4f}" if r["efficiency"] is not None else "-"
-                print(f"{name:>9} {modems:>6} {eff:>10} {r['msgs_per_s']:>7} {r['wall_s']:>7}")
+                print(
+                    f"{name:>9} {modems:>6} {eff:>10} {r['msgs_per_s']:>7} {r['wall_s']:>7} "
+                    f"{r['gap_p50_ms']!s:>10} {r['gap_p99_ms']!s:>10}"
+                )
     if "pickup" not in skip:
         print(f"\npick-up (submit -> first byte of AT+CMGS), 1 idle modem, {args.pickups} messages")
         print(f"{'system':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")

@@ -212,8 +212,9 @@ class Messages:
     def next_expiry(self) -> str | None:
         """When the earliest queued message expires (for the dispatcher's timer)."""
         return self.db.value(
+            # "IS NOT NULL" (MIN skips NULLs anyway) lets it use messages_expiry.
             "SELECT MIN(expires_at) FROM messages WHERE direction='out'"
-            f" AND status='{MessageStatus.QUEUED}'"
+            f" AND status='{MessageStatus.QUEUED}' AND expires_at IS NOT NULL"
         )
 
     def queued_count(self, modem_id: str | None = None) -> int:
