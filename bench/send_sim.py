@@ -30,7 +30,12 @@ Figures, each system measured the same way at the simulator:
 Peers' settings (tuned, and why): bench/peers.md.
 
     .venv/bin/python bench/send_sim.py [--systems gateway,gsmmodem,smsd,gammu]
-        [--modems 1,2,4,8] [--latency 0.5] [--per-modem 16] [--pickups 30] [--json out.json]
+        [--modems 1,2,4,8] [--latency 0.5] [--per-modem 16] [--pickups 30] [--cpu-messages 300]
+        [--skip saturation,pickup,cpu] [--tree /other/checkout] [--json out.json]
+
+``--tree`` runs another checkout's gateway (its ``gateway`` package first on the path, its own
+schema for the queued store): before and after in one way of measuring. A peer that is not
+installed is reported "not installed" and skipped.
 """
 
 from __future__ import annotations
