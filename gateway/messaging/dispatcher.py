@@ -689,7 +689,11 @@ class Dispatcher:
                         leftover,
                     )
                     self.store.messages.part_not_written(leftover)
-                self.wake()
+                # The router prepares the next message; with one already waiting here, it is
+                # woken when that one's PDU goes out instead (_send): woken now, it would take
+                # the interpreter from this thread between the answer and the next PDU.
+                if slot.jobs.empty():
+                    self.wake()
 
     def _give_back(self, slot: _Slot, message_id: int) -> None:
         """A claimed message this modem will not send after all goes back to the queue, its
@@ -803,6 +807,8 @@ class Dispatcher:
                     del slot.marked[message_id]
             if not written_ahead:
                 self.store.messages.part_writing(part["id"], slot.modem_id)
+            if i == 0:
+                self.wake()  # see _sender: the router runs while the modem works
             try:
                 tp_mr = link.send_pdu(part["pdu"], part["length"])
             except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
