@@ -12,17 +12,24 @@ modem, built by ``gateway.services`` as the daemon builds them.
 - **CPU per message**: one modem with zero latency and 50, 1,000 (and with ``--big``, 100,000)
   messages queued; process CPU time (every thread) over the first ``--sample`` sends, divided by
   the messages sent.
+- **Where the CPU goes**: the 1,000-queued run again with every dispatcher thread (routing and
+  sender) under cProfile, merged; the functions with the most time of their own, and the
+  store's and the encoder's shares (``--profile-lines``; 0 skips it).
 - **fdatasyncs per message**: the 1,000-queued run again in a child process under
   ``strace -f -c -e trace=fsync,fdatasync`` (skipped when strace is missing).
 
     .venv/bin/python bench/send_path.py [--json out.json] [--big] [--latency 0.5]
+        [--profile-lines 15]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
+import pstats
 import shutil
 import subprocess
 import sys
@@ -127,25 +134,85 @@ def run(modems: int, latency: float, queued: int, sample: int) -> dict:
     }
 
 
+def profiled(queued: int, sample: int, lines: int) -> dict:
+    """The CPU run with the routing and sender threads under cProfile: the top functions by
+    their own time, and the shares of the store (SQLite calls and gateway/store), the PDU
+    encoder and the event bus in the total."""
+    from gateway.messaging.dispatcher import Dispatcher
+
+    profiles: list[cProfile.Profile] = []
+    lock = threading.Lock()
+
+    def under_profile(method):
+        def run(*args, **kwargs):
+            prof = cProfile.Profile(time.thread_time)  # CPU, not waits (locks, fsync)
+            with lock:
+                profiles.append(prof)
+            prof.enable()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                prof.disable()
+
+        return run
+
+    originals = Dispatcher._run, Dispatcher._sender
+    Dispatcher._run = under_profile(Dispatcher._run)
+    Dispatcher._sender = under_profile(Dispatcher._sender)
+    try:
+        result = run(1, 0.0, queued, sample)
+    finally:
+        Dispatcher._run, Dispatcher._sender = originals
+    stats = pstats.Stats(profiles[0])
+    for prof in profiles[1:]:
+        stats.add(prof)
+    total = sum(v[2] for v in stats.stats.values())  # own time of every function
+    shares = {"sqlite": 0.0, "store (python)": 0.0, "pdu encoding": 0.0, "events": 0.0}
+    for (file, _line, name), v in stats.stats.items():
+        own = v[2]
+        if "sqlite3.Connection" in name or "sqlite3.Cursor" in name:
+            shares["sqlite"] += own
+        elif "/gateway/store/" in file:
+            shares["store (python)"] += own
+        elif "/gateway/modem/" in file:
+            shares["pdu encoding"] += own
+        elif file.endswith("messaging/events.py"):
+            shares["events"] += own
+    out = io.StringIO()
+    stats.stream = out
+    stats.sort_stats("tottime").print_stats(lines)
+    top = [ln for ln in out.getvalue().splitlines() if ln.strip()]
+    start = next((i for i, ln in enumerate(top) if ln.lstrip().startswith("ncalls")), 0)
+    return {
+        "queued": queued,
+        "messages": result["messages"],
+        "profiled_ms_per_msg": round(total * 1000 / sample, 3),
+        "shares": {k: round(v / total, 3) for k, v in shares.items()} if total else {},
+        "top": top[start:],
+    }
+
+
 def _in_flight(store, modems: int) -> int:
     """Messages claimed by a modem and not recorded as sent yet."""
     return sum(store.messages.queued_count(f"m{i}") for i in range(modems))
 
 
-def fsyncs(queued: int, sample: int) -> dict | None:
-    """fsync + fdatasync calls per message in a child process under strace."""
+def fsyncs(queued: int, sample: int, latency: float = 0.0) -> dict | None:
+    """fsync + fdatasync calls per message in a child process under strace, the modem taking
+    ``latency`` s per PDU (at zero the router sometimes has not prepared the next message
+    when the modem answers, and the sender records its part itself: one commit more)."""
     if shutil.which("strace") is None:
         return None
     with tempfile.NamedTemporaryFile(suffix=".strace") as out:
         trace = ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-o", out.name]
-        me = [sys.executable, __file__, "--child", str(queued)]
+        me = [sys.executable, __file__, "--child-latency", str(latency), "--child", str(queued)]
         # The fill and start-up alone, then with the sends: the difference is the sends'.
         subprocess.run([*trace, *me, "0"], check=True, capture_output=True)
         idle = _calls(Path(out.name).read_text())
         subprocess.run([*trace, *me, str(sample)], check=True, capture_output=True)
         total = _calls(Path(out.name).read_text())
     per = round((total - idle) / sample, 2)
-    return {"queued": queued, "messages": sample, "fsyncs_per_msg": per}
+    return {"queued": queued, "messages": sample, "latency_s": latency, "fsyncs_per_msg": per}
 
 
 def _calls(report: str) -> int:
@@ -157,7 +224,7 @@ def _calls(report: str) -> int:
     return n
 
 
-def child(queued: int, sample: int) -> None:
+def child(queued: int, sample: int, latency: float = 0.0) -> None:
     """Fill and (with ``sample`` > 0) send; the parent subtracts the run with sample 0."""
     if sample == 0:
         folder = tempfile.mkdtemp(prefix="bench-send-")
@@ -169,7 +236,7 @@ def child(queued: int, sample: int) -> None:
         services.store.close()
         shutil.rmtree(folder, ignore_errors=True)
         return
-    run(1, 0.0, queued, sample)
+    run(1, latency, queued, sample)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,12 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=400, help="sends timed for CPU per message")
     ap.add_argument("--big", action="store_true", help="also 100,000 queued")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument(
+        "--profile-lines", type=int, default=15, help="functions shown in the profile (0: none)"
+    )
     ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--child-latency", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(*args.child)
+        child(*args.child, args.child_latency)
         return 0
-    results: dict = {"saturation": [], "cpu": [], "fsync": None}
+    results: dict = {"saturation": [], "cpu": [], "fsync": []}
     print(f"saturation, {args.latency} s per PDU, {args.per_modem} messages per modem")
     print(f"{'modems':>6} {'messages':>8} {'wall s':>8} {'ideal s':>8} {'efficiency':>10}")
     for modems in (1, 2, 4, 8):
@@ -201,14 +272,29 @@ def main(argv: list[str] | None = None) -> int:
         results["cpu"].append(r)
         rate = r["messages"] / r["wall_s"]
         print(f"{queued:>8} {r['cpu_ms_per_msg']:>8.3f} {rate:>8.0f}")
-    f = fsyncs(1000, args.sample)
-    results["fsync"] = f
-    if f is None:
-        print("\nfsyncs per message: strace not installed")
-    else:
+    if args.profile_lines:
+        prof = profiled(1000, args.sample, args.profile_lines)
+        results["profile"] = prof
         print(
-            f"\nfsync+fdatasync per message (1,000 queued, {f['messages']} sent): "
-            f"{f['fsyncs_per_msg']}"
+            f"\nwhere the CPU goes (1,000 queued, {prof['messages']} sent, dispatcher threads "
+            f"under cProfile: {prof['profiled_ms_per_msg']} ms/msg with its overhead)"
+        )
+        print(
+            "  shares of the own time: "
+            + ", ".join(f"{k} {v:.0%}" for k, v in prof["shares"].items())
+        )
+        for line in prof["top"]:
+            print("  " + line)
+    results["fsync"] = []
+    for latency in (0.0, 0.02):
+        f = fsyncs(1000, min(args.sample, 200) if latency else args.sample, latency)
+        if f is None:
+            print("\nfsyncs per message: strace not installed")
+            break
+        results["fsync"].append(f)
+        print(
+            f"{'' if latency else chr(10)}fsync+fdatasync per message (1,000 queued, "
+            f"{f['messages']} sent, modem taking {latency * 1000:.0f} ms): {f['fsyncs_per_msg']}"
         )
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     if args.json:

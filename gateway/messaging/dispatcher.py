@@ -54,6 +54,7 @@ STRANDED_RETRY_SECONDS = 2.0  # how often a message the store could not requeue 
 # modem works, so that the sender writes it as soon as the modem answers (issue 10: the gap
 # between two sends was the routing pass, a claim and the encoding).
 PREPARED_DEPTH = 2
+FIRST_PAGE = 8  # queued rows read first by a routing pass
 
 
 class ModemLink(Protocol):
@@ -86,6 +87,11 @@ class _Slot:
     thread: threading.Thread | None = None
     last_used: datetime | None = None
     shown: dict | None = None  # the health last announced
+    # Parts recorded 'writing' ahead, in the transaction that took the answer to the part
+    # before them (so that one commit, not two, stands between the modem's answer and the next
+    # PDU): message id -> part id. Taken by the sender when it writes that part; a message
+    # that leaves the modem unwritten gets its part back to 'pending' (_unmark).
+    marked: dict = field(default_factory=dict)
 
     @property
     def routable(self) -> bool:
@@ -241,6 +247,13 @@ class Dispatcher:
             slot = self._slots.get(modem_id)
             return slot.health.snapshot() if slot is not None else None
 
+    def in_hand(self, modem_id: str) -> list[int]:
+        """The messages handed to this modem's sender and not finished: the one it sends and
+        the one prepared behind it, in no order (for tools and tests)."""
+        with self._lock:
+            slot = self._slots.get(modem_id)
+            return list(slot.claimed) if slot is not None else []
+
     def short_code_up(self, code: str) -> bool:
         """Whether any modem of this short code's pool can send now."""
         try:
@@ -324,10 +337,14 @@ class Dispatcher:
         after: tuple[int, int] | None = None
         suspects = []  # failed on several modems: trial messages only when nothing else is
         room = self._any_idle()
+        # A small first page: mostly one modem has room for one message, and each row read
+        # costs (a pass after every send read 200 rows); pages grow when rows cannot go now.
+        page = FIRST_PAGE
         while room:
-            rows = self.store.messages.due(iso(at), limit=200, after=after)
+            rows = self.store.messages.due(iso(at), limit=page, after=after)
             if not rows:
                 break
+            page = min(page * 4, 200)
             after = (rows[-1]["priority"], rows[-1]["id"])
             for row in rows:
                 # Once every modem is full, the rest of the queue waits for the next pass
@@ -368,7 +385,12 @@ class Dispatcher:
     def _assign(self, row, slot: _Slot, at: datetime) -> None:
         """Claim the message for the slot's modem, encode its parts (in the same transaction)
         and hand it to its sender: a message prepared while the modem sends another is ready
-        to be written when it answers."""
+        to be written when it answers. A message for an idle modem goes out at once: its first
+        part is recorded 'writing' in this transaction too (one commit, not two, between the
+        submit and the PDU)."""
+        with self._lock:
+            idle = slot.held == 0  # only this thread hands jobs over: it stays so until then
+        marked = None
         with self.store.db.tx():
             if not self.store.messages.claim(row["id"], slot.modem_id):
                 return
@@ -379,12 +401,17 @@ class Dispatcher:
                     log.debug("message %d: not encoded ahead", row["id"], exc_info=True)
                 else:
                     self._store_parts(row["id"], encoded)
-        with self._lock:
+            if idle:
+                marked = self._mark_first_part(slot, row["id"])
+        # Announced before the sender can have it, so that 'sending' never comes after 'sent'.
+        self._announce(row["id"], row["profile_id"], MessageStatus.SENDING, modem_id=slot.modem_id)
+        with self._lock:  # all at once: in_hand() shows it when the sender has it
+            if marked is not None:
+                slot.marked[row["id"]] = marked
             slot.held += 1
             slot.claimed[row["id"]] = int(row["parts_total"])
             slot.last_used = at
-        self._announce(row["id"], row["profile_id"], MessageStatus.SENDING, modem_id=slot.modem_id)
-        slot.jobs.put(row["id"])
+            slot.jobs.put(row["id"])
 
     def _expired(self, row, at: datetime) -> bool:
         """A row past its expiry that the last sweep did not catch: expired now, not sent."""
@@ -458,7 +485,8 @@ class Dispatcher:
             "subscribed": row["subscribed"],
             "phone": row["phone"],
         }
-        reason = why_not_textable(profile)
+        # The number itself was checked when the message was accepted (Outbox.submit).
+        reason = why_not_textable(profile, number_checked=True)
         if reason is None:
             return False
         self._fail(row, f"{reason} (found at send time; it was queued before)")
@@ -634,6 +662,7 @@ class Dispatcher:
                 if self._stop.is_set():
                     # Shutting down: a claimed message not started yet goes back to the queue
                     # at once; only a send already under way is finished.
+                    self._unmark(slot, message_id)
                     self.store.messages.unclaim(message_id)
                     continue
                 if not slot.routable:
@@ -650,11 +679,26 @@ class Dispatcher:
                 with self._lock:
                     slot.held -= 1
                     slot.claimed.pop(message_id, None)
-                self.wake()
+                    # A part marked ahead and not written must not stay 'writing' (a resend
+                    # would skip it): _unmark ran on every way out that left it unwritten.
+                    leftover = slot.marked.pop(message_id, None)
+                if leftover is not None:
+                    log.error(
+                        "message %s: part %s was marked ahead and left unwritten",
+                        message_id,
+                        leftover,
+                    )
+                    self.store.messages.part_not_written(leftover)
+                # The router prepares the next message; with one already waiting here, it is
+                # woken when that one's PDU goes out instead (_send): woken now, it would take
+                # the interpreter from this thread between the answer and the next PDU.
+                if slot.jobs.empty():
+                    self.wake()
 
     def _give_back(self, slot: _Slot, message_id: int) -> None:
         """A claimed message this modem will not send after all goes back to the queue, its
         attempt not counted."""
+        self._unmark(slot, message_id)
         self.store.messages.unclaim(message_id)
         row = self.store.messages.get(message_id)
         if row is not None and row["status"] == MessageStatus.QUEUED:
@@ -685,6 +729,7 @@ class Dispatcher:
             Blame.RETRY, False, "internal error while sending; it will be tried again"
         )
         try:
+            self._unmark(slot, message_id)
             self._after_failure(message_id, slot, failure)
         except Exception:  # the store itself failed: at least do not leave it 'sending'
             log.exception("message %s: could not record the failure", message_id)
@@ -735,6 +780,7 @@ class Dispatcher:
     def _send(self, slot: _Slot, message_id: int) -> None:
         row = self.store.messages.get(message_id)
         if row is None or row["status"] != MessageStatus.SENDING:
+            self._unmark(slot, message_id)  # no longer this modem's to send
             return
         parts = self.store.messages.parts(message_id)
         if not parts:  # not encoded ahead (or its parts were reset)
@@ -742,16 +788,27 @@ class Dispatcher:
             with self.store.db.tx():
                 self._store_parts(message_id, encoded)
             parts = self.store.messages.parts(message_id)
-        pending = [p for p in parts if p["status"] == PartStatus.PENDING]
+        with self._lock:
+            ahead = slot.marked.get(message_id)
+        pending = [p for p in parts if p["status"] == PartStatus.PENDING or p["id"] == ahead]
         for i, part in enumerate(pending):
             last = i == len(pending) - 1
             link = slot.link
             if link is None:
+                self._unmark(slot, message_id)
                 down = Failure(Blame.MODEM, False, "the modem is down")
                 self._after_failure(message_id, slot, down)
                 return
-            # Recorded before the PDU goes out: after a crash this part is resent and marked.
-            self.store.messages.part_writing(part["id"], slot.modem_id)
+            # Recorded before the PDU goes out (after a crash this part is resent and marked
+            # a possible duplicate): in the transaction that took the previous answer, or now.
+            with self._lock:
+                written_ahead = slot.marked.get(message_id) == part["id"]
+                if written_ahead:
+                    del slot.marked[message_id]
+            if not written_ahead:
+                self.store.messages.part_writing(part["id"], slot.modem_id)
+            if i == 0:
+                self.wake()  # see _sender: the router runs while the modem works
             try:
                 tp_mr = link.send_pdu(part["pdu"], part["length"])
             except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
@@ -777,10 +834,17 @@ class Dispatcher:
                 slot.health.sent(self.clock())
             self._show_health(slot.modem_id)
             if last:
-                # The last part's answer and the message's end in one transaction.
+                # The last part's answer and the message's end in one transaction (with the
+                # first part of the message prepared behind it recorded 'writing').
                 self._finish(slot, row, part["id"], tp_mr)
             else:
-                self.store.messages.part_sent(part["id"], tp_mr)
+                # The answer and the next part's 'writing' in one transaction.
+                nxt = pending[i + 1]["id"]
+                with self.store.db.tx():
+                    self.store.messages.part_sent(part["id"], tp_mr)
+                    self.store.messages.part_writing(nxt, slot.modem_id)
+                with self._lock:
+                    slot.marked[message_id] = nxt
                 self._part_out(slot, row, tp_mr)
         if not pending:  # every part was out already (a resend after a crash found them so)
             self._finish(slot, row, None, None)
@@ -804,12 +868,17 @@ class Dispatcher:
         """Record the last part's answer, the message as sent, the profile's sticky modem and
         the modem's count in one transaction, then apply a status report that came early."""
         message_id = row["id"]
+        following = self._prepared_behind(slot)
         with self.store.db.tx():
             if part_id is not None and tp_mr is not None:
                 self.store.messages.part_sent(part_id, tp_mr)
             self.store.messages.finish_sending(message_id)
             self.store.profiles.set_sticky_modem(row["profile_id"], slot.modem_id)
             self.store.modems.count(slot.modem_id, sent=1)
+            marked = self._mark_first_part(slot, following) if following is not None else None
+        if marked is not None:
+            with self._lock:
+                slot.marked[following] = marked
         self._forget(message_id)
         if tp_mr is not None:
             self._part_out(slot, row, tp_mr)
@@ -823,6 +892,41 @@ class Dispatcher:
             current = self.store.messages.get(message_id)
             status = MessageStatus(current["status"]) if current is not None else MessageStatus.SENT
             self._announce(message_id, row["profile_id"], status, modem_id=slot.modem_id)
+
+    def _prepared_behind(self, slot: _Slot) -> int | None:
+        """The message next on the slot's queue (prepared while this one was sent), if the
+        next job is one and the modem can still send it. Read by the slot's own sender, the
+        only one that takes from its queue, so it is still next when the sender gets there."""
+        with self._lock:
+            if self._stop.is_set() or not slot.routable:
+                return None
+        with slot.jobs.mutex:
+            nxt = slot.jobs.queue[0] if slot.jobs.queue else None
+        return nxt if isinstance(nxt, int) else None
+
+    def _mark_first_part(self, slot: _Slot, message_id: int) -> int | None:
+        """Inside the caller's transaction: record the first pending part of a message
+        claimed for this modem as 'writing' (it goes out next, as soon as the transaction is
+        committed); its id, or None when it has no such part (not encoded ahead, or no longer
+        this modem's to send)."""
+        row = self.store.messages.get(message_id)
+        if row is None or row["status"] != MessageStatus.SENDING:
+            return None
+        if row["modem_id"] != slot.modem_id:
+            return None
+        for part in self.store.messages.parts(message_id):
+            if part["status"] == PartStatus.PENDING:
+                self.store.messages.part_writing(part["id"], slot.modem_id)
+                return int(part["id"])
+        return None
+
+    def _unmark(self, slot: _Slot, message_id: int) -> None:
+        """A part recorded 'writing' ahead and not written (the message leaves this modem, or
+        the send stops before that part): 'pending' again, not a possible duplicate."""
+        with self._lock:
+            part_id = slot.marked.pop(message_id, None)
+        if part_id is not None:
+            self.store.messages.part_not_written(part_id)
 
     def _store_parts(self, message_id: int, encoded: list[smspdu.SubmitPart]) -> None:
         """The encoded parts (and the concatenation reference) stored, inside the caller's

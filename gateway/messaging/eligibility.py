@@ -30,13 +30,18 @@ def number_refusal(phone: str) -> str | None:
     return None
 
 
-def why_not_textable(profile: Mapping[str, Any], *, allow_opted_out: bool = False) -> str | None:
+def why_not_textable(
+    profile: Mapping[str, Any], *, allow_opted_out: bool = False, number_checked: bool = False
+) -> str | None:
     """Why this profile (a row with ``status``, ``subscribed`` and ``phone``) may not be
     texted, or None when it may: it must be active, subscribed and have a number that can
     receive SMS. ``allow_opted_out`` is only for the confirmation of an opt-out itself (and the
-    answer to HELP), which goes to a person who just opted out."""
+    answer to HELP), which goes to a person who just opted out. ``number_checked``: the number
+    passed this check when the message was accepted, and a numbering plan does not change
+    while a message waits (the dispatcher asks again at send time; parsing the number was a
+    fifth of its CPU per message)."""
     if profile["status"] != "active":
         return INACTIVE
     if not profile["subscribed"] and not allow_opted_out:
         return OPTED_OUT
-    return number_refusal(profile["phone"])
+    return None if number_checked else number_refusal(profile["phone"])

@@ -212,8 +212,9 @@ class Messages:
     def next_expiry(self) -> str | None:
         """When the earliest queued message expires (for the dispatcher's timer)."""
         return self.db.value(
+            # "IS NOT NULL" (MIN skips NULLs anyway) lets it use messages_expiry.
             "SELECT MIN(expires_at) FROM messages WHERE direction='out'"
-            f" AND status='{MessageStatus.QUEUED}'"
+            f" AND status='{MessageStatus.QUEUED}' AND expires_at IS NOT NULL"
         )
 
     def queued_count(self, modem_id: str | None = None) -> int:
@@ -299,6 +300,17 @@ class Messages:
                 "UPDATE message_parts SET status = ?, modem_id = ?, attempts = attempts + 1"
                 " WHERE id = ?",
                 (PartStatus.WRITING, modem_id, part_id),
+            )
+
+    def part_not_written(self, part_id: int) -> None:
+        """A part recorded as about to be written (:meth:`part_writing`) that was not written
+        after all (its modem stopped first): pending again, the attempt not counted, and not
+        a possible duplicate (it never reached the modem)."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE message_parts SET status = ?, attempts = MAX(0, attempts - 1)"
+                f" WHERE id = ? AND status = '{PartStatus.WRITING}'",
+                (PartStatus.PENDING, part_id),
             )
 
     def part_sent(self, part_id: int, tp_mr: int, at: str | None = None) -> None:

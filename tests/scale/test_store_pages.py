@@ -259,3 +259,22 @@ def test_a_filled_store_from_before_the_migration_gets_its_search_index(
         )
     finally:
         store.close()
+
+
+def test_the_expiry_sweep_reads_only_what_expires(traced: Traced) -> None:
+    """Issue 10: the dispatcher's expiry sweep (once a second while a modem sends) and its
+    expiry timer find queued messages by their expiry (messages_expiry, migration 5), not by
+    reading every queued row (100,000 after a broadcast to every profile)."""
+    msgs = traced.app.store.messages
+    seen: list[str] = []
+    traced.conn.set_trace_callback(seen.append)
+    try:
+        msgs.expire_due("0000")
+        msgs.next_expiry()
+    finally:
+        traced.conn.set_trace_callback(None)
+    selects = [sql for sql in seen if sql.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2, seen
+    for sql in selects:
+        plan = traced.plan(sql)
+        assert any("USING INDEX messages_expiry" in step for step in plan), (sql, plan)
