@@ -61,6 +61,7 @@ MAX_CHOICES = 30
 MIN_LIMIT_MINUTES = 1
 MAX_LIMIT_MINUTES = 30 * 24 * 60
 DEFAULT_LIMIT_MINUTES = 24 * 60
+EXPIRY_GRACE = timedelta(minutes=5)
 
 # Message kinds of inbound texts a keyword handled (``messages.kind``): not for the Inbox.
 KIND_KEYWORD = "keyword"
@@ -136,6 +137,12 @@ def _limit_words(minutes: int) -> str:
         hours = minutes // 60
         return f"{hours} hour{'s' if hours > 1 else ''}"
     return f"{minutes} minute{'s' if minutes > 1 else ''}"
+
+
+def _expiry(keyword: Mapping[str, Any]) -> str:
+    """When a path step that starts now runs out: the keyword's time limit from now (from
+    when the gateway answers, so a text read late still leaves the person the whole time)."""
+    return iso(now() + timedelta(minutes=int(keyword["time_limit_minutes"])))
 
 
 def keyword_json(row: sqlite3.Row) -> dict[str, Any]:
@@ -323,7 +330,11 @@ class KeywordBook:
         assert row is not None
         return row
 
-    def list(self, short_code: str | None = None) -> list[sqlite3.Row]:
+    def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The control socket's ``keyword`` op (``gateway keyword``): see :func:`control_reply`."""
+        return control_reply(self, request)
+
+    def live(self, short_code: str | None = None) -> list[sqlite3.Row]:
         """The live keywords (of one short code), with their counts of paths."""
         return self.store.keywords.live(short_code)
 
@@ -426,7 +437,7 @@ class OptinPaths:
     def _start(
         self, kw: sqlite3.Row, profile_id: int, sc: ShortCodeConfig, message_id: int, at: datetime
     ) -> None:
-        expires = iso(at + timedelta(minutes=int(kw["time_limit_minutes"])))
+        expires = _expiry(kw)
         questions = [Question.from_json(q) for q in questions_of(kw)]
         paths = self.store.keyword_paths
         if kw["double_opt_in"]:
@@ -451,7 +462,7 @@ class OptinPaths:
     ) -> None:
         questions = [Question.from_json(q) for q in questions_of(path)]
         new = PathState.ASKING if questions else PathState.DONE
-        expires = iso(at + timedelta(minutes=int(path["time_limit_minutes"])))
+        expires = _expiry(path)
         if not self.store.keyword_paths.move(
             path["id"], new, PathState.CONFIRMING, expires_at=expires
         ):
@@ -478,7 +489,7 @@ class OptinPaths:
             paths.move(path["id"], PathState.DONE, PathState.ASKING)
             return
         question = questions[step]
-        expires = iso(at + timedelta(minutes=int(path["time_limit_minutes"])))
+        expires = _expiry(path)
         value = question.accept(body)
         if value is None:
             paths.move(path["id"], PathState.ASKING, PathState.ASKING, expires_at=expires)
@@ -509,13 +520,15 @@ class OptinPaths:
                 )
 
     def expire_due(self) -> float | None:
-        """Record the paths whose time ran out as expired; seconds until the next one will
-        (None: no open path). The housekeeper calls it."""
-        self.store.keyword_paths.expire_due(iso(now()))
+        """Record the paths whose time ran out (EXPIRY_GRACE ago) as expired; seconds until
+        the next one will (None: no open path). The housekeeper calls it. The grace leaves a
+        gateway that just started the time to read from its SIMs a Y sent in time while it was
+        down (judged by when it was sent, in :meth:`plan`)."""
+        self.store.keyword_paths.expire_due(iso(now() - EXPIRY_GRACE))
         nxt = self.store.keyword_paths.next_expiry()
         if nxt is None:
             return None
-        return max(0.0, (parse(nxt) - now()).total_seconds())
+        return max(0.0, (parse(nxt) + EXPIRY_GRACE - now()).total_seconds())
 
     def _send(
         self, profile_id: int, sc: ShortCodeConfig, text: str, campaign_id: int | None
@@ -535,3 +548,97 @@ class OptinPaths:
             )
         except SendRefused as exc:
             log.warning("no keyword reply to profile %d: %s", profile_id, exc)
+
+
+# -- the control socket's "keyword" op (gateway keyword add|list|remove) -----------------------
+
+_ADD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "short_code": str,
+    "word": str,
+    "reply": str,
+    "campaign": (str, type(None)),
+    "double_opt_in": bool,
+    "confirm_prompt": str,
+    "time_limit_minutes": int,
+    "questions": list,
+    "done_reply": str,
+    "exit_word": str,
+    "exit_reply": str,
+}
+
+
+def _field(request: Mapping[str, Any], name: str, kind: type | tuple[type, ...], default: Any):
+    value = request.get(name, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) and kind is int:
+        raise KeywordInvalid({name: "must be a whole number"})
+    if not isinstance(value, kind):
+        raise KeywordInvalid({name: f"must be {getattr(kind, '__name__', 'text or null')}"})
+    return value
+
+
+def _questions(raw: list) -> list[Question]:
+    questions = []
+    for n, q in enumerate(raw, start=1):
+        if not isinstance(q, dict) or not isinstance(q.get("field"), str):
+            raise KeywordInvalid({f"question_{n}": "a question is {field, ask, choices, invalid}"})
+        choices = q.get("choices") or []
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            raise KeywordInvalid({f"question_{n}": "choices must be a list of texts"})
+        questions.append(
+            Question(
+                field=q["field"],
+                ask=str(q.get("ask") or ""),
+                choices=tuple(choices),
+                invalid=str(q.get("invalid") or ""),
+            )
+        )
+    return questions
+
+
+def _control(book: KeywordBook, request: Mapping[str, Any]) -> dict[str, Any]:
+    action = request.get("action")
+    actor = request.get("user") if isinstance(request.get("user"), str) else "cli"
+    if action == "list":
+        code = request.get("short_code")
+        if code is not None and not isinstance(code, str):
+            raise KeywordInvalid({"short_code": "must be text"})
+        return {"ok": True, "keywords": [keyword_json(r) for r in book.live(code or None)]}
+    if action == "remove":
+        code = _field(request, "short_code", str, "")
+        word = _field(request, "word", str, "")
+        removed = book.remove(short_code=code, word=word, actor=actor)
+        return {"ok": True, "removed": keyword_json(removed)}
+    if action == "add":
+        known = {"op", "action", "user", *_ADD_FIELDS}
+        unknown = sorted(set(request) - known)
+        if unknown:
+            raise KeywordInvalid({unknown[0]: "unknown field"})
+        row = book.add(
+            short_code=_field(request, "short_code", str, ""),
+            word=_field(request, "word", str, ""),
+            reply=_field(request, "reply", str, ""),
+            actor=actor,
+            campaign=_field(request, "campaign", (str, type(None)), None),
+            double_opt_in=_field(request, "double_opt_in", bool, False),
+            confirm_prompt=_field(request, "confirm_prompt", str, ""),
+            time_limit_minutes=_field(request, "time_limit_minutes", int, DEFAULT_LIMIT_MINUTES),
+            questions=_questions(_field(request, "questions", list, [])),
+            done_reply=_field(request, "done_reply", str, ""),
+            exit_word=_field(request, "exit_word", str, "EXIT"),
+            exit_reply=_field(request, "exit_reply", str, ""),
+        )
+        return {"ok": True, "keyword": keyword_json(row)}
+    raise KeywordInvalid({"action": f"must be add, list or remove, not {action!r}"})
+
+
+def control_reply(book: KeywordBook, request: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer to one ``keyword`` request of the control socket: {"ok": true, ...} or
+    {"ok": false, "error", "errors": {field: what is wrong}}."""
+    try:
+        return _control(book, request)
+    except KeywordInvalid as exc:
+        return {"ok": False, "error": str(exc), "errors": exc.errors}
+    except KeywordNotFound as exc:
+        return {"ok": False, "error": str(exc), "errors": {"word": str(exc)}}
