@@ -282,6 +282,8 @@ KEYWORDS_AND_PATHS: list[str] = [
     f"CREATE INDEX keyword_paths_expiry ON keyword_paths (expires_at)"
     f" WHERE state IN {states.sql_list(states.OPEN_PATHS)}",
     "CREATE INDEX keyword_paths_profile ON keyword_paths (profile_id, id)",
+    # The Keywords page's counts per keyword (started, open, done).
+    "CREATE INDEX keyword_paths_keyword ON keyword_paths (keyword_id, state)",
     *states.path_triggers(),
 ]
 

@@ -84,6 +84,23 @@ class ShortCodeSubscriptions:
                 (int(subscribed), stamp, profile_id, int(subscribed)),
             )
 
+    def differing(self, profile_ids: list[int]) -> dict[int, dict[str, bool]]:
+        """For a page of profiles: the short codes where each one's own row differs from its
+        default ({profile id: {short code: subscribed}}; profiles with none are left out)."""
+        found: dict[int, dict[str, bool]] = {}
+        for start in range(0, len(profile_ids), 500):
+            chunk = profile_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.q(
+                "SELECT s.profile_id, s.short_code, s.subscribed FROM subscriptions s"
+                " JOIN profiles p ON p.id = s.profile_id"
+                f" WHERE s.profile_id IN ({marks}) AND s.subscribed != p.subscribed"
+                " ORDER BY s.profile_id, s.short_code",
+                chunk,
+            ):
+                found.setdefault(int(r["profile_id"]), {})[r["short_code"]] = bool(r["subscribed"])
+        return found
+
     def rows(self, profile_id: int) -> list[sqlite3.Row]:
         """The profile's rows with the time each last changed."""
         return self.db.q(

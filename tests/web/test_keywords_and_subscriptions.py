@@ -86,6 +86,17 @@ def test_the_profile_page_changes_one_short_code_or_all(web: Web) -> None:
     assert bad.status_code == 400
 
 
+def test_the_profile_list_names_the_short_codes_that_differ(web: Web) -> None:
+    ann = web.store.profiles.add(PHONE, "Ann")
+    bob = web.store.profiles.add("+15551230002", "Bob", subscribed=False)
+    by = OptSource.by_hand("t")
+    web.services.subscriptions.unsubscribe(ann, by, short_code="55123")
+    web.services.subscriptions.subscribe(bob, by, short_code="55999")
+    html = page(web.client(AGENT).get("/profiles"))
+    assert 'subscribed <span class="muted" data-opted-out-of>except 55123</span>' in html
+    assert "but subscribed to 55999" in html
+
+
 def _add_form(client, **fields: str):
     data = {
         "csrf_token": csrf_token(client, "/settings/keywords"),

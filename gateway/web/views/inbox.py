@@ -28,12 +28,22 @@ PER_PAGE = 50
 KINDS = {
     "reply": "Reply",
     "opt-out": "Opt-out",
+    "opt-out-all": "Opt-out of all",
     "opt-in": "Opt-in",
     "help": "Help",
     "oops": "Undo of STOP",
     "unknown": "New number",
+    "keyword": "Keyword",
+    "confirm": "Opt-in confirmed (Y)",
+    "answer": "Answer to a keyword's question",
 }
-KIND_BADGES = {"opt-out": "badge-bad", "opt-in": "badge-ok", "help": "badge-warn"}
+KIND_BADGES = {
+    "opt-out": "badge-bad",
+    "opt-out-all": "badge-bad",
+    "opt-in": "badge-ok",
+    "confirm": "badge-ok",
+    "help": "badge-warn",
+}
 # What the page's <template> row is rendered from; inbox.js fills in a real message.
 BLANK_ROW = {
     "message": {"id": 0, "body": "", "created_at": ""},

@@ -123,8 +123,15 @@ def index():
     rows = result.rows
     if not rows and (after is not None or before is not None):  # a stale link
         return redirect(_list_url(q=query, sort=sort, dir=_dir(descending), status=status))
+    # Short codes where a profile's subscription is not its default (a STOP to one of them).
+    differing = ctx.store.subscriptions.differing([r["id"] for r in rows])
     profiles = [
-        {"row": r, "chat": chat_available(ctx, r), "last": shown_time(r["last_message_at"])}
+        {
+            "row": r,
+            "chat": chat_available(ctx, r),
+            "last": shown_time(r["last_message_at"]),
+            "except": differing.get(r["id"], {}),
+        }
         for r in rows
     ]
 
