@@ -117,7 +117,7 @@ class Question:
     def accept(self, answer: str) -> str | None:
         """The value to store for ``answer`` (the choice as written, when there are choices),
         or None when it is not acceptable."""
-        answer = answer.strip()
+        answer = " ".join(answer.split())  # a line break typed in an answer is a space
         if not answer or len(answer) > MAX_FIELD_VALUE or not answer.isprintable():
             return None
         if not self.choices:
@@ -369,7 +369,8 @@ class PathPlan:
     is stored (its ``kind`` goes with it): the start of ``keyword``, or a step of ``path``."""
 
     kind: str  # KIND_KEYWORD, KIND_CONFIRM or KIND_ANSWER
-    at: datetime  # when the network took the text (or the gateway read it, if earlier)
+    at: datetime  # when the network took the text (or the gateway read it, if earlier): the
+    # time an open path's limit is compared with
     keyword: sqlite3.Row | None = None
     path: sqlite3.Row | None = None
     body: str = ""
@@ -423,19 +424,19 @@ class OptinPaths:
         """Carry out ``plan`` for the stored message ``message_id``."""
         if plan.kind == KIND_KEYWORD:
             assert plan.keyword is not None
-            self._start(plan.keyword, profile_id, sc, message_id, plan.at)
+            self._start(plan.keyword, profile_id, sc, message_id)
         elif plan.kind == KIND_CONFIRM:
             assert plan.path is not None
-            self._confirm(plan.path, profile_id, sc, message_id, plan.at)
+            self._confirm(plan.path, profile_id, sc, message_id)
         else:
             assert plan.path is not None
-            self._answer(plan.path, profile_id, sc, plan.body, plan.at)
+            self._answer(plan.path, profile_id, sc, plan.body)
 
     def _subscribes(self, kw: Mapping[str, Any]) -> bool:
         return kw["campaign_id"] is not None or bool(kw["double_opt_in"])
 
     def _start(
-        self, kw: sqlite3.Row, profile_id: int, sc: ShortCodeConfig, message_id: int, at: datetime
+        self, kw: sqlite3.Row, profile_id: int, sc: ShortCodeConfig, message_id: int
     ) -> None:
         expires = _expiry(kw)
         questions = [Question.from_json(q) for q in questions_of(kw)]
@@ -458,7 +459,6 @@ class OptinPaths:
         profile_id: int,
         sc: ShortCodeConfig,
         message_id: int,
-        at: datetime,
     ) -> None:
         questions = [Question.from_json(q) for q in questions_of(path)]
         new = PathState.ASKING if questions else PathState.DONE
@@ -473,9 +473,7 @@ class OptinPaths:
         if questions:
             self._send(profile_id, sc, questions[0].ask, path["campaign_id"])
 
-    def _answer(
-        self, path: sqlite3.Row, profile_id: int, sc: ShortCodeConfig, body: str, at: datetime
-    ) -> None:
+    def _answer(self, path: sqlite3.Row, profile_id: int, sc: ShortCodeConfig, body: str) -> None:
         questions = [Question.from_json(q) for q in questions_of(path)]
         step = int(path["step"])
         campaign_id = path["campaign_id"]
