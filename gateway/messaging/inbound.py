@@ -355,7 +355,12 @@ class Inbound:
                 "name": profile["name"],
                 "phone": profile["phone"],
                 "status": profile["status"],
-                "subscribed": bool(profile["subscribed"]),
+                # Subscribed to the short code this message came in on (the Inbox row's).
+                "subscribed": (
+                    self.store.subscriptions.subscribed(profile["id"], code)
+                    if code
+                    else bool(profile["subscribed"])
+                ),
                 # Why it may not be texted (None: it may), so the page need not know the rule.
                 "refusal": why_not_textable(self.store, profile, code or None),
             },

@@ -194,7 +194,7 @@ def test_each_row_offers_the_buttons_its_sender_needs(web: Web) -> None:
     page = web.client(AGENT).get("/inbox").get_data(as_text=True)
     rows = {
         int(m.group(1)): m.group(0)
-        for m in re.finditer(r'<tr data-id="\d+" data-profile-id="(\d+)">.*?</tr>', page, re.S)
+        for m in re.finditer(r'<tr data-id="\d+" data-profile-id="(\d+)"[^>]*>.*?</tr>', page, re.S)
     }
 
     def shown(row: str, cls: str) -> bool:

@@ -162,3 +162,26 @@ def test_a_form_without_its_csrf_token_is_refused(web: Web) -> None:
     resp = admin.post("/settings/keywords", data={"short_code": "55123", "word": "JOIN"})
     assert resp.status_code == 400
     assert web.services.keywords.live() == []
+
+
+def test_an_inbox_row_changes_the_subscription_to_its_own_short_code(web: Web) -> None:
+    from gateway.modem.pdu import encode_deliver
+
+    web.inbound.receive("a", encode_deliver(PHONE, "STOP")[0])  # modem a: 55123
+    pid = web.store.profiles.by_phone(PHONE)["id"]
+    client = web.client(AGENT)
+    html = page(client.get("/inbox?kind=opt-out"))
+    row = re.search(r'<tr data-id="\d+"[^>]*data-short-code="55123">.*?</tr>', html, re.S)
+    assert row is not None
+    assert 'opted out<span class="js-code-of"> of 55123</span>' in row.group(0)
+    resubscribe = re.search(r'<form[^>]*class="inline js-resubscribe"[^>]*>', row.group(0))
+    assert " hidden" not in resubscribe.group(0)
+    assert 'name="short_code" class="js-short-code" value="55123"' in row.group(0)
+    resp = client.post(
+        f"/inbox/profiles/{pid}/resubscribe",
+        data={"csrf_token": csrf_token(client, "/inbox"), "short_code": "55123"},
+    )
+    assert resp.status_code == 302
+    assert web.store.subscriptions.subscribed(pid, "55123")
+    last = web.store.opt_events.last(pid)
+    assert (last["action"], last["short_code"], last["all_codes"]) == ("opt_in", "55123", 0)

@@ -155,6 +155,7 @@ def conversation(profile_id: int):
                 "up": s["up"],
                 # Why this profile may not be texted from it (None: it may).
                 "refusal": why_not_textable(ctx.store, profile, s["code"]),
+                "subscribed": ctx.store.subscriptions.subscribed(profile_id, s["code"]),
             }
             for s in short_codes_status(ctx)
         ],
