@@ -70,3 +70,11 @@ def test_text_this_profile_offers_only_the_short_codes_it_may_text_from(
     expect(select.locator('option[value="55123"]')).to_be_disabled()
     expect(select.locator('option[value="55123"]')).to_contain_text("opted out of 55123")
     expect(select).to_have_value("55999")
+    # A STOP to the other short code while her page is open: its row changes live.
+    page.goto(f"{gw.url}/profiles/{pid}")
+    alerts = gw.modem_numbers[gw.short_code_modems["55999"][0]]
+    gw.handset(PRIYA).send(to=alerts, text="STOP")
+    expect(page.locator('[data-subscription="55999"]')).to_have_text(
+        "opted out", timeout=E2E_TIMEOUT_S * 1000
+    )
+    expect(page.locator('[data-subscription="55123"]')).to_have_text("opted out")

@@ -250,9 +250,11 @@
 
   function onProfile(data) {
     if (Number(data.id) !== profileId) return;
-    // The change of one short code (data.short_code) or of all of them (null).
-    const key = data.short_code ? '[data-subscription="' + CSS.escape(data.short_code) + '"]' : "[data-subscription]";
-    const shown = Array.from(document.querySelectorAll(data.short_code ? key : "[data-subscription]"));
+    // The change of one short code (data.short_code), or of all of them (null: every row).
+    const selector = data.short_code
+      ? `[data-subscription="${CSS.escape(data.short_code)}"]`
+      : "[data-subscription]";
+    const shown = Array.from(document.querySelectorAll(selector));
     if (shown.length && typeof data.subscribed === "boolean") {
       for (const el of shown) el.textContent = data.subscribed ? "subscribed" : "opted out";
       announce("The subscription changed; reload the page for its history.");
