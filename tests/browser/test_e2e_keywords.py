@@ -70,8 +70,10 @@ def test_text_this_profile_offers_only_the_short_codes_it_may_text_from(
     expect(select.locator('option[value="55123"]')).to_be_disabled()
     expect(select.locator('option[value="55123"]')).to_contain_text("opted out of 55123")
     expect(select).to_have_value("55999")
-    # A STOP to the other short code while her page is open: its row changes live.
-    page.goto(f"{gw.url}/profiles/{pid}")
+    # A STOP to the other short code while her page is open: its row changes live. (The page
+    # catches up once its stream is open; what comes after that arrives as events.)
+    with page.expect_response(lambda r: "/conversation?after=" in r.url, timeout=10_000):
+        page.goto(f"{gw.url}/profiles/{pid}")
     alerts = gw.modem_numbers[gw.short_code_modems["55999"][0]]
     gw.handset(PRIYA).send(to=alerts, text="STOP")
     expect(page.locator('[data-subscription="55999"]')).to_have_text(

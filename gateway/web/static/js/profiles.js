@@ -212,6 +212,14 @@
           }
         }
         if (added) announce(added === 1 ? "1 new message." : added + " new messages.");
+        // The subscription per short code as it is now: a change whose event this page
+        // missed (before its stream opened) is shown too.
+        for (const sc of (data && data.short_codes) || []) {
+          const shown = document.querySelector(`[data-subscription="${CSS.escape(sc.code)}"]`);
+          if (shown && typeof sc.subscribed === "boolean") {
+            shown.textContent = sc.subscribed ? "subscribed" : "opted out";
+          }
+        }
       })
       .catch(function (err) {
         console.warn("could not load new messages:", err);
