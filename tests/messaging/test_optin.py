@@ -4,6 +4,7 @@ inbound texts as a modem hands them over (modem a is short code 55123, modem c i
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -331,3 +332,20 @@ def test_removing_a_keyword_cancels_its_open_paths(world: World) -> None:
     assert path["state"] == "cancelled"
     assert world.store.messages.get(text(world, SUPPORT, "Lincoln"))["agent_state"] == "open"
     assert world.services.keywords.live() == []
+
+
+def test_the_schema_holds_the_path_machine(world: World) -> None:
+    add(world, "SCHOOL", questions=SCHOOL)
+    text(world, SUPPORT, "SCHOOL")
+    text(world, SUPPORT, "exit")
+    (path,) = world.store.keyword_paths.of_profile(profile(world)["id"])
+    with pytest.raises(
+        sqlite3.IntegrityError, match=r"keyword_paths\.state: from cancelled it is final"
+    ):
+        world.store.db.execute(
+            "UPDATE keyword_paths SET state = 'asking' WHERE id = ?", (path["id"],)
+        )
+    with pytest.raises(sqlite3.IntegrityError, match=r"keyword_paths\.state must be one of"):
+        world.store.db.execute(
+            "UPDATE keyword_paths SET state = 'paused' WHERE id = ?", (path["id"],)
+        )

@@ -37,7 +37,7 @@ from ...messaging.profiles import (
 )
 from ...messaging.subscriptions import OptSource
 from ...store.profiles import custom_fields
-from ...store.states import MessageStatus
+from ...store.states import OPEN_PATHS, MessageStatus
 from ..context import services
 from ..helpers import (
     chat_available,
@@ -339,7 +339,10 @@ def show(profile_id: int):
         "profiles/show.html",
         profile=profile,
         subscriptions=_subscription_rows(ctx, profile),
-        paths=ctx.store.keyword_paths.of_profile(profile_id, limit=10),
+        paths=[
+            {**dict(p), "open": p["state"] in OPEN_PATHS}
+            for p in ctx.store.keyword_paths.of_profile(profile_id, limit=10)
+        ],
         custom=custom_fields(profile),
         opt_history=ctx.store.opt_events.history(profile_id),
         messages=messages,
