@@ -318,7 +318,7 @@ class Inbound:
         plan = None
         if kind == keywords.REPLY and sc is not None and complete:
             # STOP/START/HELP/OOPS came first; then the team's keywords and open paths.
-            plan = self.optin.plan(profile["id"], sc, body, self._sent_at(first))
+            plan = self.optin.plan(profile, sc, body, self._sent_at(first))
             if plan is not None:
                 kind = plan.kind
         if kind == keywords.REPLY and created:

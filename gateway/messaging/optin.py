@@ -391,11 +391,16 @@ class OptinPaths:
     # -- deciding ------------------------------------------------------------------------
 
     def plan(
-        self, profile_id: int, sc: ShortCodeConfig, body: str, at: datetime
+        self, profile: Mapping[str, Any], sc: ShortCodeConfig, body: str, at: datetime
     ) -> PathPlan | None:
-        """What ``body`` (a complete text that is not STOP/START/HELP/OOPS) does here: a step
-        of the profile's open path on ``sc``, the start of a keyword, or None (a reply for the
-        Inbox). A path whose time ran out before ``at`` is recorded as expired first."""
+        """What ``body`` (a complete text that is not STOP/START/HELP/OOPS) from ``profile``
+        does here: a step of its open path on ``sc``, the start of a keyword, or None (a reply
+        for the Inbox). A path whose time ran out before ``at`` is recorded as expired first.
+        An inactive profile's texts are all for the team: no text may go to it, so no path
+        could ask it anything."""
+        if profile["status"] != "active":
+            return None
+        profile_id = int(profile["id"])
         path = self.store.keyword_paths.open_for(profile_id, sc.code)
         if path is not None and parse(path["expires_at"]) <= at:
             self.store.keyword_paths.move(path["id"], PathState.EXPIRED, PathState(path["state"]))

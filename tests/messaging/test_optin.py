@@ -349,3 +349,11 @@ def test_the_schema_holds_the_path_machine(world: World) -> None:
         world.store.db.execute(
             "UPDATE keyword_paths SET state = 'paused' WHERE id = ?", (path["id"],)
         )
+
+
+def test_an_inactive_profiles_keyword_goes_to_the_team(world: World) -> None:
+    add(world, "JOIN", campaign="News")
+    world.store.profiles.add(HANDSET, "Ann", status="inactive")
+    msg = world.store.messages.get(text(world, SUPPORT, "join"))
+    assert msg["kind"] == "reply" and msg["agent_state"] == "open"
+    assert replies(world) == [] and world.store.keyword_paths.of_profile(profile(world)["id"]) == []
