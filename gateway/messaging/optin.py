@@ -23,6 +23,7 @@ handles inbound texts, inside Inbound's transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -139,6 +140,14 @@ def _limit_words(minutes: int) -> str:
     return f"{minutes} minute{'s' if minutes > 1 else ''}"
 
 
+def _standard_prompt(sc: ShortCodeConfig, minutes: int) -> str:
+    """The text asking for Y when the keyword gives none."""
+    return (
+        f"{sc.name}: reply Y within {_limit_words(minutes)} to confirm your subscription."
+        " Reply STOP to opt out."
+    )
+
+
 def _expiry(keyword: Mapping[str, Any]) -> str:
     """When a path step that starts now runs out: the keyword's time limit from now (from
     when the gateway answers, so a text read late still leaves the person the whole time)."""
@@ -218,6 +227,121 @@ class KeywordBook:
     ) -> sqlite3.Row:
         """Check and store a keyword; :class:`KeywordInvalid` names every field that is wrong
         (all at once)."""
+        checked = self._checked(
+            short_code=short_code,
+            word=word,
+            reply=reply,
+            campaign=campaign,
+            double_opt_in=double_opt_in,
+            confirm_prompt=confirm_prompt,
+            time_limit_minutes=time_limit_minutes,
+            questions=questions,
+            done_reply=done_reply,
+            exit_word=exit_word,
+            exit_reply=exit_reply,
+            actor=actor,
+        )
+        with self.store.db.tx():
+            try:
+                keyword_id = self.store.keywords.add(self._with_campaign(checked, actor))
+            except KeywordExists as exc:  # added by another request a moment ago
+                raise KeywordInvalid({"word": str(exc).removeprefix("word: ")}) from exc
+            self.store.audit.add(
+                "keyword.add",
+                actor=actor,
+                short_code=checked.short_code,
+                word=checked.word,
+                id=keyword_id,
+            )
+        row = self.store.keywords.get(keyword_id)
+        assert row is not None
+        return row
+
+    def update(
+        self,
+        keyword_id: int,
+        *,
+        reply: str,
+        actor: str,
+        campaign: str | None = None,
+        double_opt_in: bool = False,
+        confirm_prompt: str = "",
+        time_limit_minutes: int = DEFAULT_LIMIT_MINUTES,
+        questions: Sequence[Question] = (),
+        done_reply: str = "",
+        exit_word: str = "EXIT",
+        exit_reply: str = "",
+    ) -> sqlite3.Row:
+        """Change what a live keyword does (its word and short code stay: they are what people
+        text). Open paths go on with the new texts and questions; one already past the last
+        question ends. :class:`KeywordNotFound`, or :class:`KeywordInvalid` as for :meth:`add`."""
+        old = self.store.keywords.get(keyword_id)
+        if old is None or old["removed_at"] is not None:
+            raise KeywordNotFound(f"there is no keyword with id {keyword_id}")
+        try:
+            sc = self.config.short_code(old["short_code"])
+        except KeyError:
+            raise KeywordInvalid(
+                {"short_code": f"short code {old['short_code']} is no longer configured"}
+            ) from None
+        if confirm_prompt.strip() == _standard_prompt(sc, int(old["time_limit_minutes"])):
+            confirm_prompt = ""  # the standard one follows a changed time limit
+        checked = self._checked(
+            short_code=sc.code,
+            word=old["word"],
+            reply=reply,
+            campaign=campaign,
+            double_opt_in=double_opt_in,
+            confirm_prompt=confirm_prompt,
+            time_limit_minutes=time_limit_minutes,
+            questions=questions,
+            done_reply=done_reply,
+            exit_word=exit_word,
+            exit_reply=exit_reply,
+            actor=actor,
+            keyword_id=keyword_id,
+        )
+        with self.store.db.tx():
+            self.store.keywords.update(keyword_id, self._with_campaign(checked, actor))
+            self.store.audit.add(
+                "keyword.update",
+                actor=actor,
+                short_code=checked.short_code,
+                word=checked.word,
+                id=keyword_id,
+            )
+        row = self.store.keywords.get(keyword_id)
+        assert row is not None
+        return row
+
+    def _with_campaign(self, k: NewKeyword, actor: str) -> NewKeyword:
+        """``k`` with the id of its campaign (made when it is new), inside the caller's
+        transaction."""
+        if k.campaign is None:
+            return k
+        return dataclasses.replace(
+            k, campaign_id=self.store.keywords.campaign_id_for(k.campaign, actor)
+        )
+
+    def _checked(
+        self,
+        *,
+        short_code: str,
+        word: str,
+        reply: str,
+        campaign: str | None,
+        double_opt_in: bool,
+        confirm_prompt: str,
+        time_limit_minutes: int,
+        questions: Sequence[Question],
+        done_reply: str,
+        exit_word: str,
+        exit_reply: str,
+        actor: str,
+        keyword_id: int | None = None,
+    ) -> NewKeyword:
+        """Every field checked (all errors at once, :class:`KeywordInvalid`); ``keyword_id``
+        is the keyword being changed, whose own word is not a duplicate."""
         errors: dict[str, str] = {}
         try:
             sc = self.config.short_code(short_code)
@@ -253,10 +377,7 @@ class KeywordBook:
             )
         confirm_prompt = confirm_prompt.strip()
         if double_opt_in and not confirm_prompt:
-            confirm_prompt = (
-                f"{sc.name}: reply Y within {_limit_words(time_limit_minutes)} to confirm your"
-                " subscription. Reply STOP to opt out."
-            )
+            confirm_prompt = _standard_prompt(sc, time_limit_minutes)
         if confirm_prompt and (problem := self._sendable(confirm_prompt)):
             errors["confirm_prompt"] = problem
         checked: list[dict[str, Any]] = []
@@ -295,40 +416,27 @@ class KeywordBook:
         for name, value in (("done_reply", done_reply), ("exit_reply", exit_reply)):
             if value and (problem := self._sendable(value)):
                 errors[name] = problem
-        if not errors and self.store.keywords.find(sc.code, key) is not None:
-            errors["word"] = f"short code {sc.code} already has the keyword {word!r}"
+        if not errors:
+            same = self.store.keywords.find(sc.code, key)
+            if same is not None and same["id"] != keyword_id:
+                errors["word"] = f"short code {sc.code} already has the keyword {word!r}"
         if errors:
             raise KeywordInvalid(errors)
-        with self.store.db.tx():
-            campaign_id = (
-                None if campaign is None else self.store.keywords.campaign_id_for(campaign, actor)
-            )
-            try:
-                keyword_id = self.store.keywords.add(
-                    NewKeyword(
-                        short_code=sc.code,
-                        word=word.upper(),
-                        match_key=key,
-                        reply=reply,
-                        campaign_id=campaign_id,
-                        double_opt_in=double_opt_in,
-                        confirm_prompt=confirm_prompt if double_opt_in else "",
-                        time_limit_minutes=time_limit_minutes,
-                        questions=tuple(checked),
-                        done_reply=done_reply,
-                        exit_word=exit_word.upper(),
-                        exit_reply=exit_reply,
-                        created_by=actor,
-                    )
-                )
-            except KeywordExists as exc:  # added by another request a moment ago
-                raise KeywordInvalid({"word": str(exc).removeprefix("word: ")}) from exc
-            self.store.audit.add(
-                "keyword.add", actor=actor, short_code=sc.code, word=word.upper(), id=keyword_id
-            )
-        row = self.store.keywords.get(keyword_id)
-        assert row is not None
-        return row
+        return NewKeyword(
+            short_code=sc.code,
+            word=word.upper(),
+            match_key=key,
+            reply=reply,
+            campaign=campaign,
+            double_opt_in=double_opt_in,
+            confirm_prompt=confirm_prompt if double_opt_in else "",
+            time_limit_minutes=time_limit_minutes,
+            questions=tuple(checked),
+            done_reply=done_reply,
+            exit_word=exit_word.upper(),
+            exit_reply=exit_reply,
+            created_by=actor,
+        )
 
     def control(self, request: dict[str, Any]) -> dict[str, Any]:
         """The control socket's ``keyword`` op (``gateway keyword``): see :func:`control_reply`."""

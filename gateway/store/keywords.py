@@ -30,6 +30,7 @@ class NewKeyword:
     word: str
     match_key: str
     reply: str
+    campaign: str | None = None  # its name as given; campaign_id once looked up
     campaign_id: int | None = None
     double_opt_in: bool = False
     confirm_prompt: str = ""
@@ -86,6 +87,27 @@ class Keywords:
                 f"word: short code {k.short_code} already has the keyword {k.word!r}"
             ) from exc
         return int(cur.lastrowid)
+
+    def update(self, keyword_id: int, k: NewKeyword) -> None:
+        """Change what a live keyword does (not its short code or word)."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE keywords SET reply = ?, campaign_id = ?, double_opt_in = ?,"
+                " confirm_prompt = ?, time_limit_minutes = ?, questions = ?, done_reply = ?,"
+                " exit_word = ?, exit_reply = ? WHERE id = ? AND removed_at IS NULL",
+                (
+                    k.reply,
+                    k.campaign_id,
+                    int(k.double_opt_in),
+                    k.confirm_prompt,
+                    k.time_limit_minutes,
+                    json.dumps(list(k.questions), ensure_ascii=False),
+                    k.done_reply,
+                    k.exit_word,
+                    k.exit_reply,
+                    keyword_id,
+                ),
+            )
 
     def get(self, keyword_id: int) -> sqlite3.Row | None:
         return self.db.q1(

@@ -357,3 +357,21 @@ def test_an_inactive_profiles_keyword_goes_to_the_team(world: World) -> None:
     msg = world.store.messages.get(text(world, SUPPORT, "join"))
     assert msg["kind"] == "reply" and msg["agent_state"] == "open"
     assert replies(world) == [] and world.store.keyword_paths.of_profile(profile(world)["id"]) == []
+
+
+def test_an_edited_keyword_changes_the_paths_already_open(world: World) -> None:
+    add(world, "SCHOOL", questions=SCHOOL[:1])
+    text(world, SUPPORT, "SCHOOL")
+    (kw,) = world.services.keywords.live()
+    world.services.keywords.update(
+        kw["id"],
+        reply="Welcome!",
+        actor="test",
+        questions=[Question("school", "Your school?", ("Lincoln", "Roosevelt")), SCHOOL[1]],
+    )
+    text(world, SUPPORT, "roosevelt")
+    assert replies(world)[-1] == "Which grade?"
+    text(world, SUPPORT, "5")
+    assert custom_fields(profile(world)) == {"school": "Roosevelt", "grade": "5"}
+    with pytest.raises(optin.KeywordNotFound):
+        world.services.keywords.update(999, reply="x", actor="test")

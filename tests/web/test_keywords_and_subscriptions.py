@@ -6,6 +6,7 @@ page changes one short code or all (issue 11)."""
 from __future__ import annotations
 
 import html as htmllib
+import json
 import re
 
 from gateway.messaging.subscriptions import OptSource
@@ -185,3 +186,39 @@ def test_an_inbox_row_changes_the_subscription_to_its_own_short_code(web: Web) -
     assert web.store.subscriptions.subscribed(pid, "55123")
     last = web.store.opt_events.last(pid)
     assert (last["action"], last["short_code"], last["all_codes"]) == ("opt_in", "55123", 0)
+
+
+def test_admins_edit_what_a_keyword_does(web: Web) -> None:
+    admin = web.client()
+    assert _add_form(admin, double_opt_in="yes").status_code == 302
+    (kw,) = web.services.keywords.live()
+    html = page(admin.get(f"/settings/keywords/{kw['id']}/edit"))
+    assert "Edit SCHOOL of 55123" in html and 'value="Lincoln, Washington"' in html
+    assert 'id="word"' not in html  # the word and short code stay
+    assert "reply Y within 1 day" in html
+    data = {
+        "csrf_token": csrf_token(admin, "/settings/keywords"),
+        "question_rows": "4",
+        "reply": "Welcome back!",
+        "campaign": "Schools",
+        "double_opt_in": "yes",
+        # The standard text asking for Y, as the form showed it: it follows the new limit.
+        "confirm_prompt": kw["confirm_prompt"],
+        "time_limit_minutes": "120",
+        "exit_word": "EXIT",
+        "q1_ask": "Which school?",
+        "q1_field": "school",
+        "q1_choices": "Lincoln, Washington, Roosevelt",
+        "q2_ask": "Which grade?",
+        "q2_field": "grade",
+    }
+    resp = admin.post(f"/settings/keywords/{kw['id']}/edit", data=data)
+    assert resp.status_code == 302
+    row = web.store.keywords.get(kw["id"])
+    assert row["reply"] == "Welcome back!" and row["time_limit_minutes"] == 120
+    assert "reply Y within 2 hours" in row["confirm_prompt"]
+    assert [q["field"] for q in json.loads(row["questions"])] == ["school", "grade"]
+    assert web.store.audit.recent(1)[0]["action"] == "keyword.update"
+    bad = admin.post(f"/settings/keywords/{kw['id']}/edit", data={**data, "reply": ""})
+    assert bad.status_code == 400 and "the automatic reply is empty" in page(bad)
+    assert admin.get("/settings/keywords/999/edit").status_code == 404
