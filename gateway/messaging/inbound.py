@@ -70,10 +70,13 @@ class Inbound:
         self.outbox = outbox
         # Keywords change subscriptions the one way the buttons do (messaging/subscriptions.py).
         self.subscriptions = subscriptions or Subscriptions(store, events)
-        # The team's keywords and the opt-in paths they start (messaging/optin.py).
-        self.optin = OptinPaths(config, store, outbox, self.subscriptions)
         self._lock = threading.Lock()
-        self.stale_changed = threading.Event()  # a new incomplete group: the timer may move
+        # A new incomplete group, or a keyword path waiting: the housekeeper's timer may move.
+        self.stale_changed = threading.Event()
+        # The team's keywords and the opt-in paths they start (messaging/optin.py).
+        self.optin = OptinPaths(
+            config, store, outbox, self.subscriptions, wake=self.stale_changed.set
+        )
         # Status reports that matched no part yet, by (modem, recipient, TP-MR): a fast
         # network's report can overtake the +CMGS answer of its own part (the modem prints
         # +CDS right after it, and the sender records the TP-MR a moment later).

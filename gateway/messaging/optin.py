@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -489,12 +489,21 @@ class OptinPaths:
     path's step and the replies it queues are committed together or not at all)."""
 
     def __init__(
-        self, config: Config, store: Store, outbox: Outbox, subscriptions: Subscriptions
+        self,
+        config: Config,
+        store: Store,
+        outbox: Outbox,
+        subscriptions: Subscriptions,
+        *,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.outbox = outbox
         self.subscriptions = subscriptions
+        # Wakes the housekeeper, so that it records the expiry of a path that starts (or
+        # waits again) at its time, not at its next chore.
+        self._wake = wake or (lambda: None)
 
     # -- deciding ------------------------------------------------------------------------
 
@@ -552,6 +561,7 @@ class OptinPaths:
         self, kw: sqlite3.Row, profile_id: int, sc: ShortCodeConfig, message_id: int
     ) -> None:
         expires = _expiry(kw)
+        self.store.db.after_commit(self._wake)
         questions = [Question.from_json(q) for q in questions_of(kw)]
         paths = self.store.keyword_paths
         if kw["double_opt_in"]:
@@ -576,6 +586,7 @@ class OptinPaths:
         questions = [Question.from_json(q) for q in questions_of(path)]
         new = PathState.ASKING if questions else PathState.DONE
         expires = _expiry(path)
+        self.store.db.after_commit(self._wake)
         if not self.store.keyword_paths.move(
             path["id"], new, PathState.CONFIRMING, expires_at=expires
         ):
@@ -601,6 +612,7 @@ class OptinPaths:
             return
         question = questions[step]
         expires = _expiry(path)
+        self.store.db.after_commit(self._wake)
         value = question.accept(body)
         if value is None:
             paths.move(path["id"], PathState.ASKING, PathState.ASKING, expires_at=expires)

@@ -375,3 +375,11 @@ def test_an_edited_keyword_changes_the_paths_already_open(world: World) -> None:
     assert custom_fields(profile(world)) == {"school": "Roosevelt", "grade": "5"}
     with pytest.raises(optin.KeywordNotFound):
         world.services.keywords.update(999, reply="x", actor="test")
+
+
+def test_a_path_that_waits_wakes_the_housekeeper(world: World) -> None:
+    """So that its expiry is recorded when it happens, not at the housekeeper's next chore."""
+    add(world, "JOIN", campaign="News", double_opt_in=True)
+    world.inbound.stale_changed.clear()
+    text(world, SUPPORT, "JOIN")
+    assert world.inbound.stale_changed.is_set()
