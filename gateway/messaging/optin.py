@@ -130,7 +130,8 @@ class Question:
         return None
 
 
-def _limit_words(minutes: int) -> str:
+def limit_words(minutes: int) -> str:
+    """A time limit in words: "1 day", "2 hours", "90 minutes"."""
     if minutes % (24 * 60) == 0:
         days = minutes // (24 * 60)
         return f"{days} day{'s' if days > 1 else ''}"
@@ -143,7 +144,7 @@ def _limit_words(minutes: int) -> str:
 def _standard_prompt(sc: ShortCodeConfig, minutes: int) -> str:
     """The text asking for Y when the keyword gives none."""
     return (
-        f"{sc.name}: reply Y within {_limit_words(minutes)} to confirm your subscription."
+        f"{sc.name}: reply Y within {limit_words(minutes)} to confirm your subscription."
         " Reply STOP to opt out."
     )
 

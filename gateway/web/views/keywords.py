@@ -17,6 +17,7 @@ from ...messaging.optin import (
     KeywordNotFound,
     Question,
     keyword_json,
+    limit_words,
 )
 from ..auth import admin_required
 from ..context import services
@@ -58,7 +59,10 @@ def _render(
     editing: dict[str, Any] | None = None,
 ):
     ctx = services()
-    rows = [keyword_json(r) for r in ctx.keywords.live()]
+    rows = [
+        {**keyword_json(r), "time_limit": limit_words(int(r["time_limit_minutes"]))}
+        for r in ctx.keywords.live()
+    ]
     return render_template(
         "settings/keywords.html",
         keywords=rows,
