@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 NEWCOMER = "+15551239876"  # not a demo profile: becomes one by texting the keyword
-PRIYA = "+15551230005"
+AISHA = "+15551230003"  # Aisha Okafor: no other browser test uses her
 
 
 def test_a_keyword_with_double_opt_in_from_a_handset(logged_in_page, gateway_daemon):
@@ -59,7 +59,7 @@ def test_text_this_profile_offers_only_the_short_codes_it_may_text_from(
     logged_in_page, gateway_daemon
 ):
     page, gw = logged_in_page, gateway_daemon
-    pid = gw.profile(PRIYA)["id"]
+    pid = gw.profile(AISHA)["id"]
     page.goto(f"{gw.url}/profiles/{pid}")
     page.locator('tr[data-short-code="55123"]').get_by_role(
         "button", name="Opt out of 55123"
@@ -75,7 +75,7 @@ def test_text_this_profile_offers_only_the_short_codes_it_may_text_from(
     with page.expect_response(lambda r: "/conversation?after=" in r.url, timeout=10_000):
         page.goto(f"{gw.url}/profiles/{pid}")
     alerts = gw.modem_numbers[gw.short_code_modems["55999"][0]]
-    gw.handset(PRIYA).send(to=alerts, text="STOP")
+    gw.handset(AISHA).send(to=alerts, text="STOP")
     expect(page.locator('[data-subscription="55999"]')).to_have_text(
         "opted out", timeout=E2E_TIMEOUT_S * 1000
     )
