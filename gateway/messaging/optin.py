@@ -576,6 +576,9 @@ class OptinPaths:
         if questions:
             paths.start(profile_id, sc.code, kw["id"], PathState.ASKING, expires)
             self._send(profile_id, sc, questions[0].ask, kw["campaign_id"])
+        else:
+            # Nothing to wait for: recorded all the same, so the keyword's counts are true.
+            paths.start(profile_id, sc.code, kw["id"], PathState.DONE, iso(now()))
 
     def _confirm(
         self,

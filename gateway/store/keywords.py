@@ -194,18 +194,20 @@ class KeywordPaths:
     def start(
         self, profile_id: int, short_code: str, keyword_id: int, state: PathState, expires_at: str
     ) -> int:
-        """A new path; an open one of the profile on this short code ends as cancelled first
-        (texting a keyword again starts over)."""
-        if state not in OPEN_PATHS:
-            raise ValueError(f"a path starts open ({', '.join(OPEN_PATHS)}), not {state}")
+        """A new path: open (an open one of the profile on this short code ends as cancelled
+        first: texting a keyword again starts over), or ``done`` at once (a keyword with
+        nothing to wait for, recorded for its counts; an open path is left as it is)."""
+        if state not in (*OPEN_PATHS, PathState.DONE):
+            raise ValueError(f"a path starts open or done, not {state}")
         stamp = iso(now())
         with self.db.tx() as conn:
-            conn.execute(
-                f"UPDATE keyword_paths SET state = '{PathState.CANCELLED}', updated_at = ?"
-                " WHERE profile_id = ? AND short_code = ?"
-                f" AND {PATH.guard(PathState.CANCELLED, *OPEN_PATHS)}",
-                (stamp, profile_id, short_code),
-            )
+            if state in OPEN_PATHS:
+                conn.execute(
+                    f"UPDATE keyword_paths SET state = '{PathState.CANCELLED}', updated_at = ?"
+                    " WHERE profile_id = ? AND short_code = ?"
+                    f" AND {PATH.guard(PathState.CANCELLED, *OPEN_PATHS)}",
+                    (stamp, profile_id, short_code),
+                )
             cur = conn.execute(
                 "INSERT INTO keyword_paths (profile_id, short_code, keyword_id, state, step,"
                 " started_at, updated_at, expires_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",

@@ -383,3 +383,17 @@ def test_a_path_that_waits_wakes_the_housekeeper(world: World) -> None:
     world.inbound.stale_changed.clear()
     text(world, SUPPORT, "JOIN")
     assert world.inbound.stale_changed.is_set()
+
+
+def test_a_keyword_with_nothing_to_ask_is_counted_and_leaves_an_open_path_alone(
+    world: World,
+) -> None:
+    add(world, "HOURS", reply="Open 8-16 on weekdays.")
+    add(world, "SCHOOL", questions=SCHOOL)
+    text(world, SUPPORT, "SCHOOL")
+    text(world, SUPPORT, "hours?")
+    assert replies(world)[-1] == "Open 8-16 on weekdays."
+    text(world, SUPPORT, "Lincoln Elementary")  # the path still waits for its answer
+    assert custom_fields(profile(world)) == {"school": "Lincoln Elementary"}
+    counts = {k["word"]: (k["started"], k["open"], k["done"]) for k in world.store.keywords.live()}
+    assert counts == {"HOURS": (1, 0, 1), "SCHOOL": (1, 1, 0)}
