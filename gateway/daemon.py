@@ -82,7 +82,13 @@ class Daemon:
         self._running.add("housekeeping")
         self.housekeeper.start()
         self.control = ControlSocketServer(
-            cfg.data_dir, {"ping": self._op_ping, "send": self._op_send, "modems": self._op_modems}
+            cfg.data_dir,
+            {
+                "ping": self._op_ping,
+                "send": self._op_send,
+                "modems": self._op_modems,
+                "keyword": s.keywords.control,  # gateway keyword add|list|remove
+            },
         )
         self._running.add("control")
         self.control.start()

@@ -97,5 +97,35 @@ def seed(config: Config, store: Store) -> bool:
             )
         else:
             store.opt_events.record(pid, "opt_out", source="import", actor="demo")
+    _seed_keyword(config, store)
     log.info("demo data created: %d profiles", len(demo.profiles))
     return True
+
+
+def _seed_keyword(config: Config, store: Store) -> None:
+    """A keyword to try from a handset (Phones page): JOIN to the last short code, with a
+    double opt-in and a question that fills the ``school`` field."""
+    from .messaging.optin import KeywordBook, KeywordInvalid, Question
+
+    if not config.short_codes:
+        return
+    sc = config.short_codes[-1]
+    try:
+        KeywordBook(config, store).add(
+            short_code=sc.code,
+            word="JOIN",
+            reply=f"Welcome to {sc.name}! You will get school alerts and closures.",
+            actor="demo",
+            campaign="School alerts",
+            double_opt_in=True,
+            questions=[
+                Question(
+                    "school",
+                    "Which school? Lincoln Elementary or Roosevelt Middle",
+                    ("Lincoln Elementary", "Roosevelt Middle"),
+                )
+            ],
+            done_reply="Thanks, you are all set. Reply STOP to unsubscribe.",
+        )
+    except KeywordInvalid as exc:  # a demo configuration that reserves JOIN: no demo keyword
+        log.warning("demo keyword JOIN not added: %s", exc)

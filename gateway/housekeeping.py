@@ -1,5 +1,6 @@
 """Timed chores of the daemon on one thread that sleeps until the next one is due: turning
-stale incomplete messages into messages with markers, the nightly backup, and retention.
+stale incomplete messages into messages with markers, expiring keyword paths whose time ran out,
+the nightly backup, and retention.
 Nothing here runs (or writes to the SD card) while nothing is due."""
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class Housekeeper:
                 flush_in = self.inbound.flush_stale()
                 if flush_in is not None:
                     timeouts.append(flush_in + 0.5)
+                # Keyword paths whose time ran out are recorded as expired when it does.
+                expire_in = self.inbound.optin.expire_due()
+                if expire_in is not None:
+                    timeouts.append(expire_in + 0.5)
                 if self.config.retention.nightly_backups and now() >= self._next_backup:
                     self.nightly()
                 timeouts.append((self._next_backup - now()).total_seconds())

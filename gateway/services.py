@@ -27,6 +27,7 @@ from .messaging.agent import AgentDesk
 from .messaging.dispatcher import Dispatcher
 from .messaging.events import EventBus
 from .messaging.inbound import Inbound
+from .messaging.optin import KeywordBook
 from .messaging.outbound import Outbox
 from .messaging.profiles import ProfileService
 from .messaging.subscriptions import Subscriptions
@@ -78,6 +79,7 @@ class Services:
     profiles: ProfileService
     subscriptions: Subscriptions
     desk: AgentDesk
+    keywords: KeywordBook  # the team's keywords per short code (Settings, `gateway keyword`)
     manager: ModemManager | None = None
     simulator: Simulator | None = None
     demo: bool = False
@@ -143,6 +145,7 @@ def build_services(
             profiles=ProfileService(config, store, events, subscriptions=subscriptions),
             subscriptions=subscriptions,
             desk=AgentDesk(config, store, events),
+            keywords=KeywordBook(config, store),
             manager=manager,
             simulator=simulator,
             demo=demo,

@@ -9,10 +9,10 @@ import ast
 import re
 from pathlib import Path
 
-from gateway.store.states import AgentState, MessageStatus, PartStatus
+from gateway.store.states import AgentState, MessageStatus, PartStatus, PathState
 
 ROOT = Path(__file__).resolve().parents[1] / "gateway"
-WORDS = {s.value for machine in (MessageStatus, PartStatus, AgentState) for s in machine}
+WORDS = {s.value for machine in (MessageStatus, PartStatus, AgentState, PathState) for s in machine}
 _WORD = "|".join(sorted(WORDS))
 # An SQL literal: "status = 'queued'", "IN ('open', 'claimed')", "VALUES (..., 'queued'".
 SQL_LITERAL = re.compile(rf"(?:=|\bIN\s*\(|,)\s*'({_WORD})'", re.IGNORECASE)

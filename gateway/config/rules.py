@@ -89,7 +89,21 @@ def check_replies_keywords(
         )
     owner: dict[str, str] = {}
     defaults = Keywords()
-    for kind in ("opt_out", "opt_in", "help", "oops"):
+    kinds = ("opt_out", "opt_out_all", "opt_in", "help", "oops")
+    given = {w for kind in kinds if kind in v for w in v[kind]}
+    yielding = {
+        # A configuration written before opt_out_all existed ("opt_out: [STOP, STOPALL, ...]")
+        # still loads and means what it says; and one that moves STOP to opt_out_all (the
+        # law's wording) need not repeat the rest of opt_out.
+        "opt_out_all": given,
+        "opt_out": set(v.get("opt_out_all", ())),
+    }
+    for kind, taken in yielding.items():
+        if kind not in v:
+            kept = tuple(w for w in getattr(defaults, kind) if w not in taken)
+            if kept != getattr(defaults, kind):
+                v[kind] = kept
+    for kind in kinds:
         for word in v.get(kind, getattr(defaults, kind)):
             if word in owner and owner[word] != kind:
                 raise Bad(

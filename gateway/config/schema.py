@@ -102,6 +102,10 @@ DEFAULT_OPT_OUT_REPLY = (
 DEFAULT_OPT_IN_REPLY = (
     "You are subscribed to {name} again. Reply HELP for help, STOP to unsubscribe."
 )
+DEFAULT_OPT_OUT_ALL_REPLY = (
+    "You are unsubscribed from all our numbers and will get no more messages."
+    " Reply START to {code} to resubscribe to {name}."
+)
 DEFAULT_HELP_REPLY = "{name}: reply STOP to unsubscribe, START to subscribe again."
 DEFAULT_OOPS_REPLY = "Welcome back to {name}: your STOP was undone. Reply STOP to unsubscribe."
 REPLY_PLACEHOLDERS = v.REPLY_PLACEHOLDERS
@@ -113,17 +117,21 @@ class Replies:
 
     opt_out: str = setting(v.reply, DEFAULT_OPT_OUT_REPLY)
     opt_in: str = setting(v.reply, DEFAULT_OPT_IN_REPLY)
+    opt_out_all: str = setting(v.reply, DEFAULT_OPT_OUT_ALL_REPLY)
     help: str = setting(v.reply, DEFAULT_HELP_REPLY)
     oops: str = setting(v.reply, DEFAULT_OOPS_REPLY)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Keywords:
-    """Inbound keywords, upper case with spaces removed (matching is case/space-insensitive)."""
+    """Inbound keywords, upper case with spaces removed (matching is case/space-insensitive).
+    ``opt_out`` opts out of this short code, ``opt_out_all`` of every short code (put STOP
+    there where the law says a STOP ends every message from the sender)."""
 
     opt_out: tuple[str, ...] = setting(
-        list_of(v.keyword), ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
+        list_of(v.keyword), ("STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
     )
+    opt_out_all: tuple[str, ...] = setting(list_of(v.keyword), ("STOPALL", "UNSUBSCRIBEALL"))
     opt_in: tuple[str, ...] = setting(list_of(v.keyword), ("START", "UNSTOP"))
     help: tuple[str, ...] = setting(list_of(v.keyword), ("HELP", "INFO"))
     oops: tuple[str, ...] = setting(list_of(v.keyword), ("OOPS",))
@@ -140,7 +148,7 @@ class ShortCodeConfig:
     replies: Replies = setting(section(Replies), factory=Replies)
     keywords: Keywords = setting(section(Keywords), factory=Keywords)
 
-    def reply(self, kind: Literal["opt_out", "opt_in", "help", "oops"]) -> str:
+    def reply(self, kind: Literal["opt_out", "opt_out_all", "opt_in", "help", "oops"]) -> str:
         """The reply text of ``kind`` with the short code's name and code filled in."""
         return getattr(self.replies, kind).format(name=self.name, code=self.code)
 

@@ -38,7 +38,7 @@ from ..modem import pdu as smspdu
 from ..store import Store, StoreError
 from ..store.states import MessageStatus, PartStatus
 from ..store.times import iso, now, parse
-from .eligibility import why_not_textable
+from .eligibility import refusal
 from .events import EventBus
 from .failures import Blame, Failure, classify
 from .health import SendHealth, SendState
@@ -476,17 +476,19 @@ class Dispatcher:
     def _refuse_if_no_longer_wanted(self, row) -> bool:
         """A recipient who opted out or was deactivated after the message was queued does not
         get it (a keyword's own confirmation excepted): the same rule as at submit time
-        (:func:`.eligibility.why_not_textable`), asked again. True when the message was
+        (:func:`.eligibility.refusal`), asked again. True when the message was
         failed."""
         if row["created_by"] == "keyword":
             return False
+        # "subscribed" is the row's subscription to the message's own short code, read with
+        # the store's one rule (store/subscriptions.py) in the same query as the message.
         profile = {
             "status": row["profile_status"],
-            "subscribed": row["subscribed"],
+            "subscribed": row["subscribed_all"],
             "phone": row["phone"],
         }
         # The number itself was checked when the message was accepted (Outbox.submit).
-        reason = why_not_textable(profile, number_checked=True)
+        reason = refusal(profile, bool(row["subscribed"]), row["short_code"], number_checked=True)
         if reason is None:
             return False
         self._fail(row, f"{reason} (found at send time; it was queued before)")

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import Config, ShortCodeConfig
@@ -25,6 +25,7 @@ from ..store.times import iso, now, parse
 from . import keywords
 from .eligibility import why_not_textable
 from .events import EventBus
+from .optin import OptinPaths
 from .outbound import Outbox, SendRefused
 from .reports import apply_status_report
 from .subscriptions import OptSource, Subscriptions
@@ -70,7 +71,12 @@ class Inbound:
         # Keywords change subscriptions the one way the buttons do (messaging/subscriptions.py).
         self.subscriptions = subscriptions or Subscriptions(store, events)
         self._lock = threading.Lock()
-        self.stale_changed = threading.Event()  # a new incomplete group: the timer may move
+        # A new incomplete group, or a keyword path waiting: the housekeeper's timer may move.
+        self.stale_changed = threading.Event()
+        # The team's keywords and the opt-in paths they start (messaging/optin.py).
+        self.optin = OptinPaths(
+            config, store, outbox, self.subscriptions, wake=self.stale_changed.set
+        )
         # Status reports that matched no part yet, by (modem, recipient, TP-MR): a fast
         # network's report can overtake the +CMGS answer of its own part (the modem prints
         # +CDS right after it, and the sender records the TP-MR a moment later).
@@ -305,8 +311,19 @@ class Inbound:
         if sc is not None and complete:
             kw = sc.keywords
             kind = keywords.classify(
-                body, opt_out=kw.opt_out, opt_in=kw.opt_in, help=kw.help, oops=kw.oops
+                body,
+                opt_out=kw.opt_out,
+                opt_out_all=kw.opt_out_all,
+                opt_in=kw.opt_in,
+                help=kw.help,
+                oops=kw.oops,
             )
+        plan = None
+        if kind == keywords.REPLY and sc is not None and complete:
+            # STOP/START/HELP/OOPS came first; then the team's keywords and open paths.
+            plan = self.optin.plan(profile, sc, body, self._sent_at(first))
+            if plan is not None:
+                kind = plan.kind
         if kind == keywords.REPLY and created:
             kind = "unknown"  # a number the gateway has never seen
         message_id = self.store.messages.add_inbound(
@@ -341,14 +358,35 @@ class Inbound:
                 "name": profile["name"],
                 "phone": profile["phone"],
                 "status": profile["status"],
-                "subscribed": bool(profile["subscribed"]),
+                # Subscribed to the short code this message came in on (the Inbox row's).
+                "subscribed": (
+                    self.store.subscriptions.subscribed(profile["id"], code)
+                    if code
+                    else bool(profile["subscribed"])
+                ),
                 # Why it may not be texted (None: it may), so the page need not know the rule.
-                "refusal": why_not_textable(profile),
+                "refusal": why_not_textable(self.store, profile, code or None),
             },
         )
-        if sc is not None:
+        if sc is not None and plan is not None:
+            self.optin.act(plan, profile["id"], sc, message_id)
+        elif sc is not None:
             self._keyword_action(kind, profile, sc, message_id)
         return message_id
+
+    def _sent_at(self, first) -> datetime:
+        """When the network took this text: its service-centre time stamp, unless that is
+        later than when the gateway read it (a handset or network clock ahead). An answer that
+        waited on the SIM while the gateway was down is judged by when it was sent."""
+        received = parse(first["received_at"])
+        try:
+            decoded = smspdu.decode(first["pdu"])
+        except CodecError:
+            return received
+        stamp = getattr(decoded, "timestamp", None)
+        if stamp is None or stamp.tzinfo is None:
+            return received
+        return min(received, stamp)
 
     def _keyword_action(self, kind: str, profile, sc: ShortCodeConfig, message_id: int) -> None:
         pid = profile["id"]
@@ -356,16 +394,25 @@ class Inbound:
         allow = False
         by = OptSource.by_keyword(sc.code, message_id)
         if kind == keywords.OPT_OUT:
-            self.subscriptions.unsubscribe(pid, by)
+            # This short code only; a STOP is also the way out of an open keyword path.
+            self.optin.cancel_open(pid, [sc.code])
+            self.subscriptions.unsubscribe(pid, by, short_code=sc.code)
             reply, allow = sc.reply("opt_out"), True
+        elif kind == keywords.OPT_OUT_ALL:
+            self.optin.cancel_open(pid, [s.code for s in self.config.short_codes])
+            self.subscriptions.unsubscribe(pid, by)
+            reply, allow = sc.reply("opt_out_all"), True
         elif kind == keywords.OPT_IN:
-            self.subscriptions.subscribe(pid, by)
+            self.subscriptions.subscribe(pid, by, short_code=sc.code)
             reply = sc.reply("opt_in")
         elif kind == keywords.HELP:
             reply, allow = sc.reply("help"), True
         elif kind == keywords.OOPS:
-            if self._just_stopped(pid, message_id):
-                self.subscriptions.subscribe(pid, by, undo=True)
+            stop = self._just_stopped(pid, message_id)
+            if stop is not None:
+                # Undone as wide as the STOP was: its short code, or all of them.
+                scope = None if stop["all_codes"] else stop["short_code"]
+                self.subscriptions.subscribe(pid, by, short_code=scope, undo=True)
                 reply = sc.reply("oops")
             else:
                 # Not right after a STOP: an ordinary message for the team.
@@ -383,10 +430,12 @@ class Inbound:
             except SendRefused as exc:
                 log.warning("no %s reply to %s: %s", kind, profile["phone"], exc)
 
-    def _just_stopped(self, profile_id: int, message_id: int) -> bool:
+    def _just_stopped(self, profile_id: int, message_id: int) -> Any:
+        """The opt history's entry of the STOP this profile texted just before this message
+        (within the undo window), or None."""
         last = self.store.opt_events.last(profile_id)
         if last is None or last["action"] != "opt_out" or last["message_id"] is None:
-            return False
+            return None
         previous_in = self.store.messages.previous_inbound(profile_id, message_id)
         recent = parse(last["created_at"]) >= now() - OOPS_WINDOW
-        return previous_in == last["message_id"] and recent
+        return last if previous_in == last["message_id"] and recent else None

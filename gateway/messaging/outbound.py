@@ -93,14 +93,23 @@ class Outbox:
                 raise SendRefused(
                     "short_code", f"unknown short code {code!r} (known: {known})"
                 ) from exc
-        if profile_id is not None:
-            last = self.store.messages.last_short_code(profile_id)
-            if last:
-                try:
-                    return self.config.short_code(last)
-                except KeyError:
-                    log.info("short code %s of an old message is no longer configured", last)
-        return self.config.short_codes[0]
+        if profile_id is None:
+            return self.config.short_codes[0]
+        candidates = list(self.config.short_codes)
+        last = self.store.messages.last_short_code(profile_id)
+        if last:
+            try:
+                candidates.insert(0, self.config.short_code(last))
+            except KeyError:
+                log.info("short code %s of an old message is no longer configured", last)
+        profile = self.store.profiles.get(profile_id)
+        if profile is not None:
+            # The one it last talked with when it may be texted from it, else the first one
+            # it may be texted from (a STOP to one short code leaves the others).
+            for sc in candidates:
+                if why_not_textable(self.store, profile, sc.code) is None:
+                    return sc
+        return candidates[0]
 
     def submit(
         self,
@@ -152,13 +161,13 @@ class Outbox:
             if refusal is not None:  # before a profile is made for a number never texted
                 raise SendRefused("to", f"{phone}: {refusal}")
             profile, _ = self.store.profiles.get_or_create(phone)
-        refusal = why_not_textable(profile, allow_opted_out=allow_unsubscribed)
+        sc = self.short_code_for(short_code, profile["id"])
+        refusal = why_not_textable(self.store, profile, sc.code, allow_opted_out=allow_unsubscribed)
         if refusal is not None:
             raise SendRefused("profile", f"{profile['phone']}: {refusal}")
         body = expand_emoji(text or "")
         if not body.strip():
             raise SendRefused("text", "the message is empty")
-        sc = self.short_code_for(short_code, profile["id"])
         limits = self.config.messages
         try:
             analysis = smstext.analyze(body, ref16=limits.ref16, max_parts=limits.max_parts).check()

@@ -1,9 +1,12 @@
-"""The one place a profile's subscription changes: opting out and back in, whether the person
-texted a keyword, an agent clicked a button (on the profile's page or in the Inbox) or a CSV
-import said so.
+"""The one place a profile's subscription changes: opting out and back in, of one short code
+or of all of them, whether the person texted a keyword, an agent clicked a button (on the
+profile's page or in the Inbox) or a CSV import said so.
 
-Every change is recorded in the opt history (``opt_events``) with its cause, a change by hand
-also in the audit log, and announced as ``profile.changed`` {id, subscribed} once committed.
+A profile is subscribed to each short code on its own (``store/subscriptions.py`` holds the
+rule): STOP to a short code opts out of that one, ``STOP ALL`` (or the law's wording where a
+short code is configured so) of every one. Every change is recorded in the opt history
+(``opt_events``) with its cause and scope, a change by hand also in the audit log, and announced
+as ``profile.changed`` {id, subscribed, short_code (None: all)} once committed.
 Subscribing is only that: it never makes an inactive profile active (that is
 :meth:`gateway.messaging.profiles.ProfileService.activate`, a separate button the user sees).
 """
@@ -45,43 +48,66 @@ class OptSource:
 
 
 class Subscriptions:
-    """Subscribe and unsubscribe profiles (no state of its own; one per caller is fine)."""
+    """Subscribe and unsubscribe profiles, to one short code or to all of them (no state of
+    its own; one per caller is fine)."""
 
     def __init__(self, store: Store, events: EventBus) -> None:
         self.store = store
         self.events = events
 
-    def subscribe(self, profile_id: int, by: OptSource, *, undo: bool = False) -> bool:
-        """Opt a profile back in (``undo``: the person took back their STOP with the undo
-        word, recorded as ``undo_opt_out``). The profile's status is left as it is. False when
-        it already was subscribed (a keyword is recorded all the same: see :meth:`_change`)."""
-        return self._change(profile_id, True, "undo_opt_out" if undo else "opt_in", by)
+    def subscribe(
+        self,
+        profile_id: int,
+        by: OptSource,
+        *,
+        short_code: str | None = None,
+        undo: bool = False,
+    ) -> bool:
+        """Opt a profile in to ``short_code`` (None: to every short code) (``undo``: the person
+        took back their STOP with the undo word, recorded as ``undo_opt_out``). The profile's
+        status is left as it is. False when it already was subscribed (a keyword is recorded
+        all the same: see :meth:`_change`)."""
+        action = "undo_opt_out" if undo else "opt_in"
+        return self._change(profile_id, True, action, by, short_code)
 
-    def unsubscribe(self, profile_id: int, by: OptSource) -> bool:
-        """Opt a profile out: no more texts go to it (the dispatcher also fails any still
-        queued). No SMS is sent here; a STOP's confirmation is the keyword handler's. False
-        when it already was opted out."""
-        return self._change(profile_id, False, "opt_out", by)
+    def unsubscribe(self, profile_id: int, by: OptSource, *, short_code: str | None = None) -> bool:
+        """Opt a profile out of ``short_code`` (None: of every short code, ``STOP ALL``): no
+        more texts go to it from there (the dispatcher also fails any still queued). No SMS is
+        sent here; a STOP's confirmation is the keyword handler's. False when it already was
+        opted out."""
+        return self._change(profile_id, False, "opt_out", by, short_code)
 
-    def _change(self, profile_id: int, subscribed: bool, action: str, by: OptSource) -> bool:
+    def _change(
+        self, profile_id: int, subscribed: bool, action: str, by: OptSource, scope: str | None
+    ) -> bool:
         with self.store.db.tx():
             profile = self.store.profiles.get(profile_id)
             if profile is None:
                 raise ProfileNotFound(f"no profile with id {profile_id}")
-            changed = bool(profile["subscribed"]) != subscribed
+            rows = self.store.subscriptions
+            if scope is not None:
+                changed = rows.subscribed(profile_id, scope) != subscribed
+            else:
+                changed = bool(profile["subscribed"]) != subscribed or any(
+                    v != subscribed for v in rows.of_profile(profile_id).values()
+                )
             # Each STOP or START the person texts is their request and stays in the history
             # (the undo word looks for the STOP it undoes), even when nothing had to change.
             if not changed and by.source != "keyword":
                 return False
             if changed:
-                self.store.profiles.update(profile_id, subscribed=subscribed)
+                if scope is not None:
+                    rows.set_one(profile_id, scope, subscribed)
+                else:
+                    rows.set_all(profile_id, subscribed)
             self.store.opt_events.record(
                 profile_id,
                 action,
                 source=by.source,
-                short_code=by.short_code,
+                short_code=scope or by.short_code,
                 message_id=by.message_id,
                 actor=by.actor,
+                all_codes=scope is None,
             )
             if by.source == "agent":
                 self.store.audit.add(
@@ -89,9 +115,12 @@ class Subscriptions:
                     actor=by.actor,
                     profile_id=profile_id,
                     phone=profile["phone"],
+                    short_code=scope or "all",
                 )
             # Announced once committed: a page woken by it reads the profile from the store.
             self.store.db.after_commit(
-                lambda: self.events.publish("profile.changed", id=profile_id, subscribed=subscribed)
+                lambda: self.events.publish(
+                    "profile.changed", id=profile_id, subscribed=subscribed, short_code=scope
+                )
             )
         return changed

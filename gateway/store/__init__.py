@@ -22,15 +22,19 @@ from .db import (
     newest_good_backup,
 )
 from .inbound import InboundPdus, RawPdu
+from .keywords import KeywordExists, KeywordPaths, Keywords, NewKeyword
 from .messages import Messages, NewOutbound, PastMessage
 from .migrations import migrate
 from .overview import Overview
 from .profiles import ProfileError, Profiles
 from .records import AuditLog, Campaigns, ModemRecords, OptEvents, StoreReferenceAllocator
 from .states import IN_FLIGHT, sql_list
+from .subscriptions import ShortCodeSubscriptions
 from .users import UserError, Users
 
 __all__ = [
+    "KeywordExists",
+    "NewKeyword",
     "NewOutbound",
     "PastMessage",
     "ProfileError",
@@ -49,7 +53,8 @@ DB_NAME = "gateway.sqlite3"
 
 class Store:
     """The opened store: ``profiles``, ``messages``, ``inbound``, ``users``, ``modems``,
-    ``campaigns``, ``opt_events``, ``audit``, ``refs`` and ``overview`` (Home's figures)."""
+    ``campaigns``, ``opt_events``, ``audit``, ``refs``, ``overview`` (Home's figures),
+    ``subscriptions`` (per short code), ``keywords`` and ``keyword_paths``."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self.db = db
@@ -64,6 +69,10 @@ class Store:
         self.audit = AuditLog(db)
         self.refs = StoreReferenceAllocator(db)
         self.overview = Overview(db)
+        # Issue 11: subscription per short code, keywords and their opt-in paths.
+        self.subscriptions = ShortCodeSubscriptions(db)
+        self.keywords = Keywords(db)
+        self.keyword_paths = KeywordPaths(db)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:

@@ -26,6 +26,7 @@ from .states import (
     PartStatus,
     sql_list,
 )
+from .subscriptions import subscribed_sql
 from .times import iso, now
 
 OUT_STATES: tuple[str, ...] = tuple(OUTBOUND)
@@ -191,7 +192,10 @@ class Messages:
         sticky modem, status and subscription; ``after`` = (priority, id) of the last row of
         the previous page, so a router can look past rows it cannot place now."""
         sql = (
-            "SELECT m.*, p.sticky_modem, p.status AS profile_status, p.subscribed"
+            "SELECT m.*, p.sticky_modem, p.status AS profile_status,"
+            " p.subscribed AS subscribed_all,"
+            # Subscribed to the message's own short code (store/subscriptions.py's rule).
+            f" {subscribed_sql('m.short_code')} AS subscribed"
             " FROM messages m JOIN profiles p ON p.id = m.profile_id"
             f" WHERE m.direction = 'out' AND m.status = '{MessageStatus.QUEUED}'"
             " AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= ?)"

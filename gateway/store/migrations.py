@@ -232,12 +232,79 @@ EXPIRY_INDEX: list[str] = [
     " WHERE direction = 'out' AND expires_at IS NOT NULL",
 ]
 
+# Subscription per short code (issue 11): a row says whether a profile takes texts from one
+# short code; a profile without a row for a short code follows ``profiles.subscribed``, which so
+# means "subscribed to the short codes with no row of their own". Existing data needs no row: a
+# profile opted out (subscribed = 0) stays opted out of every short code, one subscribed stays
+# subscribed to all. Opt history says whether a change was about one short code or all of them
+# (every change before this migration was about all).
+SUBSCRIPTIONS_PER_SHORT_CODE = """
+CREATE TABLE subscriptions (
+    profile_id INTEGER NOT NULL REFERENCES profiles (id),
+    short_code TEXT NOT NULL,
+    subscribed INTEGER NOT NULL CHECK (subscribed IN (0, 1)),
+    changed_at TEXT NOT NULL,
+    PRIMARY KEY (profile_id, short_code)
+) WITHOUT ROWID;
+CREATE INDEX subscriptions_short_code ON subscriptions (short_code, subscribed, profile_id);
+ALTER TABLE opt_events ADD COLUMN all_codes INTEGER NOT NULL DEFAULT 1;
+"""
+
+# Keywords per short code and the opt-in paths they start (issue 11). A removed keyword keeps
+# its row (``removed_at``) for the paths that name it; only one live keyword per word and short
+# code. A path is one person's walk through one keyword: its state (store/states.py PathState),
+# the question it waits on and when it expires; at most one open path per profile and short
+# code.
+KEYWORDS_AND_PATHS: list[str] = [
+    """CREATE TABLE keywords (
+        id INTEGER PRIMARY KEY,
+        short_code TEXT NOT NULL,
+        word TEXT NOT NULL,
+        match_key TEXT NOT NULL,
+        reply TEXT NOT NULL,
+        campaign_id INTEGER REFERENCES campaigns (id),
+        double_opt_in INTEGER NOT NULL DEFAULT 0 CHECK (double_opt_in IN (0, 1)),
+        confirm_prompt TEXT NOT NULL DEFAULT '',
+        time_limit_minutes INTEGER NOT NULL DEFAULT 1440 CHECK (time_limit_minutes > 0),
+        questions TEXT NOT NULL DEFAULT '[]',
+        done_reply TEXT NOT NULL DEFAULT '',
+        exit_word TEXT NOT NULL DEFAULT 'EXIT',
+        exit_reply TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        created_by TEXT,
+        removed_at TEXT
+    )""",
+    "CREATE UNIQUE INDEX keywords_live ON keywords (short_code, match_key)"
+    " WHERE removed_at IS NULL",
+    """CREATE TABLE keyword_paths (
+        id INTEGER PRIMARY KEY,
+        profile_id INTEGER NOT NULL REFERENCES profiles (id),
+        short_code TEXT NOT NULL,
+        keyword_id INTEGER NOT NULL REFERENCES keywords (id),
+        state TEXT NOT NULL,
+        step INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX keyword_paths_open ON keyword_paths (profile_id, short_code)"
+    f" WHERE state IN {states.sql_list(states.OPEN_PATHS)}",
+    f"CREATE INDEX keyword_paths_expiry ON keyword_paths (expires_at)"
+    f" WHERE state IN {states.sql_list(states.OPEN_PATHS)}",
+    "CREATE INDEX keyword_paths_profile ON keyword_paths (profile_id, id)",
+    # The Keywords page's counts per keyword (started, open, done).
+    "CREATE INDEX keyword_paths_keyword ON keyword_paths (keyword_id, state)",
+    *states.path_triggers(),
+]
+
 MIGRATIONS: list[tuple[int, str, str | list[str]]] = [
     (1, "initial schema", SCHEMA_V1),
     (2, "login sessions", SESSIONS),
     (3, "indexes and full-text search for large stores", SCALE_INDEXES_AND_SEARCH),
     (4, "state machines enforced by triggers", STATE_TRIGGERS),
     (5, "index for the expiry of queued messages", EXPIRY_INDEX),
+    (6, "subscription per short code", SUBSCRIPTIONS_PER_SHORT_CODE),
+    (7, "keywords and opt-in paths", KEYWORDS_AND_PATHS),
 ]
 
 

@@ -110,12 +110,25 @@ class OptEvents:
         short_code: str | None = None,
         message_id: int | None = None,
         actor: str | None = None,
+        all_codes: bool = True,
     ) -> int:
+        """Record a change; ``all_codes`` False when it was about ``short_code`` alone (a STOP
+        to one short code), True when about every short code (``short_code`` is then the one
+        texted, if any)."""
         with self.db.tx() as conn:
             cur = conn.execute(
                 "INSERT INTO opt_events (profile_id, short_code, action, source, message_id,"
-                " actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (profile_id, short_code, action, source, message_id, actor, iso(now())),
+                " actor, created_at, all_codes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    profile_id,
+                    short_code,
+                    action,
+                    source,
+                    message_id,
+                    actor,
+                    iso(now()),
+                    int(all_codes),
+                ),
             )
             return int(cur.lastrowid)
 

@@ -282,3 +282,48 @@ def triggers() -> list[str]:
             [bad_part, *_moves_sql(PART, "OLD.status", "NEW.status")],
         ),
     ]
+
+
+# -- keyword opt-in paths (issue 11) ----------------------------------------------------------
+
+
+class PathState(enum.StrEnum):
+    """Where a person is on a keyword's opt-in path (``keyword_paths.state``): waiting for the
+    ``Y`` of a double opt-in, answering its questions, or ended one of three ways."""
+
+    CONFIRMING = "confirming"  # the keyword asked for Y; nothing subscribed yet
+    ASKING = "asking"  # subscribed (when the keyword subscribes); a question is waiting
+    DONE = "done"  # confirmed and every question answered
+    EXPIRED = "expired"  # no Y (or no answer) within the keyword's time limit
+    CANCELLED = "cancelled"  # the person took the way out (or STOP), or the keyword was removed
+
+
+# Paths still waiting for the person: at most one per profile and short code.
+OPEN_PATHS: tuple[PathState, ...] = (PathState.CONFIRMING, PathState.ASKING)
+
+_K = PathState
+PATH = Machine(
+    "keyword_paths.state",
+    PathState,
+    {
+        _K.CONFIRMING: frozenset({_K.ASKING, _K.DONE, _K.EXPIRED, _K.CANCELLED}),
+        _K.ASKING: frozenset({_K.DONE, _K.EXPIRED, _K.CANCELLED}),
+        _K.DONE: frozenset(),
+        _K.EXPIRED: frozenset(),
+        _K.CANCELLED: frozenset(),
+    },
+)
+
+
+def path_triggers() -> list[str]:
+    """The triggers that make ``keyword_paths.state`` hold :data:`PATH` (migration 7)."""
+    bad = (
+        "SELECT RAISE(ABORT, 'keyword_paths.state must be one of"
+        f" {', '.join(PathState)}') WHERE NEW.state NOT IN {sql_list(PathState)};"
+    )
+    moves = " ".join(_moves_sql(PATH, "OLD.state", "NEW.state"))
+    return [
+        f"CREATE TRIGGER keyword_paths_state_insert BEFORE INSERT ON keyword_paths BEGIN {bad} END",
+        "CREATE TRIGGER keyword_paths_state_update BEFORE UPDATE OF state ON keyword_paths"
+        f" BEGIN {bad} {moves} END",
+    ]

@@ -35,6 +35,7 @@ BLUEPRINTS = [
     "gateway.web.views.messages",
     "gateway.web.views.modems",
     "gateway.web.views.settings",
+    "gateway.web.views.keywords",
     "gateway.web.views.phones",
     "gateway.web.views.api",
     "gateway.web.views.live",

@@ -25,9 +25,11 @@ def short_codes_status(ctx: Services) -> list[dict]:
 
 def chat_unavailable_reason(ctx: Services, profile: sqlite3.Row) -> str | None:
     """Why this profile cannot be chatted with now, or None when it can: it must be one that
-    may be texted (messaging/eligibility.py, the rule every send obeys), and some short code
-    must have a healthy modem."""
-    refusal = why_not_textable(profile)
+    may be texted from the short code a chat reply would go from (messaging/eligibility.py,
+    the rule every send obeys; the one it last talked with, else the first it may be texted
+    from), and some short code must have a healthy modem."""
+    code = ctx.config.short_codes and ctx.outbox.short_code_for(None, profile["id"]).code
+    refusal = why_not_textable(ctx.store, profile, code or None)
     if refusal is not None:
         return refusal
     if not any(s["up"] for s in short_codes_status(ctx)):

@@ -44,7 +44,9 @@ def test_reactivate_and_resubscribe_are_separate_buttons(logged_in_page, gateway
         stop_row.get_by_role("button", name="Re-subscribe").click()
     assert asked and asked[0].startswith("Subscribe Samuel Brooks again?")
     expect(page.locator("main")).to_contain_text(
-        "Samuel Brooks is subscribed again.", timeout=WAIT_MS
+        # The row's button re-subscribes to the short code the STOP went to.
+        "Samuel Brooks is subscribed to 55123 again.",
+        timeout=WAIT_MS,
     )
     profile = gw.profile(SAMUEL)
     assert (profile["status"], profile["subscribed"]) == ("active", 1)

@@ -27,7 +27,8 @@ def test_chat_absent_for_opted_out_profiles(logged_in_page, gateway_daemon):
     expect(oliver.get_by_role("button", name="CHAT")).to_be_visible()
 
     handset = gw.handset(OLIVER)
-    handset.send(to=gw.modem_numbers["support-a"], text="STOP")
+    # STOP ALL: a STOP to one short code alone leaves the others (and the chat from them).
+    handset.send(to=gw.modem_numbers["support-a"], text="STOP ALL")
     # The confirmation goes out after the opt-out is committed.
     confirmation = handset.wait_for_message(timeout=E2E_TIMEOUT_S)
     assert "unsubscribed" in confirmation.text.lower()

@@ -7,12 +7,16 @@ import pytest
 
 from gateway.messaging.outbound import SendRefused
 
-from .harness import ALICE, BOB, NUM_A, NUM_C, SUPPORT, wait_until
+from .harness import ALERTS, ALICE, BOB, NUM_A, NUM_C, SUPPORT, wait_until
 
 
-def _subscribed(gateway, phone: str) -> bool | None:
+def _subscribed(gateway, phone: str, short_code: str = SUPPORT) -> bool | None:
+    """Whether the profile of ``phone`` is subscribed to ``short_code`` (a STOP opts out of
+    the short code texted alone)."""
     profile = gateway.store.profiles.by_phone(phone)
-    return None if profile is None else bool(profile["subscribed"])
+    if profile is None:
+        return None
+    return gateway.store.subscriptions.subscribed(profile["id"], short_code)
 
 
 def _actions(gateway, phone: str) -> list[str]:
@@ -29,6 +33,7 @@ def test_stop_refused_send_then_start(gateway):
     confirm = alice.wait_for_message(timeout=5)
     assert confirm.sender == NUM_A and "unsubscribed from Support" in confirm.text
     assert _subscribed(gateway, ALICE) is False
+    assert _subscribed(gateway, ALICE, ALERTS) is True
     stop_msg = gateway.store.db.q1(
         "SELECT * FROM messages WHERE direction = 'in' AND phone = ? ORDER BY id DESC", (ALICE,)
     )
@@ -55,7 +60,7 @@ def test_help_is_answered_from_the_short_code_of_the_modem(gateway):
     answer = bob.wait_for_message(timeout=5)
     assert answer.sender == NUM_C
     assert answer.text == "Alerts: reply STOP to unsubscribe, START to subscribe again."
-    assert _subscribed(gateway, BOB) is True  # HELP changes nothing
+    assert _subscribed(gateway, BOB, ALERTS) is True  # HELP changes nothing
 
 
 def test_oops_right_after_stop_undoes_it(gateway):

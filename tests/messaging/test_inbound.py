@@ -86,15 +86,19 @@ def test_stop_then_refused_send_then_start(world: World) -> None:
     world.store.profiles.add(HANDSET, "Ann")
     world.inbound.receive("a", deliver(" s t o p ")[0])
     profile = world.store.profiles.by_phone(HANDSET)
-    assert profile["subscribed"] == 0
+    # Opted out of the short code it texted (55123, modem a's), not of every short code.
+    assert profile["subscribed"] == 1
+    assert not world.store.subscriptions.subscribed(profile["id"], "55123")
     (msg,) = messages_in(world)
     assert msg["kind"] == "opt-out" and msg["agent_state"] is None
     confirm = world.store.db.q1("SELECT * FROM messages WHERE direction='out'")
     assert "unsubscribed" in confirm["body"]
-    with pytest.raises(SendRefused):
-        world.outbox.submit("promo", profile_id=profile["id"])
+    with pytest.raises(SendRefused, match="opted out of 55123"):
+        world.outbox.submit("promo", profile_id=profile["id"], short_code="55123")
+    # Still subscribed to the other short code: a text without one goes from there.
+    assert world.outbox.submit("promo", profile_id=profile["id"]).short_code == "55999"
     world.inbound.receive("a", deliver("Start", reference=10)[0])
-    assert world.store.profiles.by_phone(HANDSET)["subscribed"] == 1
+    assert world.store.subscriptions.subscribed(profile["id"], "55123")
     world.outbox.submit("welcome back", profile_id=profile["id"])
     actions = [e["action"] for e in world.store.opt_events.history(profile["id"])]
     assert actions == ["opt_out", "opt_in"]

@@ -135,8 +135,8 @@ def test_opt_out_and_back_by_hand_are_recorded_with_the_agent(env: Env) -> None:
     assert env.audit_actions()[-2:] == ["profile.opt_out", "profile.opt_in"]
     kinds = [env.sub.get(0), env.sub.get(0)]
     assert [(e.kind, e.data) for e in kinds] == [
-        ("profile.changed", {"id": pid, "subscribed": False}),
-        ("profile.changed", {"id": pid, "subscribed": True}),
+        ("profile.changed", {"id": pid, "subscribed": False, "short_code": None}),
+        ("profile.changed", {"id": pid, "subscribed": True, "short_code": None}),
     ]
 
 
@@ -309,7 +309,10 @@ def test_import_can_opt_out_and_publishes_it(env: Env) -> None:
     env.service.import_csv(csv_bytes(["phone", "subscribed"], ["5551230001", "no"]), actor="t")
     assert not env.store.profiles.get(pid)["subscribed"]
     event = env.sub.get(0)
-    assert (event.kind, event.data) == ("profile.changed", {"id": pid, "subscribed": False})
+    assert (event.kind, event.data) == (
+        "profile.changed",
+        {"id": pid, "subscribed": False, "short_code": None},
+    )
 
 
 def test_semicolon_files_and_crlf_inside_quotes(env: Env) -> None:

@@ -132,12 +132,12 @@ def test_the_send_time_check_keeps_the_profile_rules_and_trusts_the_checked_numb
     """Issue 10: at send time the dispatcher asks the rule again with ``number_checked`` (the
     number passed it when the message was accepted; parsing it again was a fifth of the CPU
     per message): inactive and opted-out profiles are still refused, the number is not parsed."""
-    from gateway.messaging.eligibility import INACTIVE, NOT_MOBILE, OPTED_OUT, why_not_textable
+    from gateway.messaging.eligibility import INACTIVE, NOT_MOBILE, OPTED_OUT, refusal
 
     landline = {"status": "active", "subscribed": 1, "phone": "+442079460018"}  # London
-    assert why_not_textable(landline) == NOT_MOBILE
-    assert why_not_textable(landline, number_checked=True) is None
+    assert refusal(landline, True, "55123") == NOT_MOBILE
+    assert refusal(landline, True, "55123", number_checked=True) is None
     inactive = {**landline, "status": "inactive"}
-    assert why_not_textable(inactive, number_checked=True) == INACTIVE
+    assert refusal(inactive, True, "55123", number_checked=True) == INACTIVE
     opted_out = {**landline, "subscribed": 0}
-    assert why_not_textable(opted_out, number_checked=True) == OPTED_OUT
+    assert refusal(opted_out, False, "55123", number_checked=True) == OPTED_OUT

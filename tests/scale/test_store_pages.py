@@ -278,3 +278,24 @@ def test_the_expiry_sweep_reads_only_what_expires(traced: Traced) -> None:
     for sql in selects:
         plan = traced.plan(sql)
         assert any("USING INDEX messages_expiry" in step for step in plan), (sql, plan)
+
+
+def test_the_subscription_rule_reads_one_row_per_profile(traced: Traced) -> None:
+    """ "May this profile be texted from short code C" (store/subscriptions.py), over every
+    profile as a broadcast's audience asks it: one primary-key look-up per profile, and the
+    keyword page's counts by index."""
+    store = traced.app.store
+    where, params = store.subscriptions.textable_sql(SHORT_CODES[0])
+    sql = f"SELECT COUNT(*) FROM profiles p WHERE {where}"
+    plan = [row[3] for row in traced.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    assert "SEARCH s USING PRIMARY KEY (profile_id=? AND short_code=?)" in plan, plan
+    seen: list[str] = []
+    traced.conn.set_trace_callback(seen.append)
+    try:
+        store.keywords.live()
+        store.keyword_paths.next_expiry()
+    finally:
+        traced.conn.set_trace_callback(None)
+    for statement in seen:
+        plan = traced.plan(statement)
+        assert not any(re.match(r"SCAN keyword_paths", line) for line in plan), (statement, plan)

@@ -116,7 +116,7 @@ def test_rows_json_says_when_a_page_is_not_enough(web: Web, monkeypatch) -> None
 
 def test_chat_button_only_where_chat_is_available(web: Web, modems_up) -> None:
     receive(web, "+15551230001", "hi")
-    receive(web, "+15551230002", "STOP")
+    receive(web, "+15551230002", "STOP ALL")  # a STOP to 55123 alone leaves 55999 to chat from
     html = web.client(AGENT).get("/inbox").get_data(as_text=True)
     rows = html[html.index('id="inbox-rows"') : html.index("</tbody>")]
     buttons = [line for line in rows.splitlines() if 'class="chat-open"' in line]
@@ -143,7 +143,11 @@ def test_opt_out_by_hand_sends_nothing_and_is_recorded(web: Web, modems_up) -> N
     # No STOP confirmation: the team opted them out, the handset did not ask.
     assert web.store.db.value("SELECT COUNT(*) FROM messages WHERE direction = 'out'") == 0
     got = sub.get(timeout=1)
-    assert got.kind == "profile.changed" and got.data == {"id": pid, "subscribed": False}
+    assert got.kind == "profile.changed" and got.data == {
+        "id": pid,
+        "subscribed": False,
+        "short_code": None,
+    }
     page = client.get("/inbox?kind=reply").get_data(as_text=True)
     assert "is opted out. No message was sent to them." in page
 
@@ -190,7 +194,7 @@ def test_each_row_offers_the_buttons_its_sender_needs(web: Web) -> None:
     page = web.client(AGENT).get("/inbox").get_data(as_text=True)
     rows = {
         int(m.group(1)): m.group(0)
-        for m in re.finditer(r'<tr data-id="\d+" data-profile-id="(\d+)">.*?</tr>', page, re.S)
+        for m in re.finditer(r'<tr data-id="\d+" data-profile-id="(\d+)"[^>]*>.*?</tr>', page, re.S)
     }
 
     def shown(row: str, cls: str) -> bool:

@@ -40,16 +40,35 @@ def _by_keyword(web: Web, pid: int) -> None:
     web.inbound.receive("a", encode_deliver(PHONE, "START")[0])
 
 
-@pytest.mark.parametrize("resubscribe", [_by_profile_page, _by_inbox, _by_keyword])
-def test_every_resubscribe_only_subscribes(web: Web, resubscribe) -> None:
+def _by_profile_page_for_one_short_code(web: Web, pid: int) -> None:
+    client = web.client(AGENT)
+    token = csrf_token(client, f"/profiles/{pid}")
+    resp = client.post(
+        f"/profiles/{pid}/resubscribe", data={"csrf_token": token, "short_code": "55123"}
+    )
+    assert resp.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("resubscribe", "scope"),
+    [
+        (_by_profile_page, None),
+        (_by_inbox, None),
+        (_by_keyword, "55123"),  # START to 55123 (modem a's) subscribes to it alone
+        (_by_profile_page_for_one_short_code, "55123"),
+    ],
+)
+def test_every_resubscribe_only_subscribes(web: Web, resubscribe, scope) -> None:
     pid = web.store.profiles.add(PHONE, "Ann", subscribed=False, status="inactive")
     sub = web.events.subscribe()
     resubscribe(web, pid)
     profile = web.store.profiles.get(pid)
-    assert (profile["subscribed"], profile["status"]) == (1, "inactive")
+    assert (profile["subscribed"], profile["status"]) == (int(scope is None), "inactive")
+    assert web.store.subscriptions.subscribed(pid, "55123")
+    assert web.store.subscriptions.subscribed(pid, "55999") == (scope is None)
     assert web.store.opt_events.last(pid)["action"] == "opt_in"
     changed = [e for e in iter(lambda: sub.get(timeout=0.2), None) if e.kind == "profile.changed"]
-    assert [e.data for e in changed] == [{"id": pid, "subscribed": True}]
+    assert [e.data for e in changed] == [{"id": pid, "subscribed": True, "short_code": scope}]
 
 
 def _opt_out_on_profile_page(web: Web, pid: int) -> None:
@@ -76,18 +95,42 @@ def _opt_out_by_import(web: Web, pid: int) -> None:
     assert report.rows[0].outcome == "updated"
 
 
+def _opt_out_by_stop_all(web: Web, pid: int) -> None:
+    web.inbound.receive("a", encode_deliver(PHONE, "Stop all")[0])
+
+
+def _opt_out_of_one_on_profile_page(web: Web, pid: int) -> None:
+    client = web.client(AGENT)
+    token = csrf_token(client, f"/profiles/{pid}")
+    resp = client.post(
+        f"/profiles/{pid}/opt-out", data={"csrf_token": token, "short_code": "55123"}
+    )
+    assert resp.status_code == 302
+
+
 @pytest.mark.parametrize(
-    "opt_out", [_opt_out_on_profile_page, _opt_out_in_inbox, _opt_out_by_stop, _opt_out_by_import]
+    ("opt_out", "scope"),
+    [
+        (_opt_out_on_profile_page, None),
+        (_opt_out_in_inbox, None),
+        (_opt_out_by_stop, "55123"),  # STOP to 55123 opts out of it alone
+        (_opt_out_by_stop_all, None),
+        (_opt_out_by_import, None),  # the import's column is about every short code
+        (_opt_out_of_one_on_profile_page, "55123"),
+    ],
 )
-def test_every_opt_out_only_unsubscribes(web: Web, opt_out) -> None:
+def test_every_opt_out_only_unsubscribes(web: Web, opt_out, scope) -> None:
     pid = web.store.profiles.add(PHONE, "Ann", status="inactive")
     sub = web.events.subscribe()
     opt_out(web, pid)
     profile = web.store.profiles.get(pid)
-    assert (profile["subscribed"], profile["status"]) == (0, "inactive")
-    assert web.store.opt_events.last(pid)["action"] == "opt_out"
+    assert (profile["subscribed"], profile["status"]) == (int(scope is not None), "inactive")
+    assert not web.store.subscriptions.subscribed(pid, "55123")
+    assert web.store.subscriptions.subscribed(pid, "55999") == (scope is not None)
+    last = web.store.opt_events.last(pid)
+    assert (last["action"], bool(last["all_codes"])) == ("opt_out", scope is None)
     changed = [e for e in iter(lambda: sub.get(timeout=0.2), None) if e.kind == "profile.changed"]
-    assert [e.data for e in changed] == [{"id": pid, "subscribed": False}]
+    assert [e.data for e in changed] == [{"id": pid, "subscribed": False, "short_code": scope}]
 
 
 def _activate_on_profile_page(web: Web, pid: int) -> None:
@@ -128,7 +171,7 @@ def test_every_sender_gives_the_same_answer_and_reason(web: Web, setup, reason) 
     phone = setup.pop("phone", PHONE)
     pid = web.store.profiles.add(phone, "Ann", **setup)
     profile = web.store.profiles.get(pid)
-    assert why_not_textable(profile) == reason
+    assert why_not_textable(web.store, profile, "55123") == reason
     assert chat_unavailable_reason(web.services, profile) == reason
     with pytest.raises(SendRefused) as refused:
         web.outbox.submit("hi", profile_id=pid)
@@ -163,7 +206,8 @@ def test_a_number_that_cannot_receive_sms_gets_no_profile_from_a_send(web: Web) 
 
 def test_the_stop_confirmation_still_goes_to_someone_who_just_opted_out(web: Web) -> None:
     pid = web.store.profiles.add(PHONE, "Ann", subscribed=False)
-    assert why_not_textable(web.store.profiles.get(pid), allow_opted_out=True) is None
+    profile = web.store.profiles.get(pid)
+    assert why_not_textable(web.store, profile, "55123", allow_opted_out=True) is None
     assert web.outbox.submit("bye", profile_id=pid, allow_unsubscribed=True).created
 
 

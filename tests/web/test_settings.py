@@ -90,7 +90,7 @@ def test_page_shows_users_short_codes_config_and_audit(web: Web) -> None:
     html = web.client().get("/settings").get_data(as_text=True)
     assert 'data-user="admin"' in html and 'data-user="agent"' in html
     assert "55123 Support" in html and "55999 Alerts" in html
-    assert "STOP, STOPALL" in html
+    assert "STOP, UNSUBSCRIBE" in html and "STOPALL, UNSUBSCRIBEALL" in html
     assert "You are unsubscribed from Support" in html  # reply with {name} filled in
     assert "Modem A" in html and "default" in html
     assert "change them there" in html

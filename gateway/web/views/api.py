@@ -23,6 +23,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
 from ...messaging.agent import ClaimedByOther
+from ...messaging.eligibility import why_not_textable
 from ...messaging.outbound import IdempotencyConflict, SendRefused
 from ...messaging.requests import SendRequest
 from ...store import StoreError
@@ -148,7 +149,15 @@ def conversation(profile_id: int):
         chat_available=reason is None,
         reason=reason,
         short_codes=[
-            {"code": s["code"], "name": s["name"], "up": s["up"]} for s in short_codes_status(ctx)
+            {
+                "code": s["code"],
+                "name": s["name"],
+                "up": s["up"],
+                # Why this profile may not be texted from it (None: it may).
+                "refusal": why_not_textable(ctx.store, profile, s["code"]),
+                "subscribed": ctx.store.subscriptions.subscribed(profile_id, s["code"]),
+            }
+            for s in short_codes_status(ctx)
         ],
         default_short_code=default_code,
         unread=ctx.store.messages.unread_count(profile_id, g.user["id"]),

@@ -28,15 +28,25 @@ PER_PAGE = 50
 KINDS = {
     "reply": "Reply",
     "opt-out": "Opt-out",
+    "opt-out-all": "Opt-out of all",
     "opt-in": "Opt-in",
     "help": "Help",
     "oops": "Undo of STOP",
     "unknown": "New number",
+    "keyword": "Keyword",
+    "confirm": "Opt-in confirmed (Y)",
+    "answer": "Answer to a keyword's question",
 }
-KIND_BADGES = {"opt-out": "badge-bad", "opt-in": "badge-ok", "help": "badge-warn"}
+KIND_BADGES = {
+    "opt-out": "badge-bad",
+    "opt-out-all": "badge-bad",
+    "opt-in": "badge-ok",
+    "confirm": "badge-ok",
+    "help": "badge-warn",
+}
 # What the page's <template> row is rendered from; inbox.js fills in a real message.
 BLANK_ROW = {
-    "message": {"id": 0, "body": "", "created_at": ""},
+    "message": {"id": 0, "body": "", "created_at": "", "short_code": ""},
     "profile": {"id": 0, "name": "", "phone": "", "subscribed": True, "status": "active"},
     "chat_available": True,
     "kind_label": "",
@@ -67,10 +77,13 @@ def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
         profile = profiles[pid]
         if profile is None:  # cannot happen with the foreign key; never show half a row
             continue
+        shown = profile_json(profile)
+        # Subscribed to the short code this message came in on: what the row's buttons change.
+        shown["subscribed"] = ctx.store.subscriptions.subscribed(pid, m["short_code"])
         rows.append(
             {
                 "message": message_json(m),
-                "profile": profile_json(profile),
+                "profile": shown,
                 "chat_available": reasons[pid] is None,
                 "reason": reasons[pid],
                 "kind_label": KINDS.get(m["kind"] or "", m["kind"] or ""),
@@ -138,22 +151,30 @@ def _who(profile_id: int) -> str:
 
 
 def _set_subscription(profile_id: int, subscribed: bool):
+    """Change the subscription to the row's short code (the form's ``short_code``: the one
+    the message came in on), or to every short code when the form names none."""
+    ctx = services()
     who = _who(profile_id)
-    subscriptions = services().subscriptions
+    code = request.form.get("short_code", "").strip() or None
+    if code is not None and code not in {sc.code for sc in ctx.config.short_codes}:
+        abort(400, description=f"{code!r} is not a configured short code.")
+    subscriptions = ctx.subscriptions
     by = OptSource.by_hand(g.user["username"])
     try:
         if subscribed:
-            changed = subscriptions.subscribe(profile_id, by)
+            changed = subscriptions.subscribe(profile_id, by, short_code=code)
         else:
-            changed = subscriptions.unsubscribe(profile_id, by)
+            changed = subscriptions.unsubscribe(profile_id, by, short_code=code)
     except ProfileNotFound:
         abort(404, description=f"There is no profile with id {profile_id}.")
+    scope = f" {'to' if subscribed else 'of'} {code}" if code else ""
     if not changed:
-        flash(f"{who} was already {'subscribed' if subscribed else 'opted out'}.", "info")
+        state = "subscribed" if subscribed else "opted out"
+        flash(f"{who} was already {state}{scope}.", "info")
     elif subscribed:
-        flash(f"{who} is subscribed again.", "success")
+        flash(f"{who} is subscribed{scope} again.", "success")
     else:
-        flash(f"{who} is opted out. No message was sent to them.", "success")
+        flash(f"{who} is opted out{scope}. No message was sent to them.", "success")
     return redirect(_back())
 
 

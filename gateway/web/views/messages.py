@@ -29,7 +29,19 @@ bp.add_app_template_global(MessageStatus, "MessageStatus")
 PAGE_SIZE = 50
 EXPORT_BATCH = 500
 IN_STATES: tuple[str, ...] = tuple(INBOUND)
-KINDS = ("reply", "opt-out", "opt-in", "help", "oops", "unknown")
+KINDS = (
+    "reply",
+    "opt-out",
+    "opt-out-all",
+    "opt-in",
+    "help",
+    "oops",
+    "unknown",
+    # The team's keywords and their paths (messaging/optin.py).
+    "keyword",
+    "confirm",
+    "answer",
+)
 DIRECTIONS = ("out", "in")
 MAX_QUERY = 200
 # A search made of these characters with this many digits is taken for a phone number.

@@ -37,7 +37,7 @@ from ...messaging.profiles import (
 )
 from ...messaging.subscriptions import OptSource
 from ...store.profiles import custom_fields
-from ...store.states import MessageStatus
+from ...store.states import OPEN_PATHS, MessageStatus
 from ..context import services
 from ..helpers import (
     chat_available,
@@ -123,8 +123,15 @@ def index():
     rows = result.rows
     if not rows and (after is not None or before is not None):  # a stale link
         return redirect(_list_url(q=query, sort=sort, dir=_dir(descending), status=status))
+    # Short codes where a profile's subscription is not its default (a STOP to one of them).
+    differing = ctx.store.subscriptions.differing([r["id"] for r in rows])
     profiles = [
-        {"row": r, "chat": chat_available(ctx, r), "last": shown_time(r["last_message_at"])}
+        {
+            "row": r,
+            "chat": chat_available(ctx, r),
+            "last": shown_time(r["last_message_at"]),
+            "except": differing.get(r["id"], {}),
+        }
         for r in rows
     ]
 
@@ -291,17 +298,29 @@ def resubscribe(profile_id: int):
 
 
 def _set_subscribed(profile_id: int, subscribed: bool):
+    """Change the subscription to the form's ``short_code``, or to all of them when it names
+    none."""
+    ctx = services()
     _profile_or_404(profile_id)
-    subscriptions = services().subscriptions
+    code = request.form.get("short_code", "").strip() or None
+    if code is not None and code not in {sc.code for sc in ctx.config.short_codes}:
+        abort(400, description=f"{code!r} is not a configured short code.")
+    subscriptions = ctx.subscriptions
     by = OptSource.by_hand(_actor())
     if subscribed:
-        changed = subscriptions.subscribe(profile_id, by)
+        changed = subscriptions.subscribe(profile_id, by, short_code=code)
     else:
-        changed = subscriptions.unsubscribe(profile_id, by)
+        changed = subscriptions.unsubscribe(profile_id, by, short_code=code)
+    scope = f"to {code}" if code else "to every short code"
     if subscribed:
-        message = "Re-subscribed by hand; recorded in the opt history."
+        message = f"Re-subscribed {scope} by hand; recorded in the opt history."
+    elif code:
+        message = f"Opted out of {code} by hand; recorded in the opt history."
     else:
-        message = "Opted out by hand; recorded in the opt history. No more texts will go out."
+        message = (
+            "Opted out of every short code by hand; recorded in the opt history."
+            " No more texts will go out."
+        )
     flash(message if changed else "Nothing changed.", "success")
     return redirect(url_for("profiles.show", profile_id=profile_id))
 
@@ -319,6 +338,11 @@ def show(profile_id: int):
     return render_template(
         "profiles/show.html",
         profile=profile,
+        subscriptions=_subscription_rows(ctx, profile),
+        paths=[
+            {**dict(p), "open": p["state"] in OPEN_PATHS}
+            for p in ctx.store.keyword_paths.of_profile(profile_id, limit=10)
+        ],
         custom=custom_fields(profile),
         opt_history=ctx.store.opt_events.history(profile_id),
         messages=messages,
@@ -332,6 +356,23 @@ def show(profile_id: int):
     )
 
 
+def _subscription_rows(ctx, profile) -> list[dict[str, Any]]:
+    """Each configured short code (and any other the profile has a row for) with whether the
+    profile is subscribed to it and whether that is its own choice or the profile's default."""
+    own = ctx.store.subscriptions.of_profile(profile["id"])
+    rows = []
+    for sc in ctx.config.short_codes:
+        rows.append(
+            {
+                "code": sc.code,
+                "name": sc.name,
+                "subscribed": own.get(sc.code, bool(profile["subscribed"])),
+                "own": sc.code in own,
+            }
+        )
+    return rows
+
+
 # -- Text This Profile -------------------------------------------------------------------
 
 
@@ -340,6 +381,10 @@ def text(profile_id: int):
     ctx = services()
     profile = _profile_or_404(profile_id)
     codes = short_codes_status(ctx)
+    for sc in codes:
+        # The drop-down offers only the short codes the profile may be texted from; the
+        # others are shown disabled with the reason (messaging/eligibility.py).
+        sc["refusal"] = why_not_textable(ctx.store, profile, sc["code"])
     try:
         default_code = ctx.outbox.short_code_for(None, profile_id).code
     except SendRefused:
@@ -384,15 +429,19 @@ def text(profile_id: int):
         codes=codes,
         form=form,
         errors=errors,
-        blocked=_send_blocked(profile),
+        blocked=_send_blocked(codes, default_code),
         limits=ctx.config.messages,
     ), (400 if errors else 200)
 
 
-def _send_blocked(profile) -> str | None:
-    """Why no text can go to this profile now (shown above the form), or None."""
-    refusal = why_not_textable(profile)
-    return f"{refusal[0].upper()}{refusal[1:]}." if refusal else None
+def _send_blocked(codes: list[dict], default_code: str) -> str | None:
+    """Why no text can go to this profile from any short code (shown above the form), or
+    None when one can: the reason of the short code it would go from."""
+    if not codes or any(sc["refusal"] is None for sc in codes):
+        return None
+    refusal = next((sc["refusal"] for sc in codes if sc["code"] == default_code), None)
+    refusal = refusal or codes[0]["refusal"]
+    return f"{refusal[0].upper()}{refusal[1:]}."
 
 
 # -- CSV ---------------------------------------------------------------------------------

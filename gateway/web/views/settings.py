@@ -66,6 +66,7 @@ def short_code_views(ctx) -> list[dict[str, Any]]:
         keywords = []
         for kind, title in (
             ("opt_out", "Opt out"),
+            ("opt_out_all", "Opt out of all short codes"),
             ("opt_in", "Opt in"),
             ("help", "Help"),
             ("oops", "Undo opt out"),

@@ -32,7 +32,16 @@
     failed: ["✗", "Failed"],
     expired: ["✗", "Expired, not sent"],
   };
-  const KIND_NOTES = { "opt-out": "opted out", "opt-in": "opted in", help: "asked for help", oops: "undid STOP" };
+  const KIND_NOTES = {
+    "opt-out": "opted out",
+    "opt-out-all": "opted out of all",
+    "opt-in": "opted in",
+    help: "asked for help",
+    oops: "undid STOP",
+    keyword: "keyword",
+    confirm: "confirmed (Y)",
+    answer: "answered a question",
+  };
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -282,13 +291,16 @@
 
     renderShortCodes(data) {
       // The code the user picked stays picked; otherwise the one the profile last talked with.
-      const known = (code) => data.short_codes.some((s) => s.code === code);
+      // Only the short codes the profile may be texted from (sc.refusal says why not).
+      const known = (code) => data.short_codes.some((s) => s.code === code && !s.refusal);
       let chosen = known(this.chosenCode) ? this.chosenCode : data.default_short_code;
-      if (!known(chosen)) chosen = data.short_codes.length ? data.short_codes[0].code : "";
+      if (!known(chosen)) chosen = (data.short_codes.find((s) => !s.refusal) || { code: "" }).code;
       this.select.replaceChildren();
       for (const sc of data.short_codes) {
-        const option = el("option", null, `${sc.code} ${sc.name}${sc.up ? "" : " (no modem up)"}`);
+        const note = sc.refusal ? ` (cannot: ${sc.refusal})` : sc.up ? "" : " (no modem up)";
+        const option = el("option", null, `${sc.code} ${sc.name}${note}`);
         option.value = sc.code;
+        option.disabled = Boolean(sc.refusal);
         this.select.append(option);
       }
       this.select.value = chosen;

@@ -38,6 +38,10 @@
     const p = row.profile;
     tr.dataset.id = String(m.id);
     tr.dataset.profileId = String(p.id);
+    // The row's buttons change the subscription to the short code the message came in on.
+    tr.dataset.shortCode = m.short_code || "";
+    for (const input of tr.querySelectorAll(".js-short-code")) input.value = m.short_code || "";
+    tr.querySelector(".js-code-of").textContent = m.short_code ? ` of ${m.short_code}` : "";
     const link = tr.querySelector(".js-profile");
     link.href = withId(table.dataset.profileUrl, p.id);
     link.textContent = p.name || p.phone;
@@ -98,7 +102,7 @@
     const p = d.profile;
     const chatReady = table.dataset.chatReady === "1";
     return {
-      message: { id: d.id, body: d.body, created_at: d.created_at },
+      message: { id: d.id, body: d.body, created_at: d.created_at, short_code: d.short_code },
       profile: p,
       // The server's answer (messaging/eligibility.py), not the rule written again here.
       chat_available: !p.refusal && chatReady,
@@ -141,8 +145,11 @@
       const data = await global.gatewayFetch(
         `/api/profiles/${profileId}/conversation?after=${Number.MAX_SAFE_INTEGER}`,
       );
+      // Each row shows the subscription to its own short code.
+      const byCode = new Map(data.short_codes.map((s) => [s.code, s.subscribed]));
       for (const tr of rows) {
-        setSubscription(tr, data.profile.subscribed, data.profile.status === "active", data.chat_available);
+        const here = byCode.has(tr.dataset.shortCode) ? byCode.get(tr.dataset.shortCode) : data.profile.subscribed;
+        setSubscription(tr, here, data.profile.status === "active", data.chat_available);
       }
     } catch (err) {
       console.warn(`inbox: profile ${profileId} could not be refreshed:`, err.message);

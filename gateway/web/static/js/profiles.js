@@ -212,6 +212,14 @@
           }
         }
         if (added) announce(added === 1 ? "1 new message." : added + " new messages.");
+        // The subscription per short code as it is now: a change whose event this page
+        // missed (before its stream opened) is shown too.
+        for (const sc of (data && data.short_codes) || []) {
+          const shown = document.querySelector(`[data-subscription="${CSS.escape(sc.code)}"]`);
+          if (shown && typeof sc.subscribed === "boolean") {
+            shown.textContent = sc.subscribed ? "subscribed" : "opted out";
+          }
+        }
       })
       .catch(function (err) {
         console.warn("could not load new messages:", err);
@@ -250,9 +258,13 @@
 
   function onProfile(data) {
     if (Number(data.id) !== profileId) return;
-    const shown = document.querySelector("[data-subscription]");
-    if (shown && typeof data.subscribed === "boolean") {
-      shown.textContent = data.subscribed ? "subscribed" : "opted out";
+    // The change of one short code (data.short_code), or of all of them (null: every row).
+    const selector = data.short_code
+      ? `[data-subscription="${CSS.escape(data.short_code)}"]`
+      : "[data-subscription]";
+    const shown = Array.from(document.querySelectorAll(selector));
+    if (shown.length && typeof data.subscribed === "boolean") {
+      for (const el of shown) el.textContent = data.subscribed ? "subscribed" : "opted out";
       announce("The subscription changed; reload the page for its history.");
     }
   }
