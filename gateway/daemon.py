@@ -76,13 +76,21 @@ class Daemon:
         s.inbound.recover()
         self._running.add("dispatcher")
         s.dispatcher.start()
+        self._running.add("broadcasts")
+        s.broadcasts.start()
         if s.manager is not None:
             self._running.add("modems")
             s.manager.start()
         self._running.add("housekeeping")
         self.housekeeper.start()
         self.control = ControlSocketServer(
-            cfg.data_dir, {"ping": self._op_ping, "send": self._op_send, "modems": self._op_modems}
+            cfg.data_dir,
+            {
+                "ping": self._op_ping,
+                "send": self._op_send,
+                "modems": self._op_modems,
+                **s.broadcasts.control_ops(),
+            },
         )
         self._running.add("control")
         self.control.start()
@@ -186,6 +194,7 @@ class Daemon:
                 ("web", web.stop if web is not None else _nothing),
                 ("control", control.close if control is not None else _nothing),
                 ("housekeeping", self.housekeeper.stop),
+                ("broadcasts", s.broadcasts.stop),
                 ("dispatcher", s.dispatcher.stop),
                 ("modems", manager.stop if manager is not None else _nothing),
             )

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config, ModemConfig
 from .messaging.agent import AgentDesk
+from .messaging.broadcasts import BroadcastService
 from .messaging.dispatcher import Dispatcher
 from .messaging.events import EventBus
 from .messaging.inbound import Inbound
@@ -78,6 +79,7 @@ class Services:
     profiles: ProfileService
     subscriptions: Subscriptions
     desk: AgentDesk
+    broadcasts: BroadcastService
     manager: ModemManager | None = None
     simulator: Simulator | None = None
     demo: bool = False
@@ -143,6 +145,9 @@ def build_services(
             profiles=ProfileService(config, store, events, subscriptions=subscriptions),
             subscriptions=subscriptions,
             desk=AgentDesk(config, store, events),
+            broadcasts=BroadcastService(
+                config, store, events, outbox, dispatcher.wake, clock=clock
+            ),
             manager=manager,
             simulator=simulator,
             demo=demo,

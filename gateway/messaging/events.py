@@ -54,6 +54,11 @@ class Subscription:
         except queue.Empty:
             return None
 
+    def poke(self) -> None:
+        """Wake the reader blocked in :meth:`get` with an event of kind ``wake`` that no
+        one published (the broadcast feeder: a broadcast changed, or it is to stop)."""
+        self._offer(Event(0, "wake"))
+
     def close(self) -> None:
         self._bus._unsubscribe(self)
 

@@ -13,6 +13,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .audiences import Audiences
+from .broadcasts import Broadcasts
 from .db import (
     FILE_MODE,
     Database,
@@ -49,7 +51,8 @@ DB_NAME = "gateway.sqlite3"
 
 class Store:
     """The opened store: ``profiles``, ``messages``, ``inbound``, ``users``, ``modems``,
-    ``campaigns``, ``opt_events``, ``audit``, ``refs`` and ``overview`` (Home's figures)."""
+    ``campaigns``, ``opt_events``, ``audit``, ``refs``, ``overview`` (Home's figures),
+    ``audiences`` (segments and lists) and ``broadcasts``."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self.db = db
@@ -64,6 +67,8 @@ class Store:
         self.audit = AuditLog(db)
         self.refs = StoreReferenceAllocator(db)
         self.overview = Overview(db)
+        self.audiences = Audiences(db)  # segments, lists, counts (issue 11)
+        self.broadcasts = Broadcasts(db)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:
