@@ -155,8 +155,9 @@ class BroadcastService:
     ) -> Audience:
         """Compile a segment (by name or id), a list (by name or id) or conditions; SendRefused
         naming ``audience`` when it is unknown or badly written."""
-        chosen = [x for x in (segment, list_name, conditions) if x not in (None, "", [])]
-        if len(chosen) != 1:
+        # No condition at all (an empty list) is every profile; None is no choice.
+        chosen = [x for x in (segment, list_name) if x not in (None, "")]
+        if len(chosen) + (conditions is not None) != 1:
             raise SendRefused("audience", "choose one audience: a segment, a list or conditions")
         au = self.store.audiences
         if segment not in (None, ""):

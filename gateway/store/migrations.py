@@ -309,15 +309,17 @@ def _broadcasts_schema() -> list[str]:
         " WHEN OLD.broadcast_id IS NOT NULL BEGIN"
         f" UPDATE broadcasts SET {counts('-', 'OLD')} WHERE id = OLD.broadcast_id; END",
         # "Has talked through short code C" for segments, without reading every message.
+        # Columns in the key's order: SQLite's quick_check misreads a WITHOUT ROWID table
+        # whose key columns are declared in another order (it reported NULLs that were not).
         "CREATE TABLE profile_short_codes ("
-        " profile_id INTEGER NOT NULL REFERENCES profiles (id),"
         " short_code TEXT NOT NULL,"
+        " profile_id INTEGER NOT NULL REFERENCES profiles (id),"
         " PRIMARY KEY (short_code, profile_id)) WITHOUT ROWID",
-        "INSERT OR IGNORE INTO profile_short_codes (profile_id, short_code)"
-        " SELECT DISTINCT profile_id, short_code FROM messages",
+        "INSERT OR IGNORE INTO profile_short_codes (short_code, profile_id)"
+        " SELECT DISTINCT short_code, profile_id FROM messages",
         "CREATE TRIGGER messages_profile_short_code AFTER INSERT ON messages BEGIN"
-        " INSERT OR IGNORE INTO profile_short_codes (profile_id, short_code)"
-        " VALUES (NEW.profile_id, NEW.short_code); END",
+        " INSERT OR IGNORE INTO profile_short_codes (short_code, profile_id)"
+        " VALUES (NEW.short_code, NEW.profile_id); END",
         *states.broadcast_triggers(),
     ]
 
