@@ -238,17 +238,18 @@ def condition_sql(c: Condition, at: datetime | None = None) -> tuple[str, list[A
     if f == "subscribed":
         return "p.subscribed = ?", [1 if c.value.lower() in _YES else 0]
     if f == "short_code":
+        # IN, not a correlated EXISTS: the short code's profiles are found through the key of
+        # profile_short_codes, not by probing it once per profile.
         neg = "NOT " if c.op == "!=" else ""
         return (
-            f"{neg}EXISTS (SELECT 1 FROM profile_short_codes s WHERE s.short_code = ?"
-            " AND s.profile_id = p.id)",
+            f"p.id {neg}IN (SELECT profile_id FROM profile_short_codes WHERE short_code = ?)",
             [c.value],
         )
     if f == "list":
         neg = "NOT " if c.op == "!=" else ""
         return (
-            f"{neg}EXISTS (SELECT 1 FROM list_members lm JOIN lists l ON l.id = lm.list_id"
-            " WHERE l.name = ? COLLATE NOCASE AND lm.profile_id = p.id)",
+            f"p.id {neg}IN (SELECT list_members.profile_id FROM list_members"
+            " WHERE list_members.list_id IN (SELECT id FROM lists WHERE name = ? COLLATE NOCASE))",
             [c.value],
         )
     if f == "opted_in":
@@ -262,7 +263,13 @@ def condition_sql(c: Condition, at: datetime | None = None) -> tuple[str, list[A
             return "p.last_message_at IS NULL", []
         if c.op == "is not empty":
             return "p.last_message_at IS NOT NULL", []
-        return _date_sql("p.last_message_at", c, at)
+        # Written as profiles_last_message's expression, so that the index serves the range.
+        last = "COALESCE(p.last_message_at, '')"
+        if c.op == "before":
+            return f"({last} < ? AND p.last_message_at IS NOT NULL)", [_when(c.field, c.value)]
+        if c.op == "not within":  # never active counts as not within
+            return f"{last} < ?", [iso(at - timedelta(days=int(c.value)))]
+        return _date_sql(last, c, at)
     if f == "added":
         return _date_sql("p.created_at", c, at)
     name = f.removeprefix("custom.")
