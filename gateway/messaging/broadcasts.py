@@ -31,7 +31,7 @@ import threading
 import time
 import zoneinfo
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,6 +106,16 @@ class Audience:
     description: dict[str, Any]
     where: str
     params: list[Any]
+
+
+@dataclass
+class ListReport:
+    """What a CSV upload made: the list, how many profiles joined, the rows left out."""
+
+    added: int
+    name: str
+    problems: list[str] = field(default_factory=list)
+    list_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -369,6 +379,58 @@ class BroadcastService:
             "text": filled,
             "parts": acc.parts,
         }
+
+    # -- static lists -------------------------------------------------------------------------
+
+    def list_from_csv(self, name: str, data: bytes, *, user: str | None = None) -> ListReport:
+        """A static list of the profiles whose numbers a CSV file's ``phone`` column holds
+        (numbers with no profile, or that are not numbers, are reported with their row, not
+        added). CsvFileError for a file that cannot be read; AudienceError for the name."""
+        from .profiles import CsvFileError, _read_csv  # the one CSV reader of uploads
+
+        header, records = _read_csv(data)
+        names = [h.strip().lstrip("\ufeff").strip().lower() for h in header]
+        if "phone" not in names:
+            raise CsvFileError(
+                "there is no 'phone' column in the first line; name the column of numbers phone"
+            )
+        col = names.index("phone")
+        report = ListReport(0, name.strip())
+        ids: list[int] = []
+        for row, cells in records:
+            raw = cells[col].strip() if col < len(cells) else ""
+            if not raw:
+                continue
+            try:
+                phone = normalize(raw, self.config.default_region)
+            except PhoneNumberError as exc:
+                report.problems.append(f"row {row}: {raw!r}: {exc}".replace("phone: ", ""))
+                continue
+            profile = self.store.profiles.by_phone(phone)
+            if profile is None:
+                report.problems.append(f"row {row}: no profile has the number {phone}")
+                continue
+            ids.append(int(profile["id"]))
+        with self.store.db.tx():
+            list_id = self.store.audiences.create_list(name, source="CSV upload", user=user)
+            report.added = self.store.audiences.add_members(list_id, ids)
+        report.list_id = list_id
+        return report
+
+    def list_from_profiles(
+        self, name: str, profile_ids: list[int], *, user: str | None = None
+    ) -> int:
+        """A static list (new, or an existing one of that name) of the chosen profiles; how
+        many were added."""
+        au = self.store.audiences
+        with self.store.db.tx():
+            row = au.list_named(name)
+            list_id = (
+                int(row["id"])
+                if row is not None
+                else au.create_list(name, source="Profiles table", user=user)
+            )
+            return au.add_members(list_id, profile_ids)
 
     # -- changing -----------------------------------------------------------------------------
 

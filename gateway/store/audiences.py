@@ -398,6 +398,10 @@ class Audiences:
             )
         ]
 
+    def count(self, where: str, params: Sequence[Any]) -> int:
+        """How many profiles ``where`` (a compiled audience) matches."""
+        return int(self.db.value(f"SELECT COUNT(*) FROM profiles p WHERE {where}", params))
+
     def first(self, where: str, params: Sequence[Any]) -> sqlite3.Row | None:
         """The first profile (by id) of ``where``: the sample of a preview or a test send."""
         return self.db.q1(f"SELECT p.* FROM profiles p WHERE {where} ORDER BY p.id LIMIT 1", params)
