@@ -210,3 +210,43 @@ def test_hostile_names_are_escaped(web: Web) -> None:
     )
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert HOSTILE not in page and "&lt;script&gt;" in page
+
+
+def test_a_reply_to_a_broadcast_is_marked_in_the_inbox_and_the_chat(web: Web) -> None:
+    from datetime import UTC, datetime
+
+    from gateway.store.broadcasts import BroadcastMessage
+    from gateway.store.states import AgentState, MessageStatus
+
+    ids = _people(web)
+    bs = web.services.broadcasts
+    bid = bs.create(
+        "Poll <b>", short_code="55123", audience=bs.audience(conditions=[]), name="Poll <b>"
+    )["id"]
+    web.store.broadcasts.move(bid, BroadcastState.SENDING, BroadcastState.SCHEDULED)
+    web.store.broadcasts.materialise(
+        bid,
+        [BroadcastMessage(ids[0], "+15550700001", "Poll", "gsm7", 1)],
+        [],
+        priority=10,
+        expires_at="9999",
+    )
+    reply = web.store.messages.add_inbound(
+        profile_id=ids[0],
+        phone="+15550700001",
+        short_code="55123",
+        modem_id="a",
+        body="Yes",
+        encoding="gsm7",
+        parts_total=1,
+        status=MessageStatus.RECEIVED,
+        kind="reply",
+        received_at=datetime.now(UTC).isoformat(),
+        agent_state=AgentState.OPEN,
+    )
+    client = web.client(AGENT)
+    inbox = client.get("/inbox").get_data(as_text=True)
+    assert f'href="/broadcasts/{bid}"' in inbox and "↩ Poll &lt;b&gt;" in inbox
+    conv = client.get(f"/api/profiles/{ids[0]}/conversation").get_json()
+    marks = {m["id"]: m["broadcast"] for m in conv["messages"]}
+    assert marks[reply] == {"id": bid, "name": "Poll <b>"}
