@@ -74,9 +74,12 @@ def _ask(args: argparse.Namespace, op: str, **fields: Any) -> dict[str, Any]:
         return {"ok": False, "error": str(exc)}
 
 
-def _print(reply: dict[str, Any]) -> int:
-    print(json.dumps(reply, ensure_ascii=False))
-    return 0 if reply.get("ok") else 1
+def _print(reply: dict[str, Any], keys: tuple[str, ...] | None = None) -> int:
+    """Print the reply (only ``keys`` of a successful one) and return the exit code."""
+    ok = bool(reply.get("ok"))
+    shown = {k: reply.get(k) for k in keys} if ok and keys else reply
+    print(json.dumps(shown, ensure_ascii=False))
+    return 0 if ok else 1
 
 
 CREATE_KEYS = ("ok", "id", "recipients", "skipped", "scheduled_for", "state")
@@ -99,16 +102,12 @@ def cmd_create(args: argparse.Namespace) -> int:
         name=args.name,
         user="cli",
     )
-    if reply.get("ok"):
-        reply = {k: reply.get(k) for k in CREATE_KEYS}
-    return _print(reply)
+    return _print(reply, CREATE_KEYS)
 
 
 def cmd_one(args: argparse.Namespace) -> int:
     reply = _ask(args, args.op, id=args.id, user="cli")
-    if reply.get("ok"):
-        reply = {k: reply.get(k) for k in STATUS_KEYS}
-    return _print(reply)
+    return _print(reply, STATUS_KEYS)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
