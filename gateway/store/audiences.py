@@ -462,6 +462,10 @@ class Audiences:
             " FROM lists l ORDER BY l.name COLLATE NOCASE"
         )
 
+    def list_names(self) -> list[str]:
+        """The lists' names (for a choice; no member counts)."""
+        return [r["name"] for r in self.db.q("SELECT name FROM lists ORDER BY name COLLATE NOCASE")]
+
     def list_(self, list_id: int) -> sqlite3.Row | None:
         return self.db.q1(
             "SELECT l.*, (SELECT COUNT(*) FROM list_members m WHERE m.list_id = l.id) AS members"

@@ -250,3 +250,35 @@ def test_a_reply_to_a_broadcast_is_marked_in_the_inbox_and_the_chat(web: Web) ->
     conv = client.get(f"/api/profiles/{ids[0]}/conversation").get_json()
     marks = {m["id"]: m["broadcast"] for m in conv["messages"]}
     assert marks[reply] == {"id": bid, "name": "Poll <b>"}
+
+
+def test_the_profiles_table_ticks_profiles_into_a_list(web: Web) -> None:
+    ids = _people(web)
+    client = web.client(AGENT)
+    page = client.get("/profiles").get_data(as_text=True)
+    assert f'name="profile_id" value="{ids[0]}" form="add-to-list"' in page
+    assert 'id="add-to-list" action="/lists/from-profiles"' in page
+    token = csrf_token(client, "/profiles")
+    resp = client.post(
+        "/lists/from-profiles",
+        data={
+            "list_name": "Picked",
+            "profile_id": [str(ids[2])],
+            "next": "/profiles?q=x",
+            "csrf_token": token,
+        },
+    )
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/profiles?q=x")
+    assert "Picked" in client.get("/profiles").get_data(as_text=True)  # offered next time
+    evil = client.post(
+        "/lists/from-profiles",
+        data={
+            "list_name": "Picked",
+            "profile_id": [str(ids[1])],
+            "next": "//evil.example",
+            "csrf_token": token,
+        },
+    )
+    assert evil.headers["Location"].endswith("/profiles")
+    members = web.store.audiences.members(web.store.audiences.list_named("Picked")["id"])
+    assert [m["id"] for m in members] == [ids[1], ids[2]]
