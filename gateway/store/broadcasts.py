@@ -39,6 +39,7 @@ SKIP_REASONS = {
     "opted_out": "opted out",
     "inactive": "inactive",
     "not_mobile": "the number cannot receive SMS",
+    "too_long": "with their fields the text is over the part limit",
 }
 
 

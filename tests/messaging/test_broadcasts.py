@@ -364,3 +364,24 @@ def test_the_schema_refuses_a_state_or_move_the_tables_forbid(world: World) -> N
 
 def test_the_service_is_built_once_with_the_others(world: World) -> None:
     assert isinstance(world.services.broadcasts, BroadcastService)
+
+
+def test_a_landline_or_a_text_grown_too_long_is_skipped_and_counted_when_fed(tmp_path) -> None:
+    w = World(tmp_path)
+    try:
+        ok = w.store.profiles.add("+15550800001", "Ok", custom={"club": "Chess"})
+        landline = w.store.profiles.add("+442079460000", "Office", custom={"club": "Chess"})
+        grows = w.store.profiles.add("+15550800003", "Grows", custom={"club": "Go"})
+        bs = w.services.broadcasts
+        bid = bs.create("{club}", short_code=SC, audience=bs.audience(conditions=[]))["id"]
+        assert _status(w, bid)["recipients"] == 3
+        w.store.profiles.update(grows, custom={"club": "x" * 2000})  # after it was made
+        bs.feed_once()
+        st = _status(w, bid)
+        assert (st["recipients"], st["skipped"], st["queued"]) == (1, 2, 1)
+        assert w.store.broadcasts.skipped_reasons(bid) == {"not_mobile": 1, "too_long": 1}
+        rows = {r["profile_id"]: r for r in w.store.broadcasts.recipients_page(bid)}
+        assert rows[ok]["state"] == RecipientState.QUEUED
+        assert rows[landline]["state"] == RecipientState.SKIPPED
+    finally:
+        w.close()
