@@ -116,3 +116,38 @@ def test_pause_then_cancel_from_the_page(logged_in_page, gateway_daemon):
     expect(state).to_have_text("Cancelled")
     expect(page.locator('[data-count="cancelled"]')).to_have_text("3")
     expect(page.get_by_role("button", name="Resume")).to_be_hidden()
+
+
+def test_a_broadcast_scheduled_on_the_form_goes_at_its_time(logged_in_page, gateway_daemon):
+    from datetime import UTC, datetime, timedelta
+
+    page, gw = logged_in_page, gateway_daemon
+    numbers = ["+15559970001", "+15559970002", "+15559970003"]
+    for i, n in enumerate(numbers):
+        gw.store.profiles.add(n, f"Sched {i}", subscribed=i != 2, custom={"e2e_sched": "yes"})
+    handsets = {n: gw.handset(n) for n in numbers}
+    page.goto(f"{gw.url}/broadcasts/new")
+    page.get_by_label("Name", exact=True).fill("E2E scheduled")
+    page.get_by_role("radio", name="Conditions").check()
+    row = page.locator("[data-audience-part=conditions] [data-condition-row]").first
+    row.get_by_label("Field").fill("e2e_sched")
+    row.get_by_label("Value").fill("yes")
+    expect(page.locator("[data-field=audience-count]")).to_contain_text(
+        "3 profile(s)", timeout=WAIT_MS
+    )
+    page.get_by_label("Message").fill("On time")
+    at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    page.get_by_role("radio", name="At").check()
+    page.get_by_label("Date and time").fill(at.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.get_by_label("Time zone").select_option("UTC")
+    page.get_by_role("button", name="Create broadcast").click()
+    page.wait_for_url(re.compile(r"/broadcasts/\d+$"))
+    expect(page.locator('[data-field="state"]')).to_have_text("Scheduled")
+    expect(page.locator('[data-field="state"]')).to_have_text("Sent", timeout=WAIT_MS + 6000)
+    for n in numbers[:2]:
+        msg = handsets[n].wait_for_message(timeout=E2E_TIMEOUT_S)
+        assert msg.text == "On time"
+    assert handsets[numbers[2]].inbox == []  # opted out: skipped
+    bid = int(page.url.rsplit("/", 1)[1])
+    first = gw.store.db.value("SELECT MIN(created_at) FROM messages WHERE broadcast_id = ?", (bid,))
+    assert datetime.fromisoformat(first) >= at

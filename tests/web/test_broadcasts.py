@@ -56,7 +56,8 @@ def test_a_segment_is_counted_as_it_is_edited_and_saved(web: Web) -> None:
     bad = client.post(
         "/segments/preview", data={**_conditions(("status", "=", "maybe")), "csrf_token": token}
     )
-    assert bad.status_code == 400 and "active or inactive" in bad.get_json()["error"]
+    assert bad.status_code == 200 and "active or inactive" in bad.get_json()["error"]
+    assert bad.get_json()["ok"] is False
     resp = client.post(
         "/segments/new",
         data={
@@ -132,7 +133,7 @@ def test_compose_counts_the_longest_expansion_and_previews_the_first_profile(web
         "/broadcasts/longest",
         data={"audience": "conditions", "text": "Hi {shoe}", "csrf_token": token},
     )
-    assert unknown.status_code == 400 and "{shoe}" in unknown.get_json()["error"]
+    assert unknown.get_json()["ok"] is False and "{shoe}" in unknown.get_json()["error"]
 
 
 def test_a_test_send_then_create_then_the_page_and_its_actions(web: Web) -> None:

@@ -231,7 +231,8 @@ def preview_segment():
     """The count and the first profiles of the conditions being edited (JSON for the page)."""
     definition, problems = _conditions_from(request.form)
     if problems:
-        return jsonify(ok=False, error=" ".join(problems)), 400
+        # 200: a condition half typed is the normal state of the editor, not a failed request.
+        return jsonify(ok=False, error=" ".join(problems))
     p = services().store.audiences.preview(definition, sample=SAMPLE)
     return jsonify(ok=True, count=p.count, sample=_sample_json(p.sample))
 
@@ -456,10 +457,10 @@ def longest():
     try:
         audience = _audience_from(request.form)
         body = ctx.broadcasts.check_body(text) if text.strip() else ""
-    except SendRefused as exc:
-        return jsonify(ok=False, field=exc.field, error=_sentence(exc.reason)), 400
+    except SendRefused as exc:  # 200: a text or condition being typed, shown by the page
+        return jsonify(ok=False, field=exc.field, error=_sentence(exc.reason))
     except AudienceError as exc:
-        return jsonify(ok=False, field="audience", error=_sentence(str(exc))), 400
+        return jsonify(ok=False, field="audience", error=_sentence(str(exc)))
     au = ctx.store.audiences
     count = au.count(audience.where, audience.params)
     sample = au.first(audience.where, audience.params)

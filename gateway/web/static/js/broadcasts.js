@@ -110,6 +110,7 @@
           body: new FormData(form),
         });
         if (mine !== seq) return;
+        if (!data.ok) throw new Error(data.error);
         error.hidden = true;
         count.textContent = String(data.count);
         body.replaceChildren();
@@ -254,6 +255,7 @@
       try {
         const r = await window.gatewayFetch(form.dataset.longestUrl, { method: "POST", body: data });
         if (mine !== seq) return;
+        if (!r.ok) throw new Error(r.error);
         values = r.fields || {};
         countOut.textContent = r.count + " profile(s) match";
         if (r.preview) {
