@@ -244,8 +244,10 @@ class Broadcasts:
         for m in inbound:
             row = self.db.q1(
                 "SELECT b.id, b.name FROM broadcasts b WHERE b.id = (SELECT o.broadcast_id"
+                # +short_code: walk the profile's own messages (messages_profile), never every
+                # message of the short code before this one.
                 " FROM messages o WHERE o.profile_id = ? AND o.direction = 'out'"
-                " AND o.short_code = ? AND o.id < ? ORDER BY o.id DESC LIMIT 1)",
+                " AND +o.short_code = ? AND o.id < ? ORDER BY o.id DESC LIMIT 1)",
                 (m["profile_id"], m["short_code"], m["id"]),
             )
             if row is not None:

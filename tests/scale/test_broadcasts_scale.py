@@ -115,3 +115,42 @@ def test_creating_a_broadcast_to_every_profile_takes_seconds(services, shape: Sh
         )
     )
     assert "broadcast_recipients_pending" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def _statements(db, fn) -> list[str]:
+    """The SELECT statements ``fn`` runs on this thread's connection (parameters filled in)."""
+    seen: list[str] = []
+    db.conn.set_trace_callback(seen.append)
+    try:
+        fn()
+    finally:
+        db.conn.set_trace_callback(None)
+    return [q for q in seen if q.lstrip().upper().startswith("SELECT")]
+
+
+def test_the_broadcast_pages_read_by_their_keys(services) -> None:
+    """What the Broadcasts table (keyset by id), a broadcast's recipients (by its key), its
+    counters (one row) and the mark of replies (the profile's own messages) really run: no
+    temporary sort, no walk of a whole table or of a short code's messages."""
+    store = services.store
+    db = store.db
+    bs = services.broadcasts
+    code = services.config.short_codes[0].code
+    bid = bs.create("x", short_code=code, audience=bs.audience(conditions=[]))["id"]
+    inbound = db.q("SELECT * FROM messages WHERE direction = 'in' ORDER BY id DESC LIMIT 50")
+    calls = [
+        lambda: store.broadcasts.page(before=bid + 1, limit=51),
+        lambda: store.broadcasts.recipients_page(bid, after=500, limit=51),
+        lambda: bs.status(bid),
+        lambda: store.broadcasts.replied_to(inbound),
+    ]
+    for call in calls:
+        for sql in _statements(db, call):
+            p = " | ".join(r["detail"] for r in db.q(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "TEMP B-TREE" not in p, (sql, p)
+            assert not re.search(r"SCAN (messages|profiles|broadcast_recipients|[a-z])\b", p), (
+                sql,
+                p,
+            )
+            assert "messages_short_code" not in p, (sql, p)
+    bs.cancel(bid)
