@@ -687,6 +687,11 @@ class BroadcastService:
 
     def _op_create(self, request: dict) -> dict:
         try:
+            for key in ("text", "short_code", "segment", "list", "name", "campaign", "at",
+                        "timezone", "user"):  # fmt: skip
+                value = request.get(key)
+                if value is not None and not isinstance(value, str):
+                    raise SendRefused(key, f"{key} must be a string")
             where = request.get("where") or []
             if not isinstance(where, list) or not all(isinstance(w, str) for w in where):
                 raise SendRefused("where", "where must be a list of FIELD=VALUE texts")

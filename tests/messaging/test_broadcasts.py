@@ -385,3 +385,30 @@ def test_a_landline_or_a_text_grown_too_long_is_skipped_and_counted_when_fed(tmp
         assert rows[landline]["state"] == RecipientState.SKIPPED
     finally:
         w.close()
+
+
+def test_the_control_ops_refuse_bad_requests_with_the_field(world: World) -> None:
+    ops = world.services.broadcasts.control_ops()
+    assert ops["broadcast.create"](
+        {"text": "x", "short_code": "55123", "where": ["status=active"], "timezone": 3}
+    ) == {
+        "ok": False,
+        "field": "timezone",
+        "error": "timezone must be a string",
+    }
+    bad = ops["broadcast.create"]({"text": "x", "short_code": "55123", "where": "school=x"})
+    assert bad["field"] == "where"
+    bad = ops["broadcast.create"]({"text": "x", "short_code": "55123", "where": ["school"]})
+    assert bad["ok"] is False and bad["field"] == "where" and "cannot read" in bad["error"]
+    bad = ops["broadcast.create"]({"text": "x", "short_code": "nope", "where": ["status=active"]})
+    assert bad["field"] == "short_code" and "unknown short code" in bad["error"]
+    bad = ops["broadcast.create"](
+        {"text": "x", "short_code": "55123", "where": ["status=active"], "at": "soon"}
+    )
+    assert bad["field"] == "at"
+    bad = ops["broadcast.create"](
+        {"text": "x", "short_code": "55123", "where": ["status=active"], "timezone": "Mars/Base"}
+    )
+    assert bad["field"] == "timezone"
+    assert ops["broadcast.status"]({"id": "x"})["field"] == "id"
+    assert ops["broadcast.pause"]({"id": 99})["error"] == "no broadcast with id 99"
