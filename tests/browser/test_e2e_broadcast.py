@@ -105,6 +105,16 @@ def test_pause_then_cancel_from_the_page(logged_in_page, gateway_daemon):
         at="2099-01-01T09:00",
         timezone="UTC",
     )
+    # The Broadcasts table follows a change made elsewhere (here: the CLI's way in).
+    page.goto(f"{gw.url}/broadcasts")
+    badge = page.locator(f'tr[data-broadcast-id="{reply["id"]}"] [data-field="state"]')
+    expect(badge).to_have_text("Scheduled")
+    page.wait_for_function("window.Live && window.Live.connected()")
+    bs.pause(reply["id"])
+    expect(badge).to_have_text("Paused", timeout=WAIT_MS)
+    bs.resume(reply["id"])
+    expect(badge).to_have_text("Scheduled", timeout=WAIT_MS)
+
     page.goto(f"{gw.url}/broadcasts/{reply['id']}")
     state = page.locator('[data-field="state"]')
     expect(state).to_have_text("Scheduled")

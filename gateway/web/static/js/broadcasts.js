@@ -22,6 +22,10 @@
 
   const FIELD = /\{([^{}\n]{1,64})\}/g;
   const MAX_COMBINATIONS = 64;
+  // The server's words for the states (views/broadcasts.py STATE_LABELS).
+  const LABELS = {
+    scheduled: "Scheduled", sending: "Sending", paused: "Paused", done: "Sent", cancelled: "Cancelled",
+  };
 
   function debounce(fn, ms) {
     let timer = null;
@@ -325,9 +329,6 @@
 
   function wireLive(box) {
     const id = parseInt(box.dataset.broadcastId, 10);
-    const labels = {
-      scheduled: "Scheduled", sending: "Sending", paused: "Paused", done: "Sent", cancelled: "Cancelled",
-    };
     function show(p) {
       if (!p || p.id !== id) return;
       Object.keys(p).forEach(function (k) {
@@ -335,7 +336,7 @@
         if (el) el.textContent = String(p[k]);
       });
       const state = box.querySelector("[data-field=state]");
-      state.textContent = labels[p.state] || p.state;
+      state.textContent = LABELS[p.state] || p.state;
       state.dataset.state = p.state;
       state.className = "badge badge-" + p.state;
       const bar = box.querySelector("[data-field=bar]");
@@ -358,6 +359,19 @@
     });
   }
 
+  // -- the Broadcasts table: each row's status follows its broadcast ----------------------
+
+  function wireTable(table) {
+    if (!window.Live) return;
+    window.Live.on("broadcast.progress", function (p) {
+      const row = table.querySelector('tr[data-broadcast-id="' + p.id + '"]');
+      if (!row) return;
+      const state = row.querySelector("[data-field=state]");
+      state.textContent = LABELS[p.state] || p.state;
+      state.className = "badge badge-" + p.state;
+    });
+  }
+
   document.querySelectorAll("form[data-confirm]").forEach(function (f) {
     f.addEventListener("submit", function (event) {
       if (!window.confirm(f.dataset.confirm)) event.preventDefault();
@@ -366,4 +380,5 @@
   document.querySelectorAll("form[data-segment-form]").forEach(wireSegment);
   document.querySelectorAll("form[data-broadcast-compose]").forEach(wireCompose);
   document.querySelectorAll("[data-broadcast-live]").forEach(wireLive);
+  document.querySelectorAll("[data-broadcasts-table]").forEach(wireTable);
 })();
