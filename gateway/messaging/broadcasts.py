@@ -294,9 +294,15 @@ class BroadcastService:
         timezone: str | None = None,
         per_recipient_tz: bool = False,
         user: str | None = None,
+        request_key: str | None = None,
     ) -> dict[str, Any]:
         """Check and commit a broadcast; its reply (id, recipients, skipped, scheduled_for,
-        state). Raises SendRefused naming the field."""
+        state, and ``created``: False when ``request_key`` was already used, for the
+        broadcast made then). Raises SendRefused naming the field."""
+        if request_key:
+            known = self.store.broadcasts.by_request_key(request_key)
+            if known is not None:
+                return {**self._created_reply(known), "created": False}
         body = self.check_body(text)
         sc = self.outbox.short_code_for(short_code or None)
         if not short_code:
@@ -343,7 +349,7 @@ class BroadcastService:
                 per_zone[zone] = iso(local) or ""
         name = (name or "").strip() or body[:40]
         campaign_id = self._campaign(campaign or name, user)
-        bid = self.store.broadcasts.create(
+        bid, created = self.store.broadcasts.create(
             NewBroadcast(
                 name=name,
                 body=body,
@@ -361,15 +367,21 @@ class BroadcastService:
                 tz_field=TZ_FIELD if per_zone else None,
                 per_zone=per_zone,
                 created_by=user,
+                request_key=request_key or None,
             )
         )
-        self.store.audit.add("broadcast.create", actor=user, id=bid, name=name)
-        self._changed(bid)
+        if created:
+            self.store.audit.add("broadcast.create", actor=user, id=bid, name=name)
+            self._changed(bid)
         b = self.store.broadcasts.get(bid)
         assert b is not None
+        return {**self._created_reply(b), "created": created}
+
+    @staticmethod
+    def _created_reply(b: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "ok": True,
-            "id": bid,
+            "id": int(b["id"]),
             "recipients": b["recipients"],
             "skipped": b["n_skipped"],
             "scheduled_for": b["scheduled_for"],

@@ -66,6 +66,7 @@ class NewBroadcast:
     tz_field: str | None = None
     per_zone: Mapping[str, str] | None = None
     created_by: str | None = None
+    request_key: str | None = None  # the form's key: a second post of it makes nothing new
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,10 @@ class Broadcasts:
 
     # -- creating ----------------------------------------------------------------------------
 
-    def create(self, b: NewBroadcast) -> int:
+    def create(self, b: NewBroadcast) -> tuple[int, bool]:
         """Commit the broadcast and its recipients (those that may not be texted from its short
-        code are recorded as skipped, with why) in one transaction; returns its id."""
+        code are recorded as skipped, with why) in one transaction; (its id, True). With a
+        request key already used: (that broadcast's id, False), nothing new."""
         stamp = iso(now())
         may, may_params = may_text_sql(b.short_code)
         send_at, send_params = "?", [b.default_send_at]
@@ -99,10 +101,17 @@ class Broadcasts:
             send_at = f"CASE {expr} {cases} ELSE ? END"
             send_params = [v for kv in b.per_zone.items() for v in kv] + [b.default_send_at]
         with self.db.tx() as conn:
+            if b.request_key is not None:
+                known = conn.execute(
+                    "SELECT id FROM broadcasts WHERE request_key = ?", (b.request_key,)
+                ).fetchone()
+                if known is not None:
+                    return int(known["id"]), False
             cur = conn.execute(
                 "INSERT INTO broadcasts (name, body, campaign_id, short_code, audience, state,"
                 " scheduled_for, timezone, per_recipient_tz, parts, encoding, created_by,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, updated_at, request_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     b.name,
                     b.body,
@@ -118,6 +127,7 @@ class Broadcasts:
                     b.created_by,
                     stamp,
                     stamp,
+                    b.request_key,
                 ),
             )
             bid = int(cur.lastrowid)
@@ -151,7 +161,7 @@ class Broadcasts:
                 "UPDATE broadcasts SET recipients = ?, n_pending = ?, n_skipped = ? WHERE id = ?",
                 (pending, pending, counts.get(_RS.SKIPPED, 0), bid),
             )
-        return bid
+        return bid, True
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -173,6 +183,10 @@ class Broadcasts:
             sql += " WHERE b.id < ?"
             params.append(before)
         return self.db.q(sql + " ORDER BY b.id DESC LIMIT ?", (*params, limit))
+
+    def by_request_key(self, key: str) -> sqlite3.Row | None:
+        """The broadcast a compose form with this key made, or None."""
+        return self.db.q1("SELECT * FROM broadcasts WHERE request_key = ?", (key,))
 
     def bulk_campaign_named(self, name: str) -> sqlite3.Row | None:
         """The bulk campaign of this name (the newest), or None."""

@@ -284,7 +284,9 @@ def _broadcasts_schema() -> list[str]:
         " n_skipped INTEGER NOT NULL DEFAULT 0,"
         " n_cancelled INTEGER NOT NULL DEFAULT 0,"
         " created_by TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
-        " started_at TEXT, finished_at TEXT)",
+        " started_at TEXT, finished_at TEXT,"
+        # The compose form's key: the same form posted twice makes one broadcast.
+        " request_key TEXT UNIQUE)",
         "CREATE INDEX broadcasts_state ON broadcasts (state, id)",
         "CREATE TABLE broadcast_recipients ("
         " broadcast_id INTEGER NOT NULL REFERENCES broadcasts (id),"

@@ -77,9 +77,17 @@ def test_segment_count_compose_longest_expansion_test_send_and_live_progress(
     assert test.text == f"Hi Lee, the {LONG_CLUB.strip()} club meets today."
 
     page.get_by_label("Name", exact=True).fill("E2E club news")
+    expect(page.locator("[data-field=audience-count]")).to_contain_text(
+        "3 profile(s)", timeout=WAIT_MS
+    )
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     page.get_by_role("button", name="Create broadcast").click()
     page.wait_for_url(re.compile(r"/broadcasts/\d+$"))
     expect(page.locator(".flash")).to_contain_text("2 recipient(s), 1 skipped")
+    assert asked == [
+        "Send this broadcast from 55123 to 3 profile(s)? Opted-out and inactive ones are skipped."
+    ]
     # The page follows the broadcast live (no reload): both sent, the opted-out one skipped.
     page.evaluate("window.__sameDocument = true")
     expect(page.locator('[data-count="sent"]')).to_have_text("2", timeout=WAIT_MS)
@@ -150,6 +158,8 @@ def test_a_broadcast_scheduled_on_the_form_goes_at_its_time(logged_in_page, gate
     page.get_by_role("radio", name="At").check()
     page.get_by_label("Date and time").fill(at.strftime("%Y-%m-%dT%H:%M:%S"))
     page.get_by_label("Time zone").select_option("UTC")
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     page.get_by_role("button", name="Create broadcast").click()
     page.wait_for_url(re.compile(r"/broadcasts/\d+$"))
     expect(page.locator('[data-field="state"]')).to_have_text("Scheduled")

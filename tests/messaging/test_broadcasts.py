@@ -133,6 +133,7 @@ def test_create_counts_recipients_and_skips_opted_out_and_inactive(world: World)
         "skipped": 2,
         "scheduled_for": None,
         "state": BroadcastState.SCHEDULED,
+        "created": True,
     }
     assert world.store.broadcasts.skipped_reasons(reply["id"]) == {"opted_out": 1, "inactive": 1}
     campaign = world.store.campaigns.get(world.store.broadcasts.get(reply["id"])["campaign_id"])
@@ -412,3 +413,13 @@ def test_the_control_ops_refuse_bad_requests_with_the_field(world: World) -> Non
     assert bad["field"] == "timezone"
     assert ops["broadcast.status"]({"id": "x"})["field"] == "id"
     assert ops["broadcast.pause"]({"id": 99})["error"] == "no broadcast with id 99"
+
+
+def test_the_same_form_posted_twice_makes_one_broadcast(world: World) -> None:
+    _profiles(world, 2)
+    bs = world.services.broadcasts
+    first = bs.create("x", short_code=SC, audience=bs.audience(conditions=[]), request_key="k1")
+    again = bs.create("x", short_code=SC, audience=bs.audience(conditions=[]), request_key="k1")
+    assert first["created"] and not again["created"] and again["id"] == first["id"]
+    other = bs.create("x", short_code=SC, audience=bs.audience(conditions=[]), request_key="k2")
+    assert other["id"] != first["id"]

@@ -157,9 +157,15 @@ def test_a_test_send_then_create_then_the_page_and_its_actions(web: Web) -> None
     assert "Test sent to +15550700002" in resp.get_data(as_text=True)
     test = web.store.messages.conversation(ids[1])[-1]
     assert test["body"] == "Dear Bob: school is closed." and test["broadcast_id"] is None
-    resp = client.post("/broadcasts/new", data={**form, "action": "create"})
+    resp = client.post("/broadcasts/new", data={**form, "action": "create", "request_key": "f1"})
     assert resp.status_code == 302
     bid = int(resp.headers["Location"].rsplit("/", 1)[1])
+    again = client.post("/broadcasts/new", data={**form, "action": "create", "request_key": "f1"})
+    assert again.headers["Location"].endswith(f"/broadcasts/{bid}")  # the same form: no second
+    shown = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "This broadcast had already been created; it was not made again." in shown
+    assert len(web.store.broadcasts.page()) == 1
+    assert 'name="request_key" value="' in client.get("/broadcasts/new").get_data(as_text=True)
     b = web.store.broadcasts.get(bid)
     assert (b["recipients"], b["n_skipped"], b["campaign_name"]) == (2, 1, "Closures")
     page = client.get(f"/broadcasts/{bid}").get_data(as_text=True)

@@ -11,6 +11,7 @@ audiences. Every route needs a login and every POST a CSRF token; agents may do 
 from __future__ import annotations
 
 import json
+import uuid
 import zoneinfo
 from datetime import datetime
 from typing import Any
@@ -354,6 +355,7 @@ def _compose_form() -> dict[str, Any]:
         "per_recipient_tz": bool(f.get("per_recipient_tz")),
         "test_to": f.get("test_to", "").strip(),
         "match": f.get("match", "all"),
+        "request_key": f.get("request_key", "").strip()[:64] or uuid.uuid4().hex,
     }
 
 
@@ -376,6 +378,7 @@ def new():
         "per_recipient_tz": False,
         "test_to": "",
         "match": "all",
+        "request_key": uuid.uuid4().hex,  # the same form posted twice makes one broadcast
     }
     if form["list_id"]:
         form["audience"] = "list"
@@ -412,12 +415,18 @@ def new():
                     timezone=form["timezone"],
                     per_recipient_tz=form["per_recipient_tz"],
                     user=_actor(),
+                    request_key=form["request_key"],
                 )
-                flash(
-                    f"Broadcast created: {reply['recipients']} recipient(s),"
-                    f" {reply['skipped']} skipped.",
-                    "success",
-                )
+                if reply["created"]:
+                    flash(
+                        f"Broadcast created: {reply['recipients']} recipient(s),"
+                        f" {reply['skipped']} skipped.",
+                        "success",
+                    )
+                else:
+                    flash(
+                        "This broadcast had already been created; it was not made again.", "success"
+                    )
                 return redirect(url_for("broadcasts.show", broadcast_id=reply["id"]))
         except SendRefused as exc:
             errors[exc.field if exc.field in _FORM_FIELDS else "audience"] = _sentence(exc.reason)

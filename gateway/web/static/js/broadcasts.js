@@ -198,6 +198,7 @@
       ref16: textarea.dataset.ref16 === "true",
     };
     let values = {};
+    let audienceCount = null;
     let counter = null;
     let catalog = null;
 
@@ -261,6 +262,7 @@
         if (mine !== seq) return;
         if (!r.ok) throw new Error(r.error);
         values = r.fields || {};
+        audienceCount = r.count;
         countOut.textContent = r.count + " profile(s) match";
         if (r.preview) {
           preview.hidden = false;
@@ -305,6 +307,18 @@
       if (button === send && send.disabled) {
         event.preventDefault();
         return;
+      }
+      if (button === send) {
+        // Many texts go out at once: say how many, and from which short code, before they do.
+        const later = (form.querySelector("[name=when]:checked") || {}).value === "later";
+        const code = form.querySelector("[name=short_code]").value;
+        const question = (later ? "Schedule" : "Send") + " this broadcast from " + code +
+          " to " + (audienceCount === null ? "its audience" : audienceCount + " profile(s)") +
+          "? Opted-out and inactive ones are skipped.";
+        if (!window.confirm(question)) {
+          event.preventDefault();
+          return;
+        }
       }
       if (catalog && window.SmsCount) {
         const expanded = window.SmsCount.expandShortcodes(textarea.value, catalog);
