@@ -307,9 +307,11 @@ def _broadcasts_schema() -> list[str]:
         "CREATE TRIGGER messages_broadcast_update AFTER UPDATE OF status ON messages"
         " WHEN NEW.broadcast_id IS NOT NULL AND NEW.status IS NOT OLD.status BEGIN"
         f" UPDATE broadcasts SET {moved()} WHERE id = NEW.broadcast_id; END",
+        # Only a message taken back before a modem had it (pause, cancel) leaves the counts;
+        # retention purging old final messages leaves a broadcast's record as it ended.
         "CREATE TRIGGER messages_broadcast_delete AFTER DELETE ON messages"
-        " WHEN OLD.broadcast_id IS NOT NULL BEGIN"
-        f" UPDATE broadcasts SET {counts('-', 'OLD')} WHERE id = OLD.broadcast_id; END",
+        f" WHEN OLD.broadcast_id IS NOT NULL AND OLD.status IN {buckets['n_queued']} BEGIN"
+        " UPDATE broadcasts SET n_queued = n_queued - 1 WHERE id = OLD.broadcast_id; END",
         # "Has talked through short code C" for segments, without reading every message.
         # Columns in the key's order: SQLite's quick_check misreads a WITHOUT ROWID table
         # whose key columns are declared in another order (it reported NULLs that were not).

@@ -423,3 +423,16 @@ def test_the_same_form_posted_twice_makes_one_broadcast(world: World) -> None:
     assert first["created"] and not again["created"] and again["id"] == first["id"]
     other = bs.create("x", short_code=SC, audience=bs.audience(conditions=[]), request_key="k2")
     assert other["id"] != first["id"]
+
+
+def test_retention_leaves_a_finished_broadcasts_counts_as_they_ended(feeding: World) -> None:
+    w = feeding
+    w.up("a", "b")
+    _profiles(w, 5)
+    bs = w.services.broadcasts
+    bid = bs.create("Old news", short_code=SC, audience=bs.audience(conditions=[]))["id"]
+    _wait(w, lambda: _status(w, bid)["state"] == BroadcastState.DONE)
+    before = _status(w, bid)
+    removed = w.store.purge(messages_before="9999-12-31", raw_pdus_before=None)
+    assert removed["messages"] == 5
+    assert _status(w, bid) == before and before["sent"] == 5
