@@ -47,6 +47,8 @@ from ..store.times import iso, now, parse
 from .eligibility import number_refusal
 from .events import EventBus
 from .outbound import PRIORITY_BULK, Outbox, expand_emoji
+from .profiles import CsvFileError
+from .profiles import _read_csv as read_csv  # the one reader of uploaded CSV files
 from .requests import SendRefused, check_text
 
 __all__ = ["TZ_FIELD", "BroadcastService", "SendRefused", "merge_fields"]
@@ -429,9 +431,7 @@ class BroadcastService:
         """A static list of the profiles whose numbers a CSV file's ``phone`` column holds
         (numbers with no profile, or that are not numbers, are reported with their row, not
         added). CsvFileError for a file that cannot be read; AudienceError for the name."""
-        from .profiles import CsvFileError, _read_csv  # the one CSV reader of uploads
-
-        header, records = _read_csv(data)
+        header, records = read_csv(data)
         names = [h.strip().lstrip("\ufeff").strip().lower() for h in header]
         if "phone" not in names:
             raise CsvFileError(
@@ -678,7 +678,7 @@ class BroadcastService:
         """The daemon's control-socket handlers for ``gateway broadcast``."""
         return {
             "broadcast.create": self._op_create,
-            "broadcast.status": lambda r: self._op(r, self.status),
+            "broadcast.status": lambda r: self._op(r, lambda bid, user: self.status(bid)),
             "broadcast.list": self._op_list,
             "broadcast.pause": lambda r: self._op(r, self.pause),
             "broadcast.resume": lambda r: self._op(r, self.resume),
@@ -691,8 +691,6 @@ class BroadcastService:
         except (TypeError, ValueError):
             return {"ok": False, "field": "id", "error": "a broadcast id (a number) is needed"}
         try:
-            if action == self.status:
-                return {"ok": True, **action(bid)}
             return {"ok": True, **action(bid, user=request.get("user") or "cli")}
         except SendRefused as exc:
             return {"ok": False, "field": exc.field, "error": exc.reason}

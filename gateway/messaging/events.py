@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Event:
     """One change: ``kind`` (message.new, message.status, modem.up, modem.down, modem.health,
-    profile.changed) and its JSON-able ``data``; ``id`` increases, for SSE's Last-Event-ID."""
+    profile.changed, broadcast.progress) and its JSON-able ``data``; ``id`` increases, for
+    SSE's Last-Event-ID."""
 
     id: int
     kind: str
