@@ -10,6 +10,7 @@ audiences. Every route needs a login and every POST a CSRF token; agents may do 
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 import zoneinfo
@@ -73,7 +74,13 @@ STATE_LABELS = {
     BroadcastState.DONE: "Sent",
     BroadcastState.CANCELLED: "Cancelled",
 }
-ZONES = sorted(zoneinfo.available_timezones())
+
+
+@functools.cache
+def zones() -> list[str]:
+    """The time zones offered (read on first use: listing them walks the zone database, which
+    a gateway whose compose page is never opened need not do at start)."""
+    return sorted(zoneinfo.available_timezones())
 
 
 def _actor() -> str:
@@ -437,7 +444,7 @@ def new():
         definition=definition,
         segments=ctx.store.audiences.segments(),
         campaigns=ctx.store.broadcasts.bulk_campaigns(),
-        zones=ZONES,
+        zones=zones(),
         limits=ctx.config.messages,
         merge_fields=[*BUILTIN_FIELDS],
         tz_field=TZ_FIELD,
