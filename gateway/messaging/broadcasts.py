@@ -306,9 +306,9 @@ class BroadcastService:
             if known is not None:
                 return {**self._created_reply(known), "created": False}
         body = self.check_body(text)
-        sc = self.outbox.short_code_for(short_code or None)
         if not short_code:
             raise SendRefused("short_code", "choose the short code to send from")
+        sc = self.outbox.short_code_for(short_code)
         longest = self.longest(body, audience, fresh=True)
         if longest.analysis.too_long:
             raise SendRefused(
