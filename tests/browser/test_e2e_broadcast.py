@@ -63,7 +63,7 @@ def test_segment_count_compose_longest_expansion_test_send_and_live_progress(
     expect(page.locator("[data-field=preview-text]")).to_have_text(
         "Hi Ana, the Chess club meets today."  # the first profile (by id): one SMS alone
     )
-    page.screenshot(path=artifacts_dir / "e2e-broadcast-compose.png")
+    page.screenshot(path=artifacts_dir / "e2e-broadcast-compose.png", full_page=True)
     box.fill("Hi {first_name}!")
     expect(counter).to_have_attribute("data-parts", "1", timeout=WAIT_MS)
     box.fill("Hi {first_name}, the {club} club meets today.")
@@ -117,7 +117,7 @@ def test_pause_then_cancel_from_the_page(logged_in_page, gateway_daemon):
     page.goto(f"{gw.url}/broadcasts")
     badge = page.locator(f'tr[data-broadcast-id="{reply["id"]}"] [data-field="state"]')
     expect(badge).to_have_text("Scheduled")
-    page.wait_for_function("window.Live && window.Live.connected()")
+    _wait_live(page)
     bs.pause(reply["id"])
     expect(badge).to_have_text("Paused", timeout=WAIT_MS)
     bs.resume(reply["id"])
@@ -155,6 +155,7 @@ def test_a_broadcast_scheduled_on_the_form_goes_at_its_time(logged_in_page, gate
     )
     page.get_by_label("Message").fill("On time")
     at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    expect(page.get_by_label("Date and time")).to_be_hidden()  # while "Now" is chosen
     page.get_by_role("radio", name="At").check()
     page.get_by_label("Date and time").fill(at.strftime("%Y-%m-%dT%H:%M:%S"))
     page.get_by_label("Time zone").select_option("UTC")
@@ -171,3 +172,14 @@ def test_a_broadcast_scheduled_on_the_form_goes_at_its_time(logged_in_page, gate
     bid = int(page.url.rsplit("/", 1)[1])
     first = gw.store.db.value("SELECT MIN(created_at) FROM messages WHERE broadcast_id = ?", (bid,))
     assert datetime.fromisoformat(first) >= at
+
+
+def _wait_live(page) -> None:
+    """Until the page's live stream is open (polled with evaluate: wait_for_function's own
+    polling evaluates a string, which the app's CSP forbids)."""
+    import time
+
+    deadline = time.monotonic() + E2E_TIMEOUT_S
+    while not page.evaluate("Boolean(window.Live && window.Live.connected())"):
+        assert time.monotonic() < deadline, "the live stream did not open"
+        page.wait_for_timeout(50)
