@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "gateway.commands.sim",
     "gateway.commands.modem",
     "gateway.commands.keyword",
+    "gateway.commands.broadcast",
 ]
 
 # Which module registers each command (tests/test_cli_lazy.py checks it against what the modules
@@ -40,6 +41,7 @@ COMMANDS = {
     "sim": "gateway.commands.sim",
     "modem": "gateway.commands.modem",
     "keyword": "gateway.commands.keyword",
+    "broadcast": "gateway.commands.broadcast",
 }
 
 

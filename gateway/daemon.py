@@ -76,6 +76,8 @@ class Daemon:
         s.inbound.recover()
         self._running.add("dispatcher")
         s.dispatcher.start()
+        self._running.add("broadcasts")
+        s.broadcasts.start()
         if s.manager is not None:
             self._running.add("modems")
             s.manager.start()
@@ -88,6 +90,7 @@ class Daemon:
                 "send": self._op_send,
                 "modems": self._op_modems,
                 "keyword": s.keywords.control,  # gateway keyword add|list|remove
+                **s.broadcasts.control_ops(),
             },
         )
         self._running.add("control")
@@ -192,6 +195,7 @@ class Daemon:
                 ("web", web.stop if web is not None else _nothing),
                 ("control", control.close if control is not None else _nothing),
                 ("housekeeping", self.housekeeper.stop),
+                ("broadcasts", s.broadcasts.stop),
                 ("dispatcher", s.dispatcher.stop),
                 ("modems", manager.stop if manager is not None else _nothing),
             )

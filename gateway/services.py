@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config, ModemConfig
 from .messaging.agent import AgentDesk
+from .messaging.broadcasts import BroadcastService
 from .messaging.dispatcher import Dispatcher
 from .messaging.events import EventBus
 from .messaging.inbound import Inbound
@@ -80,6 +81,7 @@ class Services:
     subscriptions: Subscriptions
     desk: AgentDesk
     keywords: KeywordBook  # the team's keywords per short code (Settings, `gateway keyword`)
+    broadcasts: BroadcastService
     manager: ModemManager | None = None
     simulator: Simulator | None = None
     demo: bool = False
@@ -146,6 +148,9 @@ def build_services(
             subscriptions=subscriptions,
             desk=AgentDesk(config, store, events),
             keywords=KeywordBook(config, store),
+            broadcasts=BroadcastService(
+                config, store, events, outbox, dispatcher.wake, clock=clock
+            ),
             manager=manager,
             simulator=simulator,
             demo=demo,

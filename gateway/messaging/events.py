@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Event:
     """One change: ``kind`` (message.new, message.status, modem.up, modem.down, modem.health,
-    profile.changed) and its JSON-able ``data``; ``id`` increases, for SSE's Last-Event-ID."""
+    profile.changed, broadcast.progress) and its JSON-able ``data``; ``id`` increases, for
+    SSE's Last-Event-ID."""
 
     id: int
     kind: str
@@ -53,6 +54,11 @@ class Subscription:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def poke(self) -> None:
+        """Wake the reader blocked in :meth:`get` with an event of kind ``wake`` that no
+        one published (the broadcast feeder: a broadcast changed, or it is to stop)."""
+        self._offer(Event(0, "wake"))
 
     def close(self) -> None:
         self._bus._unsubscribe(self)

@@ -13,6 +13,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .audiences import Audiences
+from .broadcasts import Broadcasts
 from .db import (
     FILE_MODE,
     Database,
@@ -54,7 +56,8 @@ DB_NAME = "gateway.sqlite3"
 class Store:
     """The opened store: ``profiles``, ``messages``, ``inbound``, ``users``, ``modems``,
     ``campaigns``, ``opt_events``, ``audit``, ``refs``, ``overview`` (Home's figures),
-    ``subscriptions`` (per short code), ``keywords`` and ``keyword_paths``."""
+    ``subscriptions`` (per short code), ``keywords``, ``keyword_paths``, ``audiences``
+    (segments and lists) and ``broadcasts``."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self.db = db
@@ -73,6 +76,8 @@ class Store:
         self.subscriptions = ShortCodeSubscriptions(db)
         self.keywords = Keywords(db)
         self.keyword_paths = KeywordPaths(db)
+        self.audiences = Audiences(db)  # segments, lists, counts (issue 11)
+        self.broadcasts = Broadcasts(db)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:

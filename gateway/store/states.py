@@ -315,6 +315,64 @@ PATH = Machine(
 )
 
 
+# -- broadcasts (issue 11): a broadcast's life and each recipient's --------------------------
+
+
+class BroadcastState(enum.StrEnum):
+    """Where a broadcast is. scheduled → sending → done, with paused between and cancelled at
+    any point before the end."""
+
+    SCHEDULED = "scheduled"  # waiting for its time (or for the feeder to start it)
+    SENDING = "sending"  # its recipients are being fed to the queue
+    PAUSED = "paused"  # nothing more goes to the queue until it is resumed
+    DONE = "done"  # every recipient was sent to, failed or skipped
+    CANCELLED = "cancelled"  # stopped by a user: what had not gone to a modem never will
+
+
+class RecipientState(enum.StrEnum):
+    """One recipient of a broadcast (``broadcast_recipients.state``)."""
+
+    PENDING = "pending"  # not yet made into a message (its time, the window, a pause)
+    QUEUED = "queued"  # made into a message (messages.broadcast_id): its fate is the message's
+    SKIPPED = "skipped"  # not texted: opted out, inactive or a number that cannot get SMS
+    CANCELLED = "cancelled"  # the broadcast was cancelled before it was made into a message
+
+
+# Broadcasts still to act on (the feeder's and the page's "active").
+BROADCAST_ACTIVE: tuple[BroadcastState, ...] = (
+    BroadcastState.SCHEDULED,
+    BroadcastState.SENDING,
+    BroadcastState.PAUSED,
+)
+
+_B = BroadcastState
+BROADCAST = Machine(
+    "broadcasts.state",
+    BroadcastState,
+    {
+        _B.SCHEDULED: frozenset({_B.SENDING, _B.PAUSED, _B.CANCELLED}),
+        _B.SENDING: frozenset({_B.PAUSED, _B.DONE, _B.CANCELLED}),
+        # Resumed: sending, or back to waiting when its time has not come yet.
+        _B.PAUSED: frozenset({_B.SENDING, _B.SCHEDULED, _B.CANCELLED}),
+        _B.DONE: frozenset(),
+        _B.CANCELLED: frozenset(),
+    },
+)
+
+_R = RecipientState
+RECIPIENT = Machine(
+    "broadcast_recipients.state",
+    RecipientState,
+    {
+        _R.PENDING: frozenset({_R.QUEUED, _R.SKIPPED, _R.CANCELLED}),
+        # A pause or a cancel takes back a message no modem has taken yet.
+        _R.QUEUED: frozenset({_R.PENDING, _R.CANCELLED}),
+        _R.SKIPPED: frozenset(),
+        _R.CANCELLED: frozenset(),
+    },
+)
+
+
 def path_triggers() -> list[str]:
     """The triggers that make ``keyword_paths.state`` hold :data:`PATH` (migration 7)."""
     bad = (
@@ -327,3 +385,28 @@ def path_triggers() -> list[str]:
         "CREATE TRIGGER keyword_paths_state_update BEFORE UPDATE OF state ON keyword_paths"
         f" BEGIN {bad} {moves} END",
     ]
+
+
+def broadcast_triggers() -> list[str]:
+    """The triggers that make the schema hold :data:`BROADCAST` and :data:`RECIPIENT`
+    (migration 8): known values only, and only the moves allowed."""
+    out = []
+    for machine, table in ((BROADCAST, "broadcasts"), (RECIPIENT, "broadcast_recipients")):
+        column = machine.name.split(".", 1)[1]
+        values = sql_list(machine.states)
+        bad = (
+            f"SELECT RAISE(ABORT, '{machine.name} must be one of"
+            f" {', '.join(machine.states)}') WHERE NEW.{column} NOT IN {values};"
+        )
+        if machine is BROADCAST:
+            # Recipients are inserted 100,000 at a time: their table's CHECK holds the values
+            # on insert at a fraction of a trigger's cost.
+            out.append(
+                f"CREATE TRIGGER {table}_{column}_insert BEFORE INSERT ON {table} BEGIN {bad} END"
+            )
+        moves = " ".join(_moves_sql(machine, f"OLD.{column}", f"NEW.{column}"))
+        out.append(
+            f"CREATE TRIGGER {table}_{column}_update BEFORE UPDATE OF {column} ON {table}"
+            f" BEGIN {bad} {moves} END"
+        )
+    return out

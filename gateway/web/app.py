@@ -33,6 +33,7 @@ BLUEPRINTS = [
     "gateway.web.views.inbox",
     "gateway.web.views.agent",
     "gateway.web.views.messages",
+    "gateway.web.views.broadcasts",
     "gateway.web.views.modems",
     "gateway.web.views.settings",
     "gateway.web.views.keywords",
@@ -226,6 +227,8 @@ def _nav(user, services: Services) -> list[tuple[str, str, str]]:
         ("inbox.index", "Inbox", "/inbox"),
         ("agent.index", "Agent View", "/agent"),
         ("messages.index", "Messages", "/messages"),
+        ("broadcasts.index", "Broadcasts", "/broadcasts"),
+        ("broadcasts.segments", "Segments", "/segments"),
         ("modems.index", "Modems", "/modems"),
     ]
     if user is not None and user["role"] == "admin":

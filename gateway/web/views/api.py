@@ -161,8 +161,21 @@ def conversation(profile_id: int):
         ],
         default_short_code=default_code,
         unread=ctx.store.messages.unread_count(profile_id, g.user["id"]),
-        messages=[message_json(r) for r in rows],
+        messages=_with_broadcasts(rows),
     )
+
+
+def _with_broadcasts(rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    """The messages as JSON, each reply to a broadcast marked with it (``broadcast``: id and
+    name; computed when read, store/broadcasts.py ``replied_to``)."""
+    marks = services().store.broadcasts.replied_to([r for r in rows if r["direction"] == "in"])
+    out = []
+    for r in rows:
+        m = message_json(r)
+        b = marks.get(int(r["id"]))
+        m["broadcast"] = {"id": b["id"], "name": b["name"]} if b is not None else None
+        out.append(m)
+    return out
 
 
 @bp.post("/profiles/<int:profile_id>/messages")

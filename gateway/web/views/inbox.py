@@ -52,6 +52,7 @@ BLANK_ROW = {
     "kind_label": "",
     "kind_badge": "",
     "shown_time": "",
+    "broadcast": None,
 }
 
 
@@ -68,6 +69,7 @@ def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
     profiles: dict[int, sqlite3.Row | None] = {}
     reasons: dict[int, str | None] = {}
     rows = []
+    answered = ctx.store.broadcasts.replied_to(messages)  # the broadcast each one answers
     for m in messages:
         pid = int(m["profile_id"])
         if pid not in profiles:
@@ -89,6 +91,11 @@ def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
                 "kind_label": KINDS.get(m["kind"] or "", m["kind"] or ""),
                 "kind_badge": KIND_BADGES.get(m["kind"] or "", ""),
                 "shown_time": shown_time(m["created_at"]),
+                "broadcast": (
+                    {"id": answered[m["id"]]["id"], "name": answered[m["id"]]["name"]}
+                    if m["id"] in answered
+                    else None
+                ),
             }
         )
     return rows

@@ -350,6 +350,12 @@
       time.dateTime = m.created_at;
       meta.append(time);
       if (!out && KIND_NOTES[m.kind]) meta.append(" · ", el("span", "badge", KIND_NOTES[m.kind]));
+      if (!out && m.broadcast) {
+        const answers = el("a", "badge", "↩ " + m.broadcast.name);
+        answers.href = "/broadcasts/" + m.broadcast.id;
+        answers.title = "A reply to this broadcast";
+        meta.append(" · ", answers);
+      }
       if (!out && m.status === "incomplete") meta.append(" · ", el("span", "badge badge-warn", "parts missing"));
       if (out && m.created_by) meta.append(" · ", el("span", "chat-by", m.created_by));
       if (out) {

@@ -47,6 +47,13 @@
     link.textContent = p.name || p.phone;
     tr.querySelector(".js-phone").textContent = p.name ? p.phone : "";
     tr.querySelector(".js-body").textContent = m.body;
+    const answers = tr.querySelector(".js-broadcast");
+    if (answers) {
+      // A reply to a broadcast links to it (row.broadcast from the server, or none).
+      answers.hidden = !row.broadcast;
+      answers.textContent = row.broadcast ? "↩ " + row.broadcast.name : "";
+      answers.href = row.broadcast ? "/broadcasts/" + row.broadcast.id : "#";
+    }
     const badge = tr.querySelector(".js-kind");
     badge.textContent = row.kind_label;
     if (row.kind_badge) badge.classList.add(row.kind_badge);

@@ -25,7 +25,7 @@
   const URL = "/api/events";
   const KNOWN = [
     "message.new", "message.status", "profile.changed", "agent.changed",
-    "modem.up", "modem.down", "modem.health", "inbound.undecodable",
+    "modem.up", "modem.down", "modem.health", "inbound.undecodable", "broadcast.progress",
   ];
   const OWN = ["live.open", "live.error"];
   const MIN_DELAY = 2000;

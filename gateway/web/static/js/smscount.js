@@ -20,8 +20,9 @@
  *   attach(textarea, output, options) -> controller {update(), analysis(), setOptions(changes),
  *       detach()}: shows "N characters remaining · P SMS" and what forced Unicode, with a button
  *       that applies the GSM look-alike suggestion, in aria-live regions inside `output`.
- *       options: {ref16, maxParts, encoding, shortcodes}; with `shortcodes` the text is counted
- *       as the server will send it, after expanding :name:. output gets data-encoding,
+ *       options: {ref16, maxParts, encoding, shortcodes, transform}; with `shortcodes` the text is
+ *       counted as the server will send it, after expanding :name:; `transform(text) -> text`
+ *       then gives the text to count (a broadcast's longest expansion of its merge fields). output gets data-encoding,
  *       data-parts and data-remaining attributes for scripts and tests.
  *
  * Plain ES2020, no dependencies; text is never inserted as HTML.
@@ -406,7 +407,9 @@
     }
 
     function update() {
-      const text = expandShortcodes(textarea.value, opts.shortcodes);
+      const expanded = expandShortcodes(textarea.value, opts.shortcodes);
+      // A broadcast counts its longest expansion over the audience (broadcasts.js).
+      const text = opts.transform ? opts.transform(expanded) : expanded;
       let result;
       try {
         result = analyze(text, opts);
