@@ -28,6 +28,7 @@ from .overview import Overview
 from .profiles import ProfileError, Profiles
 from .records import AuditLog, Campaigns, ModemRecords, OptEvents, StoreReferenceAllocator
 from .states import IN_FLIGHT, sql_list
+from .tokens import ApiTokens, TokenError
 from .users import UserError, Users
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "StoreDamaged",
     "StoreError",
     "StoreFault",
+    "TokenError",
     "UserError",
 ]
 
@@ -49,7 +51,8 @@ DB_NAME = "gateway.sqlite3"
 
 class Store:
     """The opened store: ``profiles``, ``messages``, ``inbound``, ``users``, ``modems``,
-    ``campaigns``, ``opt_events``, ``audit``, ``refs`` and ``overview`` (Home's figures)."""
+    ``campaigns``, ``opt_events``, ``audit``, ``refs``, ``overview`` (Home's figures) and
+    ``api_tokens``."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self.db = db
@@ -64,6 +67,7 @@ class Store:
         self.audit = AuditLog(db)
         self.refs = StoreReferenceAllocator(db)
         self.overview = Overview(db)
+        self.api_tokens = ApiTokens(db)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from . import states
+from . import states, tokens
 from .db import Database, StoreError
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,7 @@ MIGRATIONS: list[tuple[int, str, str | list[str]]] = [
     (2, "login sessions", SESSIONS),
     (3, "indexes and full-text search for large stores", SCALE_INDEXES_AND_SEARCH),
     (4, "state machines enforced by triggers", STATE_TRIGGERS),
+    (10, "API tokens", tokens.SCHEMA),
 ]
 
 

@@ -38,7 +38,10 @@ BLUEPRINTS = [
     "gateway.web.views.phones",
     "gateway.web.views.api",
     "gateway.web.views.live",
+    "gateway.web.views.api_tokens",
+    "gateway.web.api.routes",  # the REST API under /api/v1 (token authentication, no CSRF)
 ]
+API_BLUEPRINT = "api_v1"
 
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
 # Requests a page makes by itself (the live-update stream reconnects every minute): they do not
@@ -124,13 +127,20 @@ def create_app(services: Services, **overrides: object) -> Flask:
             return render_template("error.html", code=400, message=message), 400
         return None
 
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
 
     for name in BLUEPRINTS:
-        app.register_blueprint(importlib.import_module(name).bp)
+        blueprint = importlib.import_module(name).bp
+        app.register_blueprint(blueprint)
+        if blueprint.name == API_BLUEPRINT:
+            # Bearer tokens only (no cookie is read there), so no request can be forged.
+            csrf.exempt(blueprint)
 
     @app.before_request
     def require_login():
+        if request.blueprint == API_BLUEPRINT:
+            g.user = None  # the API authenticates its token itself (web/api/base.py)
+            return None
         g.user = current_user(
             services.store,
             state.policy,
@@ -193,6 +203,10 @@ def create_app(services: Services, **overrides: object) -> Flask:
     @app.errorhandler(500)
     def server_error(exc):
         log.exception("request %s %s failed", request.method, request.path)
+        if _is_rest_api():
+            from .api.errors import error_response
+
+            return error_response(500, "Something went wrong on the gateway; it has been logged.")
         return _error_page(500, "Something went wrong on the gateway; it has been logged.")(exc)
 
     return app
@@ -200,6 +214,10 @@ def create_app(services: Services, **overrides: object) -> Flask:
 
 def _error_page(code: int, message: str):
     def handler(exc):
+        if _is_rest_api():  # an unknown address or method under /api/v1
+            from .api.base import http_error
+
+            return http_error(exc)
         text = getattr(exc, "description", None) if code in (400, 403, 404) else None
         shown = (
             text
@@ -211,6 +229,10 @@ def _error_page(code: int, message: str):
         return render_template("error.html", code=code, message=shown), code
 
     return handler
+
+
+def _is_rest_api() -> bool:
+    return request.path == "/api/v1" or request.path.startswith("/api/v1/")
 
 
 def _wants_json() -> bool:
@@ -226,6 +248,7 @@ def _nav(user, services: Services) -> list[tuple[str, str, str]]:
         ("agent.index", "Agent View", "/agent"),
         ("messages.index", "Messages", "/messages"),
         ("modems.index", "Modems", "/modems"),
+        ("api_tokens.index", "API", "/api-tokens"),
     ]
     if user is not None and user["role"] == "admin":
         items.append(("settings.index", "Settings", "/settings"))
