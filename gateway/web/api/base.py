@@ -210,7 +210,7 @@ def limit_arg() -> int:
 def cursor_arg() -> int | None:
     """``cursor``: the ``next`` value of the page before, or None for the first page."""
     raw = request.args.get("cursor")
-    if raw is None or raw == "":
+    if raw is None:
         return None
     value = whole_number(raw, minimum=1)
     if value is None:
@@ -223,7 +223,7 @@ def cursor_arg() -> int | None:
 def id_arg(name: str) -> int | None:
     """A whole-number id from the query string, or None when absent."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     value = whole_number(raw, minimum=1)
     if value is None:
@@ -234,7 +234,7 @@ def id_arg(name: str) -> int | None:
 def time_arg(name: str) -> str | None:
     """An ISO 8601 time with its offset from the query string, as a store timestamp (UTC)."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         moment = datetime.fromisoformat(raw.strip())
@@ -253,7 +253,7 @@ def time_arg(name: str) -> str | None:
 
 def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     if raw not in choices:
         raise ApiError(422, f"{name} must be one of {', '.join(choices)}.", name)

@@ -52,17 +52,17 @@ def message_or_404(message_id: int) -> dict[str, Any]:
 def send_message():
     data = json_object()
     only_fields(data, SEND_FIELDS)
-    has_profile = data.get("profile_id") is not None
-    if has_profile and data.get("to") not in (None, ""):
+    has_profile = "profile_id" in data
+    if has_profile and "to" in data:
         raise ApiError(422, "Give either to (a phone number) or profile_id, not both.", "to")
-    if not has_profile and data.get("to") in (None, ""):
+    if not has_profile and "to" not in data:
         raise ApiError(422, "Say who gets the text: to (a phone number) or profile_id.", "to")
+    if not has_profile and not isinstance(data["to"], str):
+        raise ApiError(422, "to must be a phone number written as a string.", "to")
     profile_id = (
         whole(data["profile_id"], "profile_id", what="a profile id") if has_profile else None
     )
-    fields = {
-        k: v for k, v in data.items() if k != "profile_id" and not (has_profile and k == "to")
-    }
+    fields = {k: v for k, v in data.items() if k != "profile_id"}
     ctx = services()
     try:
         req = SendRequest.from_mapping(fields, recipient=not has_profile)

@@ -153,15 +153,17 @@ SCHEMAS: dict[str, Schema] = {
         "type": "object",
         "description": "Give `to` or `profile_id`, not both.",
         "required": ["text"],
+        "oneOf": [{"required": ["to"]}, {"required": ["profile_id"]}],
         "additionalProperties": False,
         "properties": {
             "to": {
-                "type": ["string", "null"],
+                "type": "string",
+                "minLength": 1,
                 "maxLength": MAX_NUMBER_CHARS,
                 "description": "A phone number; without a country code it is read in the "
                 "gateway's region. A number never texted gets a profile.",
             },
-            "profile_id": {"type": ["integer", "null"], "minimum": 1},
+            "profile_id": {"type": "integer", "minimum": 1},
             "text": {"type": "string", "maxLength": MAX_TEXT_CHARS},
             "short_code": {
                 "type": ["string", "null"],
@@ -564,6 +566,16 @@ PATHS: dict[str, dict[str, Schema]] = {
                 "200": _json(_ref("TokenList"), "Tokens, newest first."),
                 **_errors(403, 422),
             },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "tags": ["Tokens"],
+            "operationId": "openapi",
+            "summary": "This description of the API (OpenAPI 3.1)",
+            "description": "Needs no token.",
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "The document.")},
         }
     },
     "/tokens/{id}": {
