@@ -85,7 +85,7 @@ class ApiClient:
         url: str,
         json: Any = None,
         *,
-        token: str | None | bool = True,
+        token: str | bool | None = True,
         **kwargs: Any,
     ) -> TestResponse:
         headers = dict(kwargs.pop("headers", {}))
