@@ -112,10 +112,13 @@ def first_id_since(db: Database, since: str) -> int | None:
     """The smallest id of a message stored at or after ``since``, or None when none was; by
     bisecting the ids (primary key look-ups, about 20 at a million rows), since ids grow with
     ``created_at`` and no index on ``created_at`` is kept for this alone."""
-    bounds = db.q1("SELECT MIN(id) AS lo, MAX(id) AS hi FROM messages")
-    if bounds is None or bounds["hi"] is None:
+    # Two look-ups, not MIN and MAX in one query: SQLite reads either end of the primary key
+    # only for a lone MIN or MAX, and would scan the table for both together.
+    bottom = db.value("SELECT MIN(id) FROM messages")
+    top = db.value("SELECT MAX(id) FROM messages")
+    if bottom is None or top is None:
         return None
-    lo, hi = bounds["lo"], bounds["hi"] + 1  # the answer is in [lo, hi); hi: none is
+    lo, hi = int(bottom), int(top) + 1  # the answer is in [lo, hi); hi means none is
     while lo < hi:
         mid = (lo + hi) // 2
         row = db.q1("SELECT id, created_at FROM messages WHERE id >= ? ORDER BY id LIMIT 1", (mid,))
@@ -123,7 +126,7 @@ def first_id_since(db: Database, since: str) -> int | None:
             hi = mid
         else:
             lo = row["id"] + 1
-    return None if lo > bounds["hi"] else lo
+    return None if lo > top else lo
 
 
 def _page_sql(f: MessageFilter, bound: str, order: str, db: Database) -> tuple[str, list[Any]]:
