@@ -14,7 +14,7 @@ from gateway.modem.manager import ModemStatus
 from gateway.modem.pdu import encode_deliver
 from gateway.modem.states import ModemState
 
-from .api_client import ApiClient
+from .api_client import DOC, ApiClient
 from .conftest import ADMIN, AGENT, CONFIG, Web, csrf_token
 
 PHONE = "+15551230001"
@@ -470,3 +470,63 @@ def test_the_rate_limit_is_per_token_with_retry_after(web: Web) -> None:
 def test_the_openapi_document_needs_no_token(api: Api) -> None:
     resp = api.anon.get("/api/v1/openapi.json")
     assert resp.status_code == 200 and resp.json["openapi"] == "3.1.0"
+
+
+def test_every_operation_answers_as_documented_in_success_and_error(api: Api) -> None:
+    """A tour of every operation of the document, each with a success and with errors; every
+    answer is checked against the document by the client (api_client.py)."""
+    c = api.agent
+    sent = c.post("/api/v1/messages", {"to": PHONE, "text": "tour"}).json
+    c.post("/api/v1/messages", {"to": PHONE, "text": "tour", "idempotency_key": "t"})
+    c.post("/api/v1/messages", {"to": PHONE, "text": "tour", "idempotency_key": "t"})
+    c.post("/api/v1/messages", {"to": PHONE, "text": "other", "idempotency_key": "t"})
+    c.post("/api/v1/messages", data=b"{", content_type="application/json")
+    c.post("/api/v1/messages", data=b"{}" + b" " * 70_000, content_type="application/json")
+    c.post("/api/v1/messages", {"to": PHONE})
+    c.get("/api/v1/messages")
+    c.get("/api/v1/messages?limit=0")
+    c.get(f"/api/v1/messages/{sent['id']}")
+    c.get("/api/v1/messages/999")
+    c.get("/api/v1/messages/1?x=1")
+    pid = c.post("/api/v1/profiles", {"phone": OTHER}).json["id"]
+    c.post("/api/v1/profiles", {"phone": OTHER})
+    c.post("/api/v1/profiles", {"phone": "1"})
+    c.post("/api/v1/profiles", data=b"[]", content_type="application/json")
+    c.post("/api/v1/profiles", data=b"{}" + b" " * 70_000, content_type="application/json")
+    c.get("/api/v1/profiles")
+    c.get("/api/v1/profiles?cursor=x")
+    c.get(f"/api/v1/profiles/{pid}")
+    c.get("/api/v1/profiles/999")
+    c.get(f"/api/v1/profiles/{pid}?x=1")
+    c.patch(f"/api/v1/profiles/{pid}", {"name": "Bo"})
+    c.patch(f"/api/v1/profiles/{pid}", {"phone": PHONE})
+    c.patch(f"/api/v1/profiles/{pid}", {"status": "x"})
+    c.patch(f"/api/v1/profiles/{pid}", data=b"1", content_type="application/json")
+    c.patch(f"/api/v1/profiles/{pid}", data=b"{}" + b" " * 70_000, content_type="application/json")
+    c.patch("/api/v1/profiles/999", {"name": "x"})
+    c.get(f"/api/v1/profiles/{pid}/messages")
+    c.get("/api/v1/profiles/999/messages")
+    c.get(f"/api/v1/profiles/{pid}/messages?limit=x")
+    c.delete(f"/api/v1/profiles/{pid}")
+    c.delete("/api/v1/profiles/999")
+    for url in ("/api/v1/short-codes", "/api/v1/modems", "/api/v1/me"):
+        c.get(url)
+        c.get(url + "?x=1")
+    c.get("/api/v1/tokens")
+    c.get("/api/v1/tokens?user=admin")
+    c.get("/api/v1/tokens?x=1")
+    admins = api.web.store.api_tokens.list("admin")[0]["id"]
+    c.delete(f"/api/v1/tokens/{admins}")
+    c.delete("/api/v1/tokens/999")
+    c.get("/api/v1/openapi.json")
+    mine = api.web.store.api_tokens.list("agent")[0]["id"]
+    c.delete(f"/api/v1/tokens/{mine}")
+    c.get("/api/v1/me")  # revoked now: 401
+
+    for path, methods in DOC["paths"].items():
+        for method in methods:
+            statuses = {s for m, p, s in c.seen if (m, p) == (method, path)}
+            assert any(s < 300 for s in statuses), f"{method} {path}: no success seen"
+            if path != "/openapi.json":
+                assert any(s >= 400 for s in statuses), f"{method} {path}: no error seen"
+    assert {s for _, _, s in c.seen} >= {200, 201, 400, 401, 403, 404, 409, 413, 422}
