@@ -11,13 +11,16 @@ every second.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .db import Database
+from .db import Database, StoreError
 from .times import iso, now, parse
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "gw_"
 MAX_LABEL = 100
@@ -112,10 +115,15 @@ class ApiTokens:
         at = at or now()
         last = parse(row["last_used_at"])
         if last is None or at - last >= TOUCH_EVERY:
-            with self.db.tx() as conn:
-                conn.execute(
-                    "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (iso(at), row["id"])
-                )
+            try:
+                with self.db.tx() as conn:
+                    conn.execute(
+                        "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (iso(at), row["id"])
+                    )
+            except StoreError as exc:
+                # A full or read-only card must not lock every API client out of reading (nor
+                # /metrics): the token is valid, only the note of its use is lost this time.
+                log.warning("could not record the use of API token %d: %s", row["id"], exc)
         return row
 
     def get(self, token_id: int) -> sqlite3.Row | None:

@@ -93,3 +93,9 @@ def test_the_reference_page_shows_every_operation_and_is_linked_from_settings(we
     settings = web.client(ADMIN).get("/settings").get_data(as_text=True)
     assert 'href="/api-tokens"' in settings and 'href="/api-tokens/reference"' in settings
     assert 'href="/api-tokens"' in client.get("/home").get_data(as_text=True)  # the left pane
+
+
+def test_the_reference_pages_code_spans_escape_everything_else() -> None:
+    from gateway.web.views.api_tokens import ticks
+
+    assert str(ticks("<b>`a<i>`</b>")) == "&lt;b&gt;<code>a&lt;i&gt;</code>&lt;/b&gt;"

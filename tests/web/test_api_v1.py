@@ -530,3 +530,23 @@ def test_every_operation_answers_as_documented_in_success_and_error(api: Api) ->
             if path != "/openapi.json":
                 assert any(s >= 400 for s in statuses), f"{method} {path}: no error seen"
     assert {s for _, _, s in c.seen} >= {200, 201, 400, 401, 403, 404, 409, 413, 422}
+
+
+def test_a_store_that_cannot_record_a_tokens_use_still_serves_reads(api: Api, monkeypatch):
+    from contextlib import contextmanager
+
+    from gateway.store import StoreFault
+
+    fresh = api.web.store.api_tokens.create("agent", "never used").secret
+
+    @contextmanager
+    def full_disk():
+        raise StoreFault("full", api.web.store.db.path, "the disk is full; free some space")
+        yield
+
+    monkeypatch.setattr(api.web.store.db, "tx", full_disk)
+    client = ApiClient(api.web.app.test_client(), fresh)
+    assert client.get("/api/v1/me").status_code == 200
+    resp = client.post("/api/v1/messages", {"to": PHONE, "text": "hi"})
+    assert resp.status_code == 503 and "disk is full" in resp.json["error"]["message"]
+    assert resp.headers["Retry-After"]

@@ -5,9 +5,11 @@ host)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from ... import __version__
 from ...store import TokenError
@@ -16,6 +18,14 @@ from ..context import services
 from ..helpers import shown_time
 
 bp = Blueprint("api_tokens", __name__)
+
+_TICKS = re.compile(r"`([^`]+)`")
+
+
+@bp.app_template_filter("ticks")
+def ticks(text: str | None) -> Markup:
+    """The document's text with its `code` spans as <code> (everything else escaped)."""
+    return Markup(_TICKS.sub(r"<code>\1</code>", str(escape(text or ""))))
 
 
 def _is_admin() -> bool:
