@@ -122,6 +122,10 @@ def create_app(services: Services, **overrides: object) -> Flask:
                 urllib.parse.unquote_to_bytes(pair.replace("+", " ")).decode("utf-8")
         except UnicodeDecodeError:
             message = "The form's text is not valid UTF-8; send it again from the page."
+            if _is_rest_api():
+                from .api.errors import error_response
+
+                return error_response(400, "The body is not valid UTF-8; send JSON in UTF-8.")
             if _wants_json():
                 return jsonify(error=message), 400
             return render_template("error.html", code=400, message=message), 400

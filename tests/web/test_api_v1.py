@@ -230,6 +230,7 @@ def test_send_refuses_an_opted_out_or_inactive_profile(api: Api) -> None:
         (b"[1, 2]", "application/json", 400, "JSON object"),
         (b'"text"', "application/json", 400, "JSON object"),
         (b"to=1&text=hi", "application/x-www-form-urlencoded", 400, "Content-Type"),
+        (b"to=1&text=%ff", "application/x-www-form-urlencoded", 400, "UTF-8"),
         (b"\xff\xfe", "application/json", 400, "not valid JSON"),
         (b"[" * 5000 + b"]" * 5000, "application/json", 400, ""),
         (b'{"text": "' + b"x" * 70_000 + b'"}', "application/json", 413, "too large"),
