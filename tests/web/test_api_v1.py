@@ -551,3 +551,22 @@ def test_a_store_that_cannot_record_a_tokens_use_still_serves_reads(api: Api, mo
     resp = client.post("/api/v1/messages", {"to": PHONE, "text": "hi"})
     assert resp.status_code == 503 and "disk is full" in resp.json["error"]["message"]
     assert resp.headers["Retry-After"]
+
+
+def test_the_document_is_openapi_3_1_with_valid_schemas() -> None:
+    import jsonschema
+
+    assert DOC["openapi"] == "3.1.0" and DOC["info"]["version"]
+    for schema in DOC["components"]["schemas"].values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    for path, methods in DOC["paths"].items():
+        assert path.startswith("/")
+        for method, op in methods.items():
+            assert op["operationId"] and op["summary"], (method, path)
+            assert any(code.startswith("2") for code in op["responses"]), (method, path)
+            for parameter in op.get("parameters", []):
+                jsonschema.Draft202012Validator.check_schema(parameter["schema"])
+                if parameter["in"] == "path":
+                    assert "{" + parameter["name"] + "}" in path
+    ids = [op["operationId"] for methods in DOC["paths"].values() for op in methods.values()]
+    assert len(ids) == len(set(ids))

@@ -145,7 +145,12 @@ SCHEMAS: dict[str, Schema] = {
             "created_by": _nullable("string", description="The user who sent it."),
             "created_at": TIME,
             "updated_at": TIME,
-            "parts": {"type": "array", "items": _ref("Part")},
+            "parts": {
+                "type": "array",
+                "items": _ref("Part"),
+                "description": "Outbound: one per SMS segment, made when it is sent. Inbound: "
+                "empty (an inbound message is stored once it is whole).",
+            },
         },
     },
     "MessagePage": _page_of("Message", "messages, newest first"),
