@@ -37,11 +37,13 @@ def test_api_message_lists(api: TokenTraced, shape: Shape) -> None:  # noqa: F81
     assert_served_by_indexes(api, f"/api/v1/messages?cursor={deep}&limit=200")
     assert_served_by_indexes(api, f"/api/v1/messages?direction=in&short_code={SHORT_CODES[3]}")
     assert_served_by_indexes(api, "/api/v1/messages?status=failed")
+    assert_served_by_indexes(api, "/api/v1/messages?q=bus&direction=in")
     middle = api.app.store.messages.get(deep)["created_at"].replace("+", "%2B")
     body = assert_served_by_indexes(api, f"/api/v1/messages?since={middle}&limit=200")
     assert '"next":' in body
     assert_served_by_indexes(api, f"/api/v1/messages?since={middle}&status=delivered")
     assert_served_by_indexes(api, "/api/v1/messages?since=2999-01-01T00:00:00Z")
+    assert_served_by_indexes(api, f"/api/v1/messages?since={middle}&q=late")
 
 
 def test_since_finds_the_first_message_of_a_time(api: TokenTraced) -> None:

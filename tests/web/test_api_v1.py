@@ -293,6 +293,8 @@ def test_list_messages_filters(api: Api) -> None:
     assert ids(f"direction=out&profile_id={out['profile_id']}") == [out["id"]]
     assert ids("short_code=55999&status=queued") == [out["id"] + 1]
     assert ids("status=delivered") == []
+    assert ids("q=othe") == [out["id"] + 1]
+    assert ids("q=other&direction=in") == []
     assert len(ids("since=2000-01-01T00:00:00Z")) == 3
     assert ids("since=2999-01-01T00:00:00%2B02:00") == []
     created = api.web.store.messages.get(inbound)["created_at"]
@@ -311,6 +313,7 @@ def test_list_messages_filters(api: Api) -> None:
         ("limit=0", "limit"),
         ("limit=201", "limit"),
         ("colour=red", "colour"),
+        ("q=" + "x" * 201, "q"),
     ],
 )
 def test_list_messages_refuses_bad_parameters(api: Api, query: str, field: str) -> None:

@@ -37,6 +37,7 @@ from .shapes import message_json
 
 DIRECTIONS = ("in", "out")
 STATUSES = tuple(s.value for s in MessageStatus)
+MAX_WORDS_CHARS = 200
 SEND_FIELDS = {"to", "profile_id", "text", "short_code", "idempotency_key"}
 
 
@@ -104,8 +105,12 @@ def get_message(message_id: int):
 
 @bp.get("/messages")
 def list_messages():
-    query_args({"direction", "status", "short_code", "profile_id", "since", "cursor", "limit"})
+    query_args({"q", "direction", "status", "short_code", "profile_id", "since", "cursor", "limit"})
+    words = request.args.get("q", "")
+    if len(words) > MAX_WORDS_CHARS:
+        raise ApiError(422, f"q is too long ({MAX_WORDS_CHARS} characters at most).", "q")
     f = MessageFilter(
+        text=words,
         direction=choice_arg("direction", DIRECTIONS),
         status=choice_arg("status", STATUSES),
         short_code=request.args.get("short_code") or None,

@@ -423,8 +423,14 @@ PATHS: dict[str, dict[str, Schema]] = {
             "tags": ["Messages"],
             "operationId": "listMessages",
             "summary": "List messages",
-            "description": "Newest first, in keyset pages: pass `next` as `cursor`.",
+            "description": "Newest first, in keyset pages: pass `next` as `cursor`. Filters "
+            "combine.",
             "parameters": [
+                _query(
+                    "q",
+                    "Words the text contains (each also as the start of a longer word).",
+                    {"type": "string", "maxLength": 200},
+                ),
                 _query("direction", "in or out.", {"type": "string", "enum": ["in", "out"]}),
                 _query(
                     "status",
