@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, g, request
@@ -33,7 +31,6 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
-PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024  # a send or a profile is a few KiB at most
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -77,18 +74,6 @@ def _authenticate() -> Any:
             headers={"Retry-After": str(seconds)},
         )
     return None
-
-
-def admin_only(view: Callable) -> Callable:
-    """Only a token of an administrator; 403 for an agent's."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not token_user().is_admin:
-            raise ApiError(403, "Only an administrator's token can do that.")
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 @bp.errorhandler(ApiError)

@@ -34,9 +34,3 @@ class TokenBuckets:
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / per_second
-
-    def remaining(self, key: object, burst: int) -> int:
-        """Whole requests left in ``key``'s bucket right now (as of its last request)."""
-        with self._lock:
-            tokens, _ = self._buckets.get(key, (float(burst), 0.0))
-        return int(tokens)
