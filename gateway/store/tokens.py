@@ -135,7 +135,8 @@ class ApiTokens:
         )
 
     def list(self, username: str | None = None, *, revoked: bool = True) -> list[sqlite3.Row]:
-        """Tokens, newest first, with their user's name: of ``username`` only when given;
+        """Tokens, newest first, with their user's name (and ``user_disabled``): of ``username``
+        only when given;
         without the revoked ones when ``revoked`` is false. (A handful per user: no paging.)"""
         terms, params = [], []
         if username is not None:
@@ -145,8 +146,8 @@ class ApiTokens:
             terms.append("t.revoked_at IS NULL")
         where = f"WHERE {' AND '.join(terms)}" if terms else ""
         return self.db.q(
-            "SELECT t.*, u.username FROM api_tokens t JOIN users u ON u.id = t.user_id"
-            f" {where} ORDER BY t.id DESC",
+            "SELECT t.*, u.username, u.disabled AS user_disabled FROM api_tokens t"
+            f" JOIN users u ON u.id = t.user_id {where} ORDER BY t.id DESC",
             params,
         )
 

@@ -99,3 +99,11 @@ def test_the_reference_pages_code_spans_escape_everything_else() -> None:
     from gateway.web.views.api_tokens import ticks
 
     assert str(ticks("<b>`a<i>`</b>")) == "&lt;b&gt;<code>a&lt;i&gt;</code>&lt;/b&gt;"
+
+
+def test_a_token_of_a_disabled_user_is_shown_as_such(web: Web) -> None:
+    web.store.api_tokens.create("agent", "nightly sync")
+    web.store.users.set_disabled("agent", True)
+    html = web.client(ADMIN).get("/api-tokens").get_data(as_text=True)
+    row = html[html.index("nightly sync") :].split("</tr>")[0]
+    assert "user disabled" in row and "badge-ok" not in row
