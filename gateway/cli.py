@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "gateway.commands.modem",
     "gateway.commands.keyword",
     "gateway.commands.broadcast",
+    "gateway.commands.token",
 ]
 
 # Which module registers each command (tests/test_cli_lazy.py checks it against what the modules
@@ -42,6 +43,7 @@ COMMANDS = {
     "modem": "gateway.commands.modem",
     "keyword": "gateway.commands.keyword",
     "broadcast": "gateway.commands.broadcast",
+    "token": "gateway.commands.token",
 }
 
 

@@ -56,6 +56,15 @@ class WebConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ApiConfig:
+    """The REST API under /api/v1: how many requests each token may make (a token bucket per
+    token: ``burst`` at once, refilled at ``rate_per_minute``; 0 = no limit)."""
+
+    rate_per_minute: int = setting(integer(0, 100_000), 120)
+    burst: int = setting(integer(1, 10_000), 20)
+
+
+@dataclass(frozen=True, kw_only=True)
 class RateLimit:
     """How many messages a modem may send; None = no limit."""
 
@@ -318,6 +327,7 @@ class Config:
     data_dir: Path = setting(file_path, DEFAULT_DATA_DIR)
     timezone: str = setting(v.timezone, "UTC")
     web: WebConfig = setting(section(WebConfig), factory=WebConfig)
+    api: ApiConfig = setting(section(ApiConfig), factory=ApiConfig)
     modems: tuple[ModemConfig, ...] = setting(list_of(section(ModemConfig)), ())
     short_codes: tuple[ShortCodeConfig, ...] = setting(list_of(section(ShortCodeConfig)), ())
     messages: MessagesConfig = setting(section(MessagesConfig), factory=MessagesConfig)

@@ -32,6 +32,7 @@ from .profiles import ProfileError, Profiles
 from .records import AuditLog, Campaigns, ModemRecords, OptEvents, StoreReferenceAllocator
 from .states import IN_FLIGHT, sql_list
 from .subscriptions import ShortCodeSubscriptions
+from .tokens import ApiTokens, TokenError
 from .users import UserError, Users
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "StoreDamaged",
     "StoreError",
     "StoreFault",
+    "TokenError",
     "UserError",
 ]
 
@@ -57,7 +59,7 @@ class Store:
     """The opened store: ``profiles``, ``messages``, ``inbound``, ``users``, ``modems``,
     ``campaigns``, ``opt_events``, ``audit``, ``refs``, ``overview`` (Home's figures),
     ``subscriptions`` (per short code), ``keywords``, ``keyword_paths``, ``audiences``
-    (segments and lists) and ``broadcasts``."""
+    (segments and lists), ``broadcasts`` and ``api_tokens``."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self.db = db
@@ -78,6 +80,7 @@ class Store:
         self.keyword_paths = KeywordPaths(db)
         self.audiences = Audiences(db)  # segments, lists, counts (issue 11)
         self.broadcasts = Broadcasts(db)
+        self.api_tokens = ApiTokens(db)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:

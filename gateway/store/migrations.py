@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from . import states
+from . import states, tokens
 from .db import Database, StoreError
 
 log = logging.getLogger(__name__)
@@ -414,6 +414,7 @@ MIGRATIONS: list[tuple[int, str, str | list[str]]] = [
     (6, "subscription per short code", SUBSCRIPTIONS_PER_SHORT_CODE),
     (7, "keywords and opt-in paths", KEYWORDS_AND_PATHS),
     (8, "segments, lists and broadcasts", BROADCASTS),
+    (9, "API tokens", tokens.SCHEMA),
 ]
 
 

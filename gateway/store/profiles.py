@@ -218,6 +218,23 @@ class Profiles:
             )
         return ProfilePage(rows=rows, total=total, position=position)
 
+    def after(
+        self,
+        query: str = "",
+        *,
+        status: str | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> list[sqlite3.Row]:
+        """Up to ``limit`` profiles matching a name or number fragment (and ``status``) with
+        ids above ``after``, in id order: the REST API's keyset pages (new profiles come last,
+        so a client that syncs keeps its place; no counting)."""
+        where, params = _filters(query, status, leading=False)
+        return self.db.q(
+            f"SELECT * FROM profiles {_where_sql([*where, 'id > ?'])} ORDER BY id LIMIT ?",
+            (*params, after, limit),
+        )
+
     def batches(self, size: int = 1000) -> Iterator[list[sqlite3.Row]]:
         """Every profile in id order, ``size`` at a time (for exports: constant memory)."""
         last = 0

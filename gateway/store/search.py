@@ -42,6 +42,8 @@ class MessageFilter:
     short_code: str | None = None
     modem_id: str | None = None
     kind: str | None = None
+    # Only messages stored at or after this store timestamp (UTC ISO text, as times.iso()).
+    since: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,28 @@ def _where(f: MessageFilter) -> tuple[str, list[Any], bool]:
     return " AND ".join(terms), params, fts is not None
 
 
-def _page_sql(f: MessageFilter, bound: str, order: str) -> tuple[str, list[Any]]:
+def first_id_since(db: Database, since: str) -> int | None:
+    """The smallest id of a message stored at or after ``since``, or None when none was; by
+    bisecting the ids (primary key look-ups, about 20 at a million rows), since ids grow with
+    ``created_at`` and no index on ``created_at`` is kept for this alone."""
+    # Two look-ups, not MIN and MAX in one query: SQLite reads either end of the primary key
+    # only for a lone MIN or MAX, and would scan the table for both together.
+    bottom = db.value("SELECT MIN(id) FROM messages")
+    top = db.value("SELECT MAX(id) FROM messages")
+    if bottom is None or top is None:
+        return None
+    lo, hi = int(bottom), int(top) + 1  # the answer is in [lo, hi); hi means none is
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = db.q1("SELECT id, created_at FROM messages WHERE id >= ? ORDER BY id LIMIT 1", (mid,))
+        if row is None or row["created_at"] >= since:
+            hi = mid
+        else:
+            lo = row["id"] + 1
+    return None if lo > top else lo
+
+
+def _page_sql(f: MessageFilter, bound: str, order: str, db: Database) -> tuple[str, list[Any]]:
     where, params, fts = _where(f)
     select = "SELECT m.*, p.name AS profile_name"
     if fts:
@@ -119,7 +142,15 @@ def _page_sql(f: MessageFilter, bound: str, order: str) -> tuple[str, list[Any]]
     else:
         source = "FROM messages m JOIN profiles p ON p.id = m.profile_id"
         key = "m.id"
-    terms = [t for t in (where, f"{key} {bound} ?") if t]
+    terms = [where] if where else []
+    if f.since is not None:
+        # The id bound stops the walk at the first message of the time; the time itself is
+        # checked on the rows too (a message stored out of order is still left out).
+        floor = first_id_since(db, f.since)
+        terms.append(f"{key} >= ?")
+        terms.append("+m.created_at >= ?")
+        params = [*params, floor if floor is not None else 2**62, f.since]
+    terms.append(f"{key} {bound} ?")  # last: the caller passes its value after ``params``
     sql = f"{select} {source} WHERE {' AND '.join(terms)} ORDER BY {key} {order} LIMIT ?"
     return sql, params
 
@@ -135,7 +166,7 @@ def page(
     """The page of messages matching ``f`` just older than id ``before``, or just newer than id
     ``after``, or the newest page when neither is given."""
     if after is not None:
-        sql, params = _page_sql(f, ">", "ASC")
+        sql, params = _page_sql(f, ">", "ASC", db)
         rows = db.q(sql, (*params, after, limit + 1))
         newer = len(rows) > limit
         rows = list(reversed(rows[:limit]))
@@ -147,7 +178,7 @@ def page(
         )
     # Without a bound, the bound is above every id: each page's query has the same shape.
     upper = before if before is not None else 2**62
-    sql, params = _page_sql(f, "<", "DESC")
+    sql, params = _page_sql(f, "<", "DESC", db)
     rows = db.q(sql, (*params, upper, limit + 1))
     older = len(rows) > limit
     rows = rows[:limit]
@@ -163,7 +194,7 @@ def matching(db: Database, f: MessageFilter, *, batch: int = 500) -> Iterator[sq
     exports: constant memory, each batch as fast as the first). A message stored meanwhile
     is newer than the first batch and is not included."""
     before = 2**62
-    sql, params = _page_sql(f, "<", "DESC")
+    sql, params = _page_sql(f, "<", "DESC", db)
     while True:
         rows = db.q(sql, (*params, before, batch))
         yield from rows

@@ -40,7 +40,10 @@ BLUEPRINTS = [
     "gateway.web.views.phones",
     "gateway.web.views.api",
     "gateway.web.views.live",
+    "gateway.web.views.api_tokens",
+    "gateway.web.api.routes",  # the REST API under /api/v1 (token authentication, no CSRF)
 ]
+API_BLUEPRINT = "api_v1"
 
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
 # Requests a page makes by itself (the live-update stream reconnects every minute): they do not
@@ -121,18 +124,29 @@ def create_app(services: Services, **overrides: object) -> Flask:
                 urllib.parse.unquote_to_bytes(pair.replace("+", " ")).decode("utf-8")
         except UnicodeDecodeError:
             message = "The form's text is not valid UTF-8; send it again from the page."
+            if _is_rest_api():
+                from .api.errors import error_response
+
+                return error_response(400, "The body is not valid UTF-8; send JSON in UTF-8.")
             if _wants_json():
                 return jsonify(error=message), 400
             return render_template("error.html", code=400, message=message), 400
         return None
 
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
 
     for name in BLUEPRINTS:
-        app.register_blueprint(importlib.import_module(name).bp)
+        blueprint = importlib.import_module(name).bp
+        app.register_blueprint(blueprint)
+        if blueprint.name == API_BLUEPRINT:
+            # Bearer tokens only (no cookie is read there), so no request can be forged.
+            csrf.exempt(blueprint)
 
     @app.before_request
     def require_login():
+        if request.blueprint == API_BLUEPRINT:
+            g.user = None  # the API authenticates its token itself (web/api/base.py)
+            return None
         g.user = current_user(
             services.store,
             state.policy,
@@ -195,6 +209,10 @@ def create_app(services: Services, **overrides: object) -> Flask:
     @app.errorhandler(500)
     def server_error(exc):
         log.exception("request %s %s failed", request.method, request.path)
+        if _is_rest_api():
+            from .api.errors import error_response
+
+            return error_response(500, "Something went wrong on the gateway; it has been logged.")
         return _error_page(500, "Something went wrong on the gateway; it has been logged.")(exc)
 
     return app
@@ -202,6 +220,10 @@ def create_app(services: Services, **overrides: object) -> Flask:
 
 def _error_page(code: int, message: str):
     def handler(exc):
+        if _is_rest_api():  # an unknown address or method under /api/v1
+            from .api.base import http_error
+
+            return http_error(exc)
         text = getattr(exc, "description", None) if code in (400, 403, 404) else None
         shown = (
             text
@@ -213,6 +235,10 @@ def _error_page(code: int, message: str):
         return render_template("error.html", code=code, message=shown), code
 
     return handler
+
+
+def _is_rest_api() -> bool:
+    return request.path == "/api/v1" or request.path.startswith("/api/v1/")
 
 
 def _wants_json() -> bool:
@@ -230,6 +256,7 @@ def _nav(user, services: Services) -> list[tuple[str, str, str]]:
         ("broadcasts.index", "Broadcasts", "/broadcasts"),
         ("broadcasts.segments", "Segments", "/segments"),
         ("modems.index", "Modems", "/modems"),
+        ("api_tokens.index", "API", "/api-tokens"),
     ]
     if user is not None and user["role"] == "admin":
         items.append(("settings.index", "Settings", "/settings"))

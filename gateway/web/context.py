@@ -17,6 +17,7 @@ from flask import Flask, current_app
 
 from ..services import Services
 from ..store.users import SessionPolicy
+from .api.ratelimit import TokenBuckets
 
 if TYPE_CHECKING:
     from .auth import LoginGate, LoginThrottle
@@ -30,14 +31,16 @@ _KEY = "gateway"
 @dataclass(frozen=True)
 class AppState:
     """One app's services and settings: the login throttle and the bound on password checks
-    at once, the session policy, the live streams' slots, and the flag that ends open streams
-    when the server stops."""
+    at once, the session policy, the live streams' slots, the API tokens' rate limits, and the
+    flag that ends open streams when the server stops."""
 
     services: Services
     throttle: LoginThrottle
     gate: LoginGate
     policy: SessionPolicy
     stream_slots: StreamSlots
+    # The REST API's request budget of each token (web/api/ratelimit.py).
+    api_buckets: TokenBuckets = field(default_factory=TokenBuckets)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def install(self, app: Flask) -> None:

@@ -121,6 +121,10 @@ def config_summary(config) -> list[tuple[str, list[tuple[str, str]]]]:
                     "Session ends when idle for (minutes)",
                     str(web.session_idle_minutes) if web.session_idle_minutes else "never",
                 ),
+                (
+                    "API requests per token (a minute, at once)",
+                    f"{config.api.rate_per_minute or 'no limit'}, {config.api.burst}",
+                ),
             ],
         ),
         (

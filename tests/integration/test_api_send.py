@@ -1,0 +1,63 @@
+"""A text sent through the REST API over the real daemon and the simulator: it reaches the
+handset, and its status (sent, then delivered) and its parts are visible through GET."""
+
+from __future__ import annotations
+
+from gateway.web.app import create_app
+
+from .harness import ALICE, NUM_A, SUPPORT, wait_until
+
+
+def test_a_text_sent_through_the_api_arrives_and_its_status_shows(gateway):
+    gateway.store.users.add("clinic", "a-long-password", role="agent")
+    secret = gateway.store.api_tokens.create("clinic", "bookings").secret
+    client = create_app(gateway.services, TESTING=True).test_client()
+    auth = {"Authorization": f"Bearer {secret}"}
+    alice = gateway.net.handset(ALICE)
+    alice.set_reachable(False)  # the network holds it: 'sent' shows before 'delivered'
+
+    resp = client.post(
+        "/api/v1/messages",
+        json={
+            "to": ALICE,
+            "text": "Reminder: dentist at 9:00",
+            "short_code": SUPPORT,
+            "idempotency_key": "booking-118",
+        },
+        headers=auth,
+    )
+    assert resp.status_code == 201, resp.json
+    mid = resp.json["id"]
+
+    def status() -> dict:
+        got = client.get(f"/api/v1/messages/{mid}", headers=auth)
+        assert got.status_code == 200
+        return got.json
+
+    sent = wait_until(gateway.sub, lambda: (m := status())["status"] == "sent" and m, what="sent")
+    assert [(p["seq"], p["status"], p["modem_id"]) for p in sent["parts"]] == [(1, "sent", "a")]
+    assert sent["parts"][0]["sent_at"] and sent["modem_id"] == "a"
+
+    alice.set_reachable(True)
+    msg = alice.wait_for_message(timeout=5)
+    assert (msg.text, msg.sender) == ("Reminder: dentist at 9:00", NUM_A)
+    done = wait_until(
+        gateway.sub, lambda: (m := status())["status"] == "delivered" and m, what="delivered"
+    )
+    assert [p["status"] for p in done["parts"]] == ["delivered"]
+    assert done["parts"][0]["reported_at"]
+
+    # A retry of the same request (the booking system timed out) sends nothing more.
+    again = client.post(
+        "/api/v1/messages",
+        json={
+            "to": ALICE,
+            "text": "Reminder: dentist at 9:00",
+            "short_code": SUPPORT,
+            "idempotency_key": "booking-118",
+        },
+        headers=auth,
+    )
+    assert again.status_code == 200 and again.json["id"] == mid
+    listed = client.get("/api/v1/messages?direction=out&status=delivered", headers=auth).json
+    assert [m["id"] for m in listed["data"]] == [mid]
