@@ -30,6 +30,7 @@ from .messaging.inbound import Inbound
 from .messaging.outbound import Outbox
 from .messaging.profiles import ProfileService
 from .messaging.subscriptions import Subscriptions
+from .messaging.webhooks import WebhookService
 from .modem.device import Modem, ModemSettings
 from .modem.manager import ModemManager, ModemSpec, ModemStatus
 from .store import Store
@@ -78,6 +79,7 @@ class Services:
     profiles: ProfileService
     subscriptions: Subscriptions
     desk: AgentDesk
+    webhooks: WebhookService
     manager: ModemManager | None = None
     simulator: Simulator | None = None
     demo: bool = False
@@ -143,6 +145,8 @@ def build_services(
             profiles=ProfileService(config, store, events, subscriptions=subscriptions),
             subscriptions=subscriptions,
             desk=AgentDesk(config, store, events),
+            # Keeps gateway.yaml's webhooks in the store; its thread is the daemon's to start.
+            webhooks=WebhookService(config, store, events, clock=clock),
             manager=manager,
             simulator=simulator,
             demo=demo,

@@ -193,7 +193,9 @@ def test_the_migration_applies_to_a_filled_store_and_holds_it_afterwards(tmp_pat
         s.close()
     s = Store.open(tmp_path)
     try:
-        assert migrations.current_version(s.db) == 4
+        assert (
+            migrations.current_version(s.db) == migrations.MIGRATIONS[-1][0]
+        )  # the latest, whatever comes after 4
         assert list((tmp_path / "backups").glob("before-migration-4-*.sqlite3"))
         for status, mid in ids.items():
             assert s.db.value("SELECT status FROM messages WHERE id = ?", (mid,)) == status

@@ -13,6 +13,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .counts import MessageCounts
 from .db import (
     FILE_MODE,
     Database,
@@ -29,6 +30,7 @@ from .profiles import ProfileError, Profiles
 from .records import AuditLog, Campaigns, ModemRecords, OptEvents, StoreReferenceAllocator
 from .states import IN_FLIGHT, sql_list
 from .users import UserError, Users
+from .webhooks import Webhooks
 
 __all__ = [
     "NewOutbound",
@@ -49,7 +51,8 @@ DB_NAME = "gateway.sqlite3"
 
 class Store:
     """The opened store: ``profiles``, ``messages``, ``inbound``, ``users``, ``modems``,
-    ``campaigns``, ``opt_events``, ``audit``, ``refs`` and ``overview`` (Home's figures)."""
+    ``campaigns``, ``opt_events``, ``audit``, ``refs``, ``overview`` (Home's figures),
+    ``webhooks`` (and their outbox) and ``counts`` (kept message counts for /metrics)."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self.db = db
@@ -64,6 +67,8 @@ class Store:
         self.audit = AuditLog(db)
         self.refs = StoreReferenceAllocator(db)
         self.overview = Overview(db)
+        self.webhooks = Webhooks(db)
+        self.counts = MessageCounts(db)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:

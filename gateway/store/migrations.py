@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from . import states
+from . import counts, states, webhooks
 from .db import Database, StoreError
 
 log = logging.getLogger(__name__)
@@ -222,11 +222,18 @@ SCALE_INDEXES_AND_SEARCH: list[str] = [
 # change to a table is a new migration that drops these triggers and creates them again.
 STATE_TRIGGERS: list[str] = states.triggers()
 
+# Webhooks (issue 12): the webhooks, their outbox and dead letters, and the triggers that
+# record an event in the transaction of the change that causes it (store/webhooks.py); and
+# the kept counts of messages by direction, status and short code for /metrics
+# (store/counts.py). Lists: trigger bodies hold semicolons.
+WEBHOOKS_AND_COUNTS: list[str] = webhooks.SCHEMA + counts.SCHEMA
+
 MIGRATIONS: list[tuple[int, str, str | list[str]]] = [
     (1, "initial schema", SCHEMA_V1),
     (2, "login sessions", SESSIONS),
     (3, "indexes and full-text search for large stores", SCALE_INDEXES_AND_SEARCH),
     (4, "state machines enforced by triggers", STATE_TRIGGERS),
+    (11, "webhooks, their outbox, and kept message counts", WEBHOOKS_AND_COUNTS),
 ]
 
 
