@@ -185,7 +185,7 @@ class WebhookService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unlisten: Callable[[], None] | None = None
-        self._next_retire = 0.0  # monotonic
+        self._next_retire: datetime | None = None  # on self.clock
         self.sync_config()
 
     # -- the webhooks ------------------------------------------------------------------------
@@ -335,9 +335,8 @@ class WebhookService:
         until the next delivery is due (0: more is waiting now), None when nothing waits."""
         d = self.config.webhook_delivery
         at = self.clock()
-        mono = time.monotonic()
-        if mono >= self._next_retire:
-            self._next_retire = mono + RETIRE_EVERY
+        if self._next_retire is None or at >= self._next_retire:
+            self._next_retire = at + timedelta(seconds=RETIRE_EVERY)
             done = self.store.webhooks.retire(
                 older_than=iso(at - timedelta(hours=d.max_age_hours)),
                 max_pending=d.max_pending,
