@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "gateway.commands.ops",
     "gateway.commands.sim",
     "gateway.commands.modem",
+    "gateway.commands.webhook",
 ]
 
 # Which module registers each command (tests/test_cli_lazy.py checks it against what the modules
@@ -38,6 +39,7 @@ COMMANDS = {
     "restore": "gateway.commands.ops",
     "sim": "gateway.commands.sim",
     "modem": "gateway.commands.modem",
+    "webhook": "gateway.commands.webhook",
 }
 
 
