@@ -38,9 +38,11 @@ BLUEPRINTS = [
     "gateway.web.views.phones",
     "gateway.web.views.api",
     "gateway.web.views.live",
+    "gateway.web.views.metrics",
 ]
 
-PUBLIC_ENDPOINTS = {"auth.login", "static"}
+# /metrics decides itself (views/metrics.py: an API token, or loopback when configured).
+PUBLIC_ENDPOINTS = {"auth.login", "static", "metrics.metrics"}
 # Requests a page makes by itself (the live-update stream reconnects every minute): they do not
 # count as use of the session, so an open tab alone does not keep it from idling out.
 UNATTENDED_ENDPOINTS = {"live.events"}
