@@ -39,6 +39,7 @@ BLUEPRINTS = [
     "gateway.web.views.api",
     "gateway.web.views.live",
     "gateway.web.views.metrics",
+    "gateway.web.views.webhooks",
 ]
 
 # /metrics decides itself (views/metrics.py: an API token, or loopback when configured).
