@@ -169,8 +169,11 @@ def test_an_existing_store_gets_the_sessions_table_after_a_backup(tmp_path, monk
         store.close()
     store = Store.open(tmp_path)
     try:
-        copies = sorted(p.name.split("-")[2] for p in tmp_path.glob("backups/before-migration-*"))
-        assert copies[0] == "2"  # a copy before the sessions table, then before each later step
+        # By number: "11" sorts before "2" as text.
+        copies = sorted(
+            int(p.name.split("-")[2]) for p in tmp_path.glob("backups/before-migration-*")
+        )
+        assert copies[0] == 2  # a copy before the sessions table, then before each later step
         uid = store.users.by_name("alice")["id"]
         from gateway.store.users import SessionPolicy
 

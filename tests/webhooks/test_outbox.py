@@ -250,3 +250,23 @@ def test_a_redirect_is_not_followed(world: World, receiver: Receiver) -> None:
     assert len(receiver.got) == 1  # one POST, to the configured URL only
     shown = hooks.get(hook.id)
     assert shown.pending == 1 and "redirect to http://elsewhere.example/hook" in shown.last_error
+
+
+def test_a_bus_listener_hears_every_event_and_its_failure_stops_nothing(caplog) -> None:
+    from gateway.messaging.events import EventBus
+
+    bus = EventBus()
+    heard: list[str] = []
+
+    def broken(event) -> None:
+        raise RuntimeError("listener bug")
+
+    stop = bus.listen(lambda e: heard.append(e.kind))
+    bus.listen(broken)
+    with bus.subscribe() as sub:
+        bus.publish("message.new", id=1)
+        assert sub.get(timeout=1).kind == "message.new"
+    assert heard == ["message.new"] and "listener bug" in caplog.text
+    stop()
+    bus.publish("message.new", id=2)
+    assert heard == ["message.new"]
