@@ -622,16 +622,21 @@ class Webhooks:
                 )
                 return n
             n = 0
+            hooks: set[int] = set()
             for did in delivery_ids:
-                n += conn.execute(
+                row = conn.execute(
                     "UPDATE webhook_deliveries SET state = ?, attempts = 0, dead_at = NULL"
-                    f" WHERE id = ? AND {_TO_PENDING}",
+                    f" WHERE id = ? AND {_TO_PENDING} RETURNING webhook_id",
                     (_P, did),
-                ).rowcount
-            conn.execute(
-                "UPDATE webhooks SET retry_at = NULL, failing = 0 WHERE id IN (SELECT webhook_id"
-                f" FROM webhook_deliveries WHERE state = '{_P.value}')"
-            )
+                ).fetchone()
+                if row is not None:
+                    n += 1
+                    hooks.add(int(row["webhook_id"]))
+            # An admin's "resend" means now: those webhooks' backoff ends (only theirs).
+            for wid in hooks:
+                conn.execute(
+                    "UPDATE webhooks SET retry_at = NULL, failing = 0 WHERE id = ?", (wid,)
+                )
             return n
 
     def backlog(self) -> list[sqlite3.Row]:

@@ -270,3 +270,29 @@ def test_a_bus_listener_hears_every_event_and_its_failure_stops_nothing(caplog) 
     stop()
     bus.publish("message.new", id=2)
     assert heard == ["message.new"]
+
+
+def test_resending_one_dead_letter_ends_only_its_webhooks_backoff(world: World) -> None:
+    hooks = world.services.webhooks
+    a = hooks.add("55123", "http://127.0.0.1:9/a", ["inbound"], user="t")
+    b = hooks.add("55123", "http://127.0.0.1:9/b", ["inbound"], user="t")
+    hooks.poster = Fake(*[DeliveryFailed("down")] * 10)
+    _inbound(world)
+    hooks.run_once()  # both fail once and back off
+    [da] = world.store.webhooks.next_pending(a.id)
+    world.store.webhooks.attempt_failed(da, "x", iso(now()), iso(now()), give_up=True)
+    assert hooks.resend([da.id], user="admin") == 1
+    assert hooks.get(a.id).retry_at is None and hooks.get(a.id).failing == 0
+    assert hooks.get(b.id).retry_at is not None  # the other receiver keeps its backoff
+
+
+def test_a_broadcast_completion_is_recorded_for_the_webhooks_that_want_it(world: World) -> None:
+    from gateway.store.webhooks import BROADCAST_COMPLETED
+
+    hooks = world.services.webhooks
+    wants = hooks.add("55123", "http://127.0.0.1:9/a", ["broadcast"], user="t")
+    hooks.add("55123", "http://127.0.0.1:9/b", ["status"], user="t")
+    data = {"broadcast_id": 4, "sent": 120, "failed": 3}
+    assert world.store.webhooks.record("55123", "broadcast", BROADCAST_COMPLETED, data) == 1
+    [d] = world.store.webhooks.next_pending(wants.id)
+    assert d.type == "broadcast.completed" and json.loads(d.payload) == data
