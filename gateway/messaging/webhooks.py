@@ -292,6 +292,9 @@ class WebhookService:
         if self._thread is not None:
             return
         self._stop.clear()
+        # A start is a good moment to try every receiver once (it may be back, and the wait
+        # may have been long); a failure continues the backoff where it was.
+        self.store.webhooks.retry_now()
         if self.events is not None:
             self._unlisten = self.events.listen(lambda _event: self._wake.set())
         self._thread = threading.Thread(target=self._loop, name="webhooks", daemon=True)

@@ -639,6 +639,14 @@ class Webhooks:
                 )
             return n
 
+    def retry_now(self) -> int:
+        """Every webhook in backoff may be tried at once (the gateway started); the count of
+        failures in a row stays, so a receiver still down backs off as long as before."""
+        with self.db.tx() as conn:
+            return conn.execute(
+                "UPDATE webhooks SET retry_at = NULL WHERE retry_at IS NOT NULL"
+            ).rowcount
+
     def backlog(self) -> list[sqlite3.Row]:
         """Per webhook: id, short_code, url, pending, dead, delivered_count, failed_attempts,
         dead_count, discarded_count and the oldest pending delivery's time (for /metrics)."""

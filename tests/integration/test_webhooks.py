@@ -51,3 +51,29 @@ def test_sent_delivered_and_inbound_events_reach_the_receiver(gateway) -> None:
         assert inbound["data"]["short_code"] == SUPPORT
     finally:
         receiver.close()
+
+
+def test_events_waiting_when_the_daemon_stops_are_delivered_after_it_starts(
+    start_gateway,
+) -> None:
+    receiver = Receiver()  # down: nothing listens on its port yet
+    try:
+        gw = start_gateway()
+        gw.wait_up("a", "b", "c")
+        hook = gw.services.webhooks.add(SUPPORT, receiver.url, ["status"], user="test")
+        acc = gw.services.outbox.submit("Before the restart", to=ALICE, short_code=SUPPORT)
+        gw.wait_status(acc.message_id, "delivered")
+        waiting = {d.event_id for d in gw.store.webhooks.next_pending(hook.id)}
+        assert len(waiting) == 2  # sent and delivered, refused so far
+        gw.stop()
+
+        receiver.set("up")
+        again = start_gateway()  # the same configuration and data directory
+        receiver.wait_for(lambda got: {h["X-Gateway-Event"] for h, _ in got} >= waiting)
+        assert {json.loads(b)["data"]["message_id"] for _, b in receiver.got} == {acc.message_id}
+        for headers, body in receiver.got:
+            signature = headers["X-Gateway-Signature"]
+            assert verify(hook.secret, headers["X-Gateway-Timestamp"], body, signature)
+        again.stop()
+    finally:
+        receiver.close()
