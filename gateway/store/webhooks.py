@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from .db import Database
 from .states import (
     DELIVERY,
-    INBOUND,
     REPORTABLE,
     WEBHOOK_STATUSES,
     DeliveryState,
@@ -146,6 +145,8 @@ def _schema() -> list[str]:
         " dead_at TEXT)",
         # The outbox of one webhook in order, pending and dead apart.
         "CREATE INDEX webhook_deliveries_queue ON webhook_deliveries (webhook_id, state, id)",
+        # The dead-letter list of every webhook, newest first (Settings, keyset pages).
+        "CREATE INDEX webhook_deliveries_state ON webhook_deliveries (state, id)",
         # An inbound message; again when its missing parts came (incomplete -> received).
         "CREATE TRIGGER webhook_inbound AFTER INSERT ON messages"
         f" WHEN NEW.direction = 'in' AND {_wanted('inbound', same_code)} BEGIN "
@@ -505,8 +506,6 @@ class Webhooks:
         with self.db.tx() as conn:
             for w in conn.execute("SELECT id FROM webhooks").fetchall():
                 wid = int(w["id"])
-                # Pending rows are in id order, which is the order they were made: the old
-                # ones are at the front of the index, found without reading the rest.
                 # Pending rows are in id order, the order they were made: the aged ones
                 # are the front of the index.
                 aged = [
@@ -579,14 +578,6 @@ class Webhooks:
             "UPDATE webhooks SET dead_count = dead_count + ? WHERE id = ?", (moved, webhook_id)
         )
         return moved
-
-    def oldest_pending_time(self) -> str | None:
-        """When the oldest waiting delivery was made (for the next age check)."""
-        return self.db.value(
-            "SELECT MIN((SELECT created_at FROM webhook_deliveries d WHERE d.webhook_id = w.id"
-            " AND d.state = ? ORDER BY d.id LIMIT 1)) FROM webhooks w",
-            (_P,),
-        )
 
     # -- the dead-letter list -----------------------------------------------------------------
 
@@ -667,7 +658,6 @@ class Webhooks:
 __all__ = [
     "BROADCAST_COMPLETED",
     "FAMILIES",
-    "INBOUND",
     "SCHEMA",
     "Delivery",
     "Webhook",

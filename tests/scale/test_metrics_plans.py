@@ -91,3 +91,39 @@ def test_the_webhook_triggers_probe_one_index(scale: ScaleApp) -> None:
             assert plan == "SCAN w", (sql, plan)
         else:
             assert "USING INDEX sqlite_autoindex_webhooks_1 (short_code=?)" in plan, (sql, plan)
+
+
+def test_the_webhooks_page_reads_the_dead_letters_by_index(scale: ScaleApp) -> None:
+    from gateway.store.times import iso, now
+
+    s = scale.services
+    hooks = [
+        s.webhooks.add(code, f"http://127.0.0.1:9/{code}", user="t") for code in SHORT_CODES[:2]
+    ]
+    # Dead letters of two webhooks: the page pages them newest first, all or one webhook's.
+    for hook in hooks:
+        for i in range(30):
+            s.store.webhooks.record(hook.short_code, "broadcast", "broadcast.completed", {"i": i})
+        for d in s.store.webhooks.next_pending(hook.id, limit=100):
+            s.store.webhooks.attempt_failed(d, "down", iso(now()), iso(now()), give_up=True)
+    client = scale.client()
+    conn = scale.store.db.conn
+    for url in (
+        "/settings/webhooks",
+        f"/settings/webhooks?webhook={hooks[0].id}",
+        "/settings/webhooks?before=1000000",
+    ):
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        try:
+            resp = client.get(url)
+        finally:
+            conn.set_trace_callback(None)
+        assert resp.status_code == 200, url
+        dead = [q for q in dict.fromkeys(seen) if "state = 'dead'" in q and "ORDER BY id DESC" in q]
+        assert dead, url
+        for sql in dead:
+            plan = _plan(conn, sql)
+            assert not plan_problems(sql, plan), (url, sql, plan)
+    for hook in hooks:
+        s.webhooks.remove(hook.id, user="t")
