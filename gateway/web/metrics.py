@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..messaging.sendstats import LATENCY_BUCKETS
 from ..store.states import IN_FLIGHT
 from ..store.times import now, parse
-
-if TYPE_CHECKING:
-    from ..services import Services
+from .context import Services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
