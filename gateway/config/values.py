@@ -142,6 +142,11 @@ def webhook_url_problem(url: str) -> str | None:
 
     if not url or url != url.strip() or any(c.isspace() for c in url):
         return "a webhook URL may not be empty or hold spaces"
+    if not url.isascii() or any(ord(c) < 32 or ord(c) == 127 for c in url):
+        return (
+            "a webhook URL is plain ASCII: percent-encode other characters in its path, and "
+            "write an international host name in its xn-- form"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a port that is not a number

@@ -134,12 +134,17 @@ def post(
     try:
         try:
             conn.connect()
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: a host it cannot encode
             raise DeliveryFailed(f"cannot connect to {parts.netloc}: {_why(exc)}") from exc
         if conn.sock is not None:
             conn.sock.settimeout(read_timeout)
         try:
             conn.request("POST", target, body=body, headers=headers)
+        except ValueError as exc:  # http.client's InvalidURL, a character it cannot send
+            raise DeliveryFailed(f"the URL cannot be sent as it is: {exc}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise DeliveryFailed(f"no answer from {parts.netloc}: {_why(exc)}") from exc
+        try:
             resp = conn.getresponse()
             text = resp.read(MAX_ANSWER).decode("utf-8", "replace")
         except (OSError, http.client.HTTPException) as exc:
@@ -435,6 +440,11 @@ class WebhookService:
             )
         except DeliveryFailed as exc:
             return str(exc)
+        except Exception as exc:  # a bug or a library's surprise: logged, and the attempt
+            # counts, so that this delivery ends in the dead letters instead of blocking its
+            # webhook's queue for good.
+            log.exception("webhook POST to %s failed unexpectedly", url)
+            return f"internal error while sending: {type(exc).__name__}: {exc}"
         if 200 <= answer.status < 300:
             return None
         if 300 <= answer.status < 400:

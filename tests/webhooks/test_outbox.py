@@ -296,3 +296,25 @@ def test_a_broadcast_completion_is_recorded_for_the_webhooks_that_want_it(world:
     assert world.store.webhooks.record("55123", "broadcast", BROADCAST_COMPLETED, data) == 1
     [d] = world.store.webhooks.next_pending(wants.id)
     assert d.type == "broadcast.completed" and json.loads(d.payload) == data
+
+
+def test_a_url_that_cannot_be_sent_is_a_failed_attempt_not_a_stuck_thread(
+    world: World, receiver: Receiver
+) -> None:
+    from gateway.messaging.webhooks import post
+
+    receiver.set("up")
+    with pytest.raises(DeliveryFailed, match="cannot be sent"):
+        post(receiver.url + "/caf\u00e9", b"{}", {}, connect_timeout=0.5, read_timeout=0.5)
+    with pytest.raises(WebhookRefused, match="plain ASCII"):
+        world.services.webhooks.add("55123", "https://example.org/caf\u00e9", user="t")
+
+
+def test_an_unexpected_error_while_posting_counts_as_an_attempt(world: World) -> None:
+    hooks = world.services.webhooks
+    hook = hooks.add("55123", "http://127.0.0.1:9/x", ["inbound"], user="t")
+    hooks.poster = Fake(RuntimeError("surprise"))
+    _inbound(world)
+    assert hooks.run_once() > 0  # backed off, not raised
+    shown = hooks.get(hook.id)
+    assert shown.failed_attempts == 1 and "RuntimeError: surprise" in shown.last_error
