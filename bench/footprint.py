@@ -11,7 +11,10 @@ at once (argon2 on server threads, the heaviest thing the web side does) and RSS
 peak is the high-water mark over all of it. Start-up is the median of ``--runs`` starts.
 
     .venv/bin/python bench/footprint.py [--modems 1,4,8] [--idle 30] [--runs 3]
-        [--large /tmp/footprint-store-v4] [--tree /older/checkout] [--json out.json]
+        [--large /tmp/footprint-store-v4] [--tree /older/checkout] [--json out.json] [--scrape]
+
+``--scrape`` (a tree with /metrics) also reads RSS after one ``/metrics`` scrape, which loads
+``prometheus_client``.
 
 ``--tree`` runs the daemon from another checkout (before/after in one way of measuring): its
 ``gateway`` package comes first on the path, as with ``python -m`` run in that folder.
@@ -127,6 +130,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SCRAPE = False  # --scrape: also /metrics (allowed from loopback), RSS after one scrape
+
+
 def write_config(folder: Path, modems: list[dict], port: int) -> Path:
     lines = [
         f"data_dir: {folder / 'data'}",
@@ -143,6 +149,8 @@ def write_config(folder: Path, modems: list[dict], port: int) -> Path:
         "retention: {nightly_backups: 0}",
         "modem_manager: {scan: []}",
     ]
+    if SCRAPE:
+        lines.append("metrics: {allow_loopback: true}")
     path = folder / "gateway.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -185,6 +193,8 @@ def wrong_login(port: int) -> int:
             page = r.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code  # refused at once (more than 10 requests from one address): no check
+    except urllib.error.URLError:
+        return 0  # the connection was dropped (a busy machine's backlog): no check
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     body = urllib.parse.urlencode(
         {"csrf_token": token.group(1) if token else "", "username": "admin", "password": "wrong"}
@@ -194,6 +204,8 @@ def wrong_login(port: int) -> int:
             return r.status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except urllib.error.URLError:
+        return 0
 
 
 def burst(port: int, clients: int = 40) -> None:
@@ -245,6 +257,11 @@ def one_run(modems: int, idle: float, large: Path | None) -> dict:
                 rss_idle_mb=status["VmRSS"] / 1024,
                 idle_cpu_pct=100 * (c1 - c0) / idle,
             )
+            if SCRAPE:
+                # The first scrape loads prometheus_client: the memory a scraped gateway holds.
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+                    r.read()
+                result["rss_after_scrape_mb"] = proc_status(proc.pid)["VmRSS"] / 1024
             burst(port)
             time.sleep(5)
             after_burst = proc_status(proc.pid)
@@ -280,9 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--large-only", action="store_true", help="skip the empty store")
     p.add_argument("--tree", type=Path, default=ROOT, help="checkout to run (default this one)")
     p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--scrape", action="store_true", help="also RSS after one /metrics scrape")
     args = p.parse_args(argv)
-    global TREE
+    global TREE, SCRAPE
     TREE = args.tree.resolve()
+    SCRAPE = args.scrape
     if args.sim_child is not None:
         return sim_child(args.sim_child)
 
@@ -317,6 +336,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{f('rss_after_burst_mb', '{:.1f} MB')} | {f('rss_peak_mb', '{:.1f} MB')} | "
             f"{f('threads', '{}')} | {f('idle_cpu_pct', '{:.2f} %')} |"
         )
+    if SCRAPE:
+        for r in rows:
+            print(
+                f"RSS after a /metrics scrape, {r['modems']} modems: {r.get('rss_after_scrape_mb')}"
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0

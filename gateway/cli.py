@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "gateway.commands.keyword",
     "gateway.commands.broadcast",
     "gateway.commands.token",
+    "gateway.commands.webhook",
 ]
 
 # Which module registers each command (tests/test_cli_lazy.py checks it against what the modules
@@ -44,6 +45,7 @@ COMMANDS = {
     "keyword": "gateway.commands.keyword",
     "broadcast": "gateway.commands.broadcast",
     "token": "gateway.commands.token",
+    "webhook": "gateway.commands.webhook",
 }
 
 

@@ -78,6 +78,10 @@ class Daemon:
         s.dispatcher.start()
         self._running.add("broadcasts")
         s.broadcasts.start()
+        # Before the modems: what a crash left in the outbox goes out, and every event from
+        # here on wakes the thread.
+        self._running.add("webhooks")
+        s.webhooks.start()
         if s.manager is not None:
             self._running.add("modems")
             s.manager.start()
@@ -198,6 +202,8 @@ class Daemon:
                 ("broadcasts", s.broadcasts.stop),
                 ("dispatcher", s.dispatcher.stop),
                 ("modems", manager.stop if manager is not None else _nothing),
+                # Last of the threads: the events of the modems' last work are recorded.
+                ("webhooks", s.webhooks.stop),
             )
             if name in self._running
         ]

@@ -32,6 +32,7 @@ from .messaging.optin import KeywordBook
 from .messaging.outbound import Outbox
 from .messaging.profiles import ProfileService
 from .messaging.subscriptions import Subscriptions
+from .messaging.webhooks import WebhookService
 from .modem.device import Modem, ModemSettings
 from .modem.manager import ModemManager, ModemSpec, ModemStatus
 from .store import Store
@@ -82,6 +83,7 @@ class Services:
     desk: AgentDesk
     keywords: KeywordBook  # the team's keywords per short code (Settings, `gateway keyword`)
     broadcasts: BroadcastService
+    webhooks: WebhookService
     manager: ModemManager | None = None
     simulator: Simulator | None = None
     demo: bool = False
@@ -151,6 +153,8 @@ def build_services(
             broadcasts=BroadcastService(
                 config, store, events, outbox, dispatcher.wake, clock=clock
             ),
+            # Keeps gateway.yaml's webhooks in the store; its thread is the daemon's to start.
+            webhooks=WebhookService(config, store, events, clock=clock),
             manager=manager,
             simulator=simulator,
             demo=demo,

@@ -46,6 +46,7 @@ from .schema import (
     Keywords,
     ManagerConfig,
     MessagesConfig,
+    MetricsConfig,
     ModemConfig,
     QuietHours,
     RateLimit,
@@ -57,6 +58,8 @@ from .schema import (
     SimModemConfig,
     SimulatorConfig,
     WebConfig,
+    WebhookConfig,
+    WebhookDeliveryConfig,
 )
 
 __all__ = [
@@ -79,6 +82,7 @@ __all__ = [
     "Keywords",
     "ManagerConfig",
     "MessagesConfig",
+    "MetricsConfig",
     "ModemConfig",
     "QuietHours",
     "RateLimit",
@@ -90,6 +94,8 @@ __all__ = [
     "SimModemConfig",
     "SimulatorConfig",
     "WebConfig",
+    "WebhookConfig",
+    "WebhookDeliveryConfig",
     "default_config",
     "load_config",
     "parse_config",

@@ -124,6 +124,14 @@ def check_short_code(ctx: Context, path: str, v: dict[str, Any], nodes: dict[str
                 nodes["modems"].value[index],
                 f"{join(path, 'modems')}[{index}]",
             )
+    urls = [w.url for w in v.get("webhooks", ())]
+    for index, url in enumerate(urls):
+        if url in urls[:index]:
+            raise Bad(
+                f"webhook {url} is listed twice; give it every event it should get once",
+                nodes["webhooks"].value[index],
+                f"{join(path, 'webhooks')}[{index}].url",
+            )
     default = v.get("default_modem")
     if default is not None and default not in pool:
         raise Bad(

@@ -147,6 +147,18 @@ class Keywords:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WebhookConfig:
+    """Where a short code's events are POSTed (docs/webhooks.md): the URL, which events, and
+    the secret that signs each POST."""
+
+    url: str = setting(v.webhook_url)
+    events: tuple[str, ...] = setting(
+        list_of(text(choices=v.WEBHOOK_EVENTS), min_items=1), v.WEBHOOK_EVENTS
+    )
+    secret: str = setting(v.webhook_secret)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ShortCodeConfig:
     """A named sender backed by a pool of modems."""
 
@@ -156,6 +168,7 @@ class ShortCodeConfig:
     default_modem: str | None = setting(optional(text()), None)  # one of modems
     replies: Replies = setting(section(Replies), factory=Replies)
     keywords: Keywords = setting(section(Keywords), factory=Keywords)
+    webhooks: tuple[WebhookConfig, ...] = setting(list_of(section(WebhookConfig)), ())
 
     def reply(self, kind: Literal["opt_out", "opt_out_all", "opt_in", "help", "oops"]) -> str:
         """The reply text of ``kind`` with the short code's name and code filled in."""
@@ -214,6 +227,37 @@ class ManagerConfig:
     # The answer to a sent part comes after the network's: longer than a command's. A modem
     # that hangs mid-send holds that message this long before it goes to another modem.
     send_timeout_seconds: float = setting(decimal(0, above=True), 60.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookDeliveryConfig:
+    """How webhooks are delivered (every short code's): timeouts, backoff, and the bounds that
+    keep a receiver that is down for days from filling the card (docs/webhooks.md)."""
+
+    connect_timeout_seconds: float = setting(decimal(0, above=True, high=60), 5.0)
+    read_timeout_seconds: float = setting(decimal(0, above=True, high=300), 10.0)
+    # After a failed POST the webhook waits retry_initial_seconds, doubling (with jitter) up
+    # to retry_max_seconds, before its next attempt.
+    retry_initial_seconds: float = setting(decimal(0, above=True), 10.0)
+    retry_max_seconds: float = setting(decimal(0, above=True), 600.0)
+    # A delivery goes to the dead-letter list after this many failed attempts, or this old.
+    max_attempts: int = setting(integer(1), 20)
+    max_age_hours: float = setting(decimal(0, above=True), 72.0)
+    # Per webhook: a longer backlog sends its oldest deliveries to the dead-letter list, and
+    # a longer dead-letter list loses its oldest (counted; shown in Settings).
+    max_pending: int = setting(integer(1), 10_000)
+    max_dead: int = setting(integer(0), 10_000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsConfig:
+    """``/metrics`` for Prometheus: read with an API token, or from the gateway itself
+    (loopback) when ``allow_loopback`` is on."""
+
+    enabled: bool = setting(boolean, True)
+    # A reverse proxy on the same box makes every request come from loopback: keep this off
+    # behind one.
+    allow_loopback: bool = setting(boolean, False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -335,6 +379,10 @@ class Config:
     retention: RetentionConfig = setting(section(RetentionConfig), factory=RetentionConfig)
     modem_manager: ManagerConfig = setting(section(ManagerConfig), factory=ManagerConfig)
     agent: AgentConfig = setting(section(AgentConfig), factory=AgentConfig)
+    webhook_delivery: WebhookDeliveryConfig = setting(
+        section(WebhookDeliveryConfig), factory=WebhookDeliveryConfig
+    )
+    metrics: MetricsConfig = setting(section(MetricsConfig), factory=MetricsConfig)
     simulator: SimulatorConfig | None = setting(optional(section(SimulatorConfig)), None)
     demo: DemoConfig | None = setting(optional(section(DemoConfig)), None)
     source: Path | None = None  # the file this was loaded from (not a key of the file)

@@ -124,3 +124,63 @@ def short_code_text(ctx: Context, node: Node, path: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9]{1,15}", value):
         raise Bad(f"expected a short code of 1-15 letters or digits, got {shown(node)}")
     return value
+
+
+# -- webhooks (issue 12) -------------------------------------------------------------------
+
+# The families of events a webhook may ask for (the store's columns, store/webhooks.py
+# FAMILIES: a test keeps the two equal; config does not import the store).
+WEBHOOK_EVENTS = ("inbound", "status", "opt", "broadcast")
+WEBHOOK_SECRET_MIN = 16  # characters: a short secret signs nothing an attacker cannot guess
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as a webhook's address (None: nothing): the one rule for the
+    configuration file, Settings and ``gateway webhook add``. An absolute http or https URL
+    with a host, no credentials in it (they would be logged and shown), no fragment."""
+    from urllib.parse import urlsplit
+
+    if not url or url != url.strip() or any(c.isspace() for c in url):
+        return "a webhook URL may not be empty or hold spaces"
+    if not url.isascii() or any(ord(c) < 32 or ord(c) == 127 for c in url):
+        return (
+            "a webhook URL is plain ASCII: percent-encode other characters in its path, and "
+            "write an international host name in its xn-- form"
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"a webhook URL starts with http:// or https://, not {parts.scheme or url!r}"
+    if not parts.hostname:
+        return "a webhook URL names a host, such as https://example.org/hooks/sms"
+    if parts.username or parts.password:
+        return "a webhook URL may not hold a user name or password (the secret signs each POST)"
+    if parts.fragment:
+        return "a webhook URL may not hold a #fragment"
+    if port == 0:
+        return "a webhook URL's port may not be 0"
+    return None
+
+
+def webhook_url(ctx: Context, node: Node, path: str) -> str:
+    """A webhook's URL (see :func:`webhook_url_problem`)."""
+    value = scalar(node, "a URL such as https://example.org/hooks/sms")
+    problem = webhook_url_problem(value)
+    if problem is not None:
+        raise Bad(f"{problem}; got {shown(node)}")
+    return value
+
+
+def webhook_secret(ctx: Context, node: Node, path: str) -> str:
+    """A webhook's signing secret: at least 16 characters, no spaces at either end."""
+    value = scalar(node, f"a secret of at least {WEBHOOK_SECRET_MIN} characters")
+    if len(value) < WEBHOOK_SECRET_MIN or value != value.strip():
+        raise Bad(
+            f"expected a secret of at least {WEBHOOK_SECRET_MIN} characters without spaces at"
+            f" either end (python3 -c 'import secrets; print(secrets.token_hex(32))' makes one),"
+            f" got {len(value)} characters"
+        )
+    return value

@@ -28,6 +28,7 @@ import collections
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ from .events import EventBus
 from .failures import Blame, Failure, classify
 from .health import SendHealth, SendState
 from .outbound import PRIORITY_BULK
+from .sendstats import SendStats
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,8 @@ class Dispatcher:
         # pool next. One that every modem it tried failed is suspect (the fault may be its
         # own): no modem on trial gets it. Forgotten once the message is final.
         self._failed_on: dict[int, set[str]] = {}
+        # Parts sent and failed per modem and how long each took, for /metrics.
+        self.stats = SendStats()
         for mc in config.modems:
             self._slots[mc.id] = self._new_slot(mc.id, mc)
 
@@ -811,10 +815,12 @@ class Dispatcher:
                 self.store.messages.part_writing(part["id"], slot.modem_id)
             if i == 0:
                 self.wake()  # see _sender: the router runs while the modem works
+            started = time.monotonic()
             try:
                 tp_mr = link.send_pdu(part["pdu"], part["length"])
             except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
                 failure = classify(exc)
+                self.stats.failed(slot.modem_id, failure.blame, time.monotonic() - started)
                 log.warning(
                     "modem %s: part %d/%d of message %d not sent: %s",
                     slot.modem_id,
@@ -832,6 +838,7 @@ class Dispatcher:
                     self._show_health(slot.modem_id)
                 self._after_failure(message_id, slot, failure)
                 return
+            self.stats.sent(slot.modem_id, time.monotonic() - started)
             with self._lock:
                 slot.health.sent(self.clock())
             self._show_health(slot.modem_id)

@@ -11,6 +11,7 @@ import itertools
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,21 @@ class EventBus:
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def listen(self, fn: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``fn`` with every event, on the publishing thread (so it must return at once:
+        set a flag, wake a thread); returns the function that stops it. For the daemon's own
+        workers, which need a wake-up, not a queue of events."""
+        with self._lock:
+            self._listeners.append(fn)
+
+        def stop() -> None:
+            with self._lock:
+                if fn in self._listeners:
+                    self._listeners.remove(fn)
+
+        return stop
 
     def subscribe(self, maxsize: int = 1000) -> Subscription:
         sub = Subscription(self, maxsize)
@@ -92,8 +108,14 @@ class EventBus:
         with self._lock:
             event = Event(next(self._ids), kind, data)
             subs = list(self._subs)
+            listeners = list(self._listeners)
         for sub in subs:
             sub._offer(event)
+        for fn in listeners:
+            try:
+                fn(event)
+            except Exception:  # a listener's bug must not stop the publisher
+                log.exception("event listener %r failed on %s", fn, kind)
         log.debug("event %s %s", kind, data)
         return event
 

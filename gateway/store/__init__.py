@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .audiences import Audiences
 from .broadcasts import Broadcasts
+from .counts import MessageCounts
 from .db import (
     FILE_MODE,
     Database,
@@ -34,6 +35,7 @@ from .states import IN_FLIGHT, sql_list
 from .subscriptions import ShortCodeSubscriptions
 from .tokens import ApiTokens, TokenError
 from .users import UserError, Users
+from .webhooks import Webhooks
 
 __all__ = [
     "KeywordExists",
@@ -59,7 +61,8 @@ class Store:
     """The opened store: ``profiles``, ``messages``, ``inbound``, ``users``, ``modems``,
     ``campaigns``, ``opt_events``, ``audit``, ``refs``, ``overview`` (Home's figures),
     ``subscriptions`` (per short code), ``keywords``, ``keyword_paths``, ``audiences``
-    (segments and lists), ``broadcasts`` and ``api_tokens``."""
+    (segments and lists), ``broadcasts``, ``api_tokens``, ``webhooks`` (and their outbox) and
+    ``counts`` (kept message counts for /metrics)."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self.db = db
@@ -81,6 +84,8 @@ class Store:
         self.audiences = Audiences(db)  # segments, lists, counts (issue 11)
         self.broadcasts = Broadcasts(db)
         self.api_tokens = ApiTokens(db)
+        self.webhooks = Webhooks(db)
+        self.counts = MessageCounts(db)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:

@@ -27,6 +27,7 @@ from .states import (
     sql_list,
 )
 from .times import iso, now
+from .webhooks import BROADCAST_COMPLETED, Webhooks
 
 _BS, _RS = BroadcastState, RecipientState
 _PENDING = _RS.PENDING.value
@@ -85,6 +86,7 @@ class Broadcasts:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._webhooks = Webhooks(db)  # for broadcast.completed, recorded as a broadcast ends
 
     # -- creating ----------------------------------------------------------------------------
 
@@ -205,6 +207,13 @@ class Broadcasts:
         """Broadcasts scheduled, sending or paused (few: the feeder reads them every pass)."""
         return self.db.q(f"SELECT * FROM broadcasts WHERE state IN {_ACTIVE} ORDER BY id")
 
+    def count_by_state(self) -> dict[str, int]:
+        """How many broadcasts are in each state (/metrics; the state index covers it)."""
+        return {
+            str(r["state"]): int(r["n"])
+            for r in self.db.q("SELECT state, COUNT(*) AS n FROM broadcasts GROUP BY state")
+        }
+
     def skipped_reasons(self, broadcast_id: int) -> dict[str, int]:
         return {
             str(r["reason"]): int(r["n"])
@@ -281,13 +290,16 @@ class Broadcasts:
             sets += ", finished_at = ?"
             params.append(stamp)
         with self.db.tx() as conn:
-            return (
+            moved = (
                 conn.execute(
                     f"UPDATE broadcasts SET {sets} WHERE id = ? AND {BROADCAST.guard(new, *old)}",
                     (*params, broadcast_id),
                 ).rowcount
                 == 1
             )
+            if moved and new in (_BS.DONE, _BS.CANCELLED):
+                self._record_completed(conn, broadcast_id)
+            return moved
 
     def reschedule(self, broadcast_id: int, scheduled_for: str | None) -> None:
         with self.db.tx() as conn:
@@ -416,7 +428,7 @@ class Broadcasts:
     def finish_if_done(self, broadcast_id: int) -> bool:
         """A sending broadcast with nothing pending and nothing in flight is done."""
         with self.db.tx() as conn:
-            return (
+            done = (
                 conn.execute(
                     "UPDATE broadcasts SET state = ?, finished_at = ?, updated_at = ?"
                     " WHERE id = ? AND n_pending = 0 AND n_queued = 0"
@@ -425,3 +437,29 @@ class Broadcasts:
                 ).rowcount
                 == 1
             )
+            if done:
+                self._record_completed(conn, broadcast_id)
+            return done
+
+    def _record_completed(self, conn: sqlite3.Connection, broadcast_id: int) -> None:
+        """The ``broadcast.completed`` webhook event of a broadcast that just ended (done or
+        cancelled), in the transaction that ended it: a crash loses neither or both."""
+        b = conn.execute("SELECT * FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
+        data = {
+            "broadcast_id": int(b["id"]),
+            "name": b["name"],
+            "short_code": b["short_code"],
+            "state": str(b["state"]),
+            "recipients": int(b["recipients"]),
+            # What the network took (delivered included); reports may still turn some of
+            # these into delivered or failed after this event.
+            "sent": int(b["n_sent"]) + int(b["n_delivered"]),
+            "delivered": int(b["n_delivered"]),
+            "failed": int(b["n_failed"]),
+            "skipped": int(b["n_skipped"]),
+            "cancelled": int(b["n_cancelled"]),
+            "parts": int(b["parts"]),
+            "started_at": b["started_at"],
+            "finished_at": b["finished_at"],
+        }
+        self._webhooks.record(b["short_code"], "broadcast", BROADCAST_COMPLETED, data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from . import states, tokens
+from . import counts, states, tokens, webhooks
 from .db import Database, StoreError
 
 log = logging.getLogger(__name__)
@@ -405,6 +405,12 @@ def _broadcasts_schema() -> list[str]:
 
 BROADCASTS = _broadcasts_schema()
 
+# Webhooks (issue 12): the webhooks, their outbox and dead letters, and the triggers that
+# record an event in the transaction of the change that causes it (store/webhooks.py); and
+# the kept counts of messages by direction, status and short code for /metrics
+# (store/counts.py). Lists: trigger bodies hold semicolons.
+WEBHOOKS_AND_COUNTS: list[str] = webhooks.SCHEMA + counts.SCHEMA
+
 MIGRATIONS: list[tuple[int, str, str | list[str]]] = [
     (1, "initial schema", SCHEMA_V1),
     (2, "login sessions", SESSIONS),
@@ -415,6 +421,7 @@ MIGRATIONS: list[tuple[int, str, str | list[str]]] = [
     (7, "keywords and opt-in paths", KEYWORDS_AND_PATHS),
     (8, "segments, lists and broadcasts", BROADCASTS),
     (9, "API tokens", tokens.SCHEMA),
+    (10, "webhooks, their outbox, and kept message counts", WEBHOOKS_AND_COUNTS),
 ]
 
 

@@ -410,3 +410,34 @@ def broadcast_triggers() -> list[str]:
             f" BEGIN {bad} {moves} END"
         )
     return out
+
+
+# -- webhooks (issue 12): a delivery waiting in the outbox, or in the dead-letter list -------
+
+
+class DeliveryState(enum.StrEnum):
+    """Where one webhook delivery is (``webhook_deliveries.state``). A delivered one is
+    deleted, so the outbox only ever holds work and the dead-letter list."""
+
+    PENDING = "pending"  # to be POSTed (again, after its webhook's backoff)
+    DEAD = "dead"  # given up (attempts, age or the backlog cap); "resend" makes it pending
+
+
+DELIVERY = Machine(
+    "webhook_deliveries.state",
+    DeliveryState,
+    {
+        DeliveryState.PENDING: frozenset({DeliveryState.DEAD}),
+        DeliveryState.DEAD: frozenset({DeliveryState.PENDING}),
+    },
+)
+
+# Outbound statuses a webhook hears about (the event type is "message." + the status): the
+# network took every part, every part arrived, or the message ended without reaching the
+# handset.
+WEBHOOK_STATUSES: tuple[MessageStatus, ...] = (
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.FAILED,
+    MessageStatus.EXPIRED,
+)

@@ -42,10 +42,13 @@ BLUEPRINTS = [
     "gateway.web.views.live",
     "gateway.web.views.api_tokens",
     "gateway.web.api.routes",  # the REST API under /api/v1 (token authentication, no CSRF)
+    "gateway.web.views.metrics",
+    "gateway.web.views.webhooks",
 ]
 API_BLUEPRINT = "api_v1"
 
-PUBLIC_ENDPOINTS = {"auth.login", "static"}
+# /metrics decides itself (views/metrics.py: an API token, or loopback when configured).
+PUBLIC_ENDPOINTS = {"auth.login", "static", "metrics.metrics"}
 # Requests a page makes by itself (the live-update stream reconnects every minute): they do not
 # count as use of the session, so an open tab alone does not keep it from idling out.
 UNATTENDED_ENDPOINTS = {"live.events"}

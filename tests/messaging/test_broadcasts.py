@@ -4,6 +4,7 @@ resume, cancel, schedules, per-recipient time zones, replies marked with their b
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -184,6 +185,37 @@ def test_a_broadcast_reaches_its_audience_expanded_at_bulk_priority(feeding: Wor
     assert first["body"] == "Hi Pat0 of Lincoln"
     assert first["priority"] == PRIORITY_BULK and first["broadcast_id"] == bid
     assert len(w.links["a"].sent) + len(w.links["b"].sent) == 30
+
+
+def test_a_broadcast_that_ends_records_its_completed_webhook_event(feeding: World) -> None:
+    """Issue 12: a webhook of the short code that wants "broadcast" events gets one
+    ``broadcast.completed`` with the final counts, recorded in the transaction that ends the
+    broadcast; a cancelled one gets its own with ``state: cancelled``; another short code's
+    webhook gets nothing."""
+    w = feeding
+    hooks = w.store.webhooks
+    mine = hooks.add(SC, "http://127.0.0.1:9/mine", "s" * 32, ["broadcast"])
+    other = hooks.add("55999", "http://127.0.0.1:9/other", "t" * 32, ["broadcast"])
+    w.up("a")
+    ids = _profiles(w, 4, school="Lincoln")
+    w.store.profiles.update(ids[0], subscribed=False)
+    bs = w.services.broadcasts
+    audience = bs.audience(conditions=bs.parse_where(["school=Lincoln"]))
+    bid = bs.create("Hi", short_code=SC, audience=audience, name="Done one")["id"]
+    _wait(w, lambda: _status(w, bid)["state"] == BroadcastState.DONE)
+    events = hooks.next_pending(mine.id)
+    assert [e.type for e in events] == ["broadcast.completed"]
+    data = json.loads(events[0].payload)
+    assert (data["broadcast_id"], data["state"], data["name"]) == (bid, "done", "Done one")
+    assert (data["recipients"], data["sent"], data["skipped"], data["failed"]) == (3, 3, 1, 0)
+    later = bs.create("Later", short_code=SC, audience=audience, at="2030-01-01T09:00")["id"]
+    bs.cancel(later)
+    events = [json.loads(d.payload) for d in hooks.next_pending(mine.id)]
+    assert [(e["broadcast_id"], e["state"]) for e in events] == [
+        (bid, "done"),
+        (later, "cancelled"),
+    ]
+    assert hooks.next_pending(other.id) == []
 
 
 def test_the_queue_holds_one_window_of_a_broadcast_and_chat_goes_first(tmp_path) -> None:

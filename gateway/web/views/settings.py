@@ -174,6 +174,30 @@ def config_summary(config) -> list[tuple[str, list[tuple[str, str]]]]:
             ],
         ),
         (
+            "Webhooks and metrics",
+            [
+                (
+                    "Webhook timeouts (seconds)",
+                    f"connect {hours(config.webhook_delivery.connect_timeout_seconds)},"
+                    f" read {hours(config.webhook_delivery.read_timeout_seconds)}",
+                ),
+                (
+                    "Webhook retries",
+                    f"{hours(config.webhook_delivery.retry_initial_seconds)} s doubling to"
+                    f" {hours(config.webhook_delivery.retry_max_seconds)} s; dead letter after"
+                    f" {config.webhook_delivery.max_attempts} attempts or"
+                    f" {hours(config.webhook_delivery.max_age_hours)} hours",
+                ),
+                ("Webhook backlog cap", str(config.webhook_delivery.max_pending)),
+                (
+                    "/metrics",
+                    ("API token" + (" or loopback" if config.metrics.allow_loopback else ""))
+                    if config.metrics.enabled
+                    else "off",
+                ),
+            ],
+        ),
+        (
             "Simulator",
             [
                 (
