@@ -105,17 +105,20 @@ def build_services(
     store: Store | None = None,
     events: EventBus | None = None,
     clock: Callable[[], datetime] = now,
+    check_in_background: bool = False,
 ) -> Services:
     """Build and connect the gateway's services for ``config``.
 
     ``modems=False`` leaves out the modem manager and the simulator (the web app's and the
     messaging tests drive the dispatcher with links of their own). ``store`` and ``events``
     reuse ones already open (a test that rebuilds the services over the same store);
-    otherwise the store in ``config.data_dir`` is opened here. ``clock`` is the dispatcher's
+    otherwise the store in ``config.data_dir`` is opened here (its check at start on a thread of
+    its own with ``check_in_background``: see :meth:`Store.open`). ``clock`` is the dispatcher's
     (tests move time). On an error, what was opened here is closed again.
     """
     own_store = store is None
-    store = Store.open(config.data_dir) if store is None else store
+    if store is None:
+        store = Store.open(config.data_dir, check_in_background=check_in_background)
     simulator: Simulator | None = None
     try:
         events = EventBus() if events is None else events

@@ -146,6 +146,9 @@ class Database:
         self._fault_at = 0.0  # when a write last failed for it (monotonic)
         self._fault_logged = 0.0  # when it was last logged
         self._good_backup: tuple[Path | None] | None = None  # found once the store is damaged
+        # Set while the start check runs in the background (StoreCheck): every write waits
+        # for its verdict, so nothing is written into a store that turns out to be damaged.
+        self.gate: StoreCheck | None = None
         folder = self.path.parent
         try:
             if not folder.exists():
@@ -248,7 +251,10 @@ class Database:
         return conn
 
     def close(self) -> None:
-        """Close every thread's connection (at shutdown, after the threads have stopped)."""
+        """Close every thread's connection (at shutdown, after the threads have stopped); a
+        check still running is interrupted first (writes stay refused)."""
+        if self.gate is not None:
+            self.gate.cancel()
         with self._all_lock:
             conns, self._all = [c for _, c in self._all], []
         for conn in conns:
@@ -268,6 +274,9 @@ class Database:
         and never see ``database is locked`` on a slow card.
         """
         conn = self.conn
+        gate = self.gate
+        if gate is not None and not self._local.depth:
+            gate.wait()  # StoreDamaged when the check failed: nothing is written
         if self._local.depth:
             self._local.depth += 1
             try:
@@ -427,15 +436,17 @@ class Database:
             self.fault = None
         log.warning("the message store %s can be written again (it was %s)", self.path, fault.kind)
 
-    def check(self) -> str | None:
+    def check(self, conn: sqlite3.Connection | None = None) -> str | None:
         """SQLite's ``quick_check`` of the whole file: None when it is sound, else the problem.
+        ``conn`` is a connection of the caller's own (the background check's); by default this
+        thread's.
 
         O(size): it reads every page once but skips the index-against-table cross-checks of
-        ``integrity_check``; measured at 1M messages (452 MB): 0.65 s with a warm cache, 5.1 s
-        cold, on the development machine (docs/store.md)."""
+        ``integrity_check``; measured at 1M messages (370 MB): 0.47 s with a warm cache, 5.4 s
+        cold, on the development machine (docs/benchmarks.md)."""
         started = time.monotonic()
         try:
-            rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(20)").fetchall()]
+            rows = [r[0] for r in (conn or self.conn).execute("PRAGMA quick_check(20)").fetchall()]
         except sqlite3.Error as exc:
             code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
             if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
@@ -445,6 +456,15 @@ class Database:
         if rows == ["ok"]:
             return None
         return "; ".join(rows[:5]) + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")
+
+    def check_in_background(self) -> StoreCheck:
+        """Start the store's check on a thread of its own and hold every write (``tx()``) until
+        it has passed; :class:`StoreCheck` tells the verdict. Reads go on meanwhile (a damaged
+        page read before the verdict raises :class:`StoreDamaged` where it is met)."""
+        check = StoreCheck(self)
+        self.gate = check
+        check.start()
+        return check
 
     # -- backups --------------------------------------------------------------------------
 
@@ -486,6 +506,83 @@ class Database:
                     raise fault from exc
             raise StoreError(f"cannot back up {self.path} to {target}: {exc}") from exc
         return target
+
+
+class StoreCheckCancelled(StoreError):
+    """The store was closed before its check at start finished: nothing may be written."""
+
+
+class StoreCheck:
+    """The store's check at start (``quick_check``) running on its own thread and connection
+    while the rest of the gateway starts (modems negotiate, the web app loads). Writers call
+    :meth:`wait`: it returns once the store passed, and raises :class:`StoreDamaged` (naming the
+    newest good backup) when it failed, for every writer, for good. ``on_done`` callbacks get
+    the failure or None."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._done = threading.Event()
+        self._failure: StoreError | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="store-check", daemon=True)
+        self.seconds: float | None = None  # how long the check took, once done
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        failure: StoreError | None = None
+        try:
+            with self._lock:
+                self._conn = sqlite3.connect(self.db.path, check_same_thread=False)
+            try:
+                problem = self.db.check(self._conn)
+            finally:
+                with self._lock:
+                    conn, self._conn = self._conn, None
+                if conn is not None:
+                    conn.close()
+            if problem is not None:
+                failure = StoreDamaged(
+                    self.db.path, problem, newest_good_backup(self.db.path.parent / "backups")
+                )
+        except StoreError as exc:
+            failure = exc
+        except sqlite3.Error as exc:  # interrupted by close(), or a fault of the file
+            failure = self.db.fault_of(exc) or StoreCheckCancelled(
+                f"the check of the message store {self.db.path} did not finish: {exc}"
+            )
+        self.seconds = time.monotonic() - started
+        self._failure = failure
+        if failure is not None:
+            log.critical("%s", failure)
+        self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the check is done (``timeout`` seconds at most: then
+        :class:`TimeoutError`); raise its failure if it failed."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"the check of the message store {self.db.path} is still running")
+        if self._failure is not None:
+            raise self._failure
+
+    def failure(self) -> StoreError | None:
+        """The check's failure once done (None: passed or still running)."""
+        return self._failure
+
+    def cancel(self) -> None:
+        """Interrupt a running check (the store is being closed) and wait for its thread."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.interrupt()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(10)
 
 
 def check_file(path: str | Path) -> str | None:
