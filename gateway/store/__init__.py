@@ -106,6 +106,12 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def release_connection(self) -> None:
+        """The calling thread is done with the store for now (the web app, after each
+        request): its connection goes back to a small pool instead of staying with a thread
+        that may not need it again for hours."""
+        self.db.release()
+
     def backup(self, target: str | Path) -> Path:
         """A consistent copy of the store, taken while the gateway runs."""
         return self.db.backup_to(target)

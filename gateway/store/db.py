@@ -74,6 +74,15 @@ _SQLITE_NOTADB = 26
 
 FAULT_REPEAT_SECONDS = 60.0  # a lasting fault is logged again this often
 FAULT_CLEAR_SECONDS = 5.0  # writes working this long after the last failure end the fault
+# SQLite's soft limit on its heap, for the whole process (every thread's connection: the web
+# server has up to 74 threads, each with its own connection and a page cache of up to 2 MB, which
+# after a day of use would be ~150 MB). Above it, SQLite recycles cached pages instead of
+# allocating more; the OS page cache still holds the file, so a page read again is a memcpy.
+SQLITE_HEAP_LIMIT = 10 * 1024 * 1024
+# Connections a thread gave back (release()) kept open for the next thread that needs one. Each
+# connection holds its own copy of the schema and its prepared statements (~0.3-0.5 MB): one
+# per web server thread that ever served a request (up to 74) cost 25 MB after a day of use.
+IDLE_CONNECTIONS = 4
 DIR_MODE = 0o700  # the data directory: messages and users are nobody else's business
 FILE_MODE = 0o600  # the store, its -wal and -shm, backups
 
@@ -139,6 +148,7 @@ class Database:
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._idle: list[sqlite3.Connection] = []  # given back by release(), for any thread
         self._all_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._fault_lock = threading.Lock()
@@ -219,6 +229,7 @@ class Database:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            conn.execute(f"PRAGMA soft_heap_limit={SQLITE_HEAP_LIMIT}")  # process-wide
         except sqlite3.Error as exc:
             fault = self.fault_of(exc)
             if fault is not None:
@@ -242,13 +253,40 @@ class Database:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """This thread's connection."""
+        """This thread's connection (one given back by another thread's :meth:`release`
+        when there is one, else a new one)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect()
+            with self._all_lock:
+                if self._idle:
+                    conn = self._idle.pop()
+                    self._all.append((threading.current_thread(), conn))
+            if conn is None:
+                conn = self._connect()
             self._local.conn = conn
             self._local.depth = 0
         return conn
+
+    def release(self) -> None:
+        """This thread is done with the store for now (a web request has ended): its
+        connection is kept for the next thread that needs one, or closed when
+        ``IDLE_CONNECTIONS`` are kept already. Not inside a transaction."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.depth:
+            return
+        self._local.conn = None
+        if conn.in_transaction:  # a read left open by an unfinished cursor: end it
+            conn.rollback()
+        me = threading.current_thread()
+        with self._all_lock:
+            self._all = [(t, c) for t, c in self._all if c is not conn or t is not me]
+            if len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        try:
+            conn.close()
+        except sqlite3.Error as exc:
+            log.warning("closing a store connection: %s", exc)
 
     def close(self) -> None:
         """Close every thread's connection (at shutdown, after the threads have stopped); a
@@ -256,7 +294,8 @@ class Database:
         if self.gate is not None:
             self.gate.cancel()
         with self._all_lock:
-            conns, self._all = [c for _, c in self._all], []
+            conns, self._all = [c for _, c in self._all] + self._idle, []
+            self._idle = []
         for conn in conns:
             try:
                 conn.close()

@@ -91,7 +91,7 @@ def create_app(services: Services, **overrides: object) -> Flask:
         services=services,
         throttle=LoginThrottle(),
         gate=LoginGate(
-            size=int(app.config.get("GATEWAY_LOGIN_CHECKS", 2)),
+            size=int(app.config.get("GATEWAY_LOGIN_CHECKS", 1)),
             wait=float(app.config.get("GATEWAY_LOGIN_WAIT", 0.5)),
         ),
         policy=SessionPolicy(
@@ -144,6 +144,12 @@ def create_app(services: Services, **overrides: object) -> Flask:
                 return jsonify(error="log in first"), 401
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None
+
+    @app.teardown_request
+    def give_back_the_store_connection(exc: BaseException | None) -> None:
+        # Runs before a streamed response is sent (a live stream never touches the store
+        # again), after a stream_with_context one (an export) has ended.
+        services.store.release_connection()
 
     @app.after_request
     def security_headers(response):
