@@ -352,7 +352,9 @@ def hold_stream(port: int, cookie: str, stop: threading.Event, events: list[int]
             conn.close()
 
 
-def soak(modems: int, scale: float, streams_per_user: int = 7) -> dict:
+def soak(
+    modems: int, scale: float, streams_per_user: int = 7, only: set[str] | None = None
+) -> dict:
     """A day of a busy clinic's traffic, as fast as the daemon takes it, with RSS sampled all
     along: sends through the control socket, texts from handsets, page views by several
     users, CSV exports, logins right and wrong, and live streams held open throughout."""
@@ -366,6 +368,8 @@ def soak(modems: int, scale: float, streams_per_user: int = 7) -> dict:
         "exports": int(40 * scale),
         "logins": int(100 * scale),
     }
+    if only:  # one kind of traffic alone: which one takes the memory
+        day = {k: (v if k in only else 0) for k, v in day.items()}
     sim = Sim(modems)
     folder = Path(tempfile.mkdtemp(prefix="footprint-soak-"))
     proc = None
@@ -520,13 +524,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--soak", action="store_true", help="a day of use, fast (see soak())")
     p.add_argument("--soak-scale", type=float, default=1.0, help="of the day's traffic (1.0)")
     p.add_argument("--soak-streams", type=int, default=7, help="live streams per user (7)")
+    p.add_argument("--soak-only", default="", help="e.g. sends,inbound: only these kinds")
     args = p.parse_args(argv)
     global TREE
     TREE = args.tree.resolve()
     if args.sim_child is not None:
         return sim_child(args.sim_child)
     if args.soak:
-        results = [soak(int(n), args.soak_scale, args.soak_streams) for n in args.modems.split(",")]
+        only = set(args.soak_only.split(",")) - {""}
+        results = [
+            soak(int(n), args.soak_scale, args.soak_streams, only) for n in args.modems.split(",")
+        ]
         print(
             "| modems | day's traffic | took | RSS at start | RSS peak (sampled) | RSS at the "
             "end, busy | RSS 5 s later | VmHWM | threads |"
