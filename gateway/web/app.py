@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from .. import memory
 from ..store import StoreError
 from ..store.users import SessionPolicy
 from .auth import LoginGate, LoginThrottle, current_user
@@ -26,6 +27,9 @@ from .views.live import SSE_MAX_STREAMS, SSE_PER_USER, StreamSlots
 log = logging.getLogger(__name__)
 
 # One module per area, each exposing ``bp``; the order is the order of the left pane.
+# Streamed CSV exports: once one has ended, the allocator's free memory is returned.
+EXPORT_ENDPOINTS = frozenset({"messages.export", "profiles.export_csv"})
+
 BLUEPRINTS = [
     "gateway.web.auth",
     "gateway.web.views.home",
@@ -150,6 +154,8 @@ def create_app(services: Services, **overrides: object) -> Flask:
         # Runs before a streamed response is sent (a live stream never touches the store
         # again), after a stream_with_context one (an export) has ended.
         services.store.release_connection()
+        if request.endpoint in EXPORT_ENDPOINTS:
+            memory.give_back()  # what the export's batches took goes back to the system
 
     @app.after_request
     def security_headers(response):
