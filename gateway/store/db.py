@@ -74,11 +74,12 @@ _SQLITE_NOTADB = 26
 
 FAULT_REPEAT_SECONDS = 60.0  # a lasting fault is logged again this often
 FAULT_CLEAR_SECONDS = 5.0  # writes working this long after the last failure end the fault
-# SQLite's soft limit on its heap, for the whole process (every thread's connection: the web
-# server has up to 74 threads, each with its own connection and a page cache of up to 2 MB, which
-# after a day of use would be ~150 MB). Above it, SQLite recycles cached pages instead of
-# allocating more; the OS page cache still holds the file, so a page read again is a memcpy.
-SQLITE_HEAP_LIMIT = 10 * 1024 * 1024
+# SQLite's soft limit on its heap, for the whole process (every thread's connection, each with
+# a page cache of up to 2 MB: the modems', the senders', the web server's). Above it, SQLite
+# recycles cached pages instead of allocating more; the OS page cache still holds the file, so a
+# page read again is a copy, not a disk read. Measured with 8 modems after a day of use
+# (bench/footprint.py --soak): SQLite's heap grew from 3 MB to the limit when it was 10 MB.
+SQLITE_HEAP_LIMIT = 4 * 1024 * 1024
 # Connections a thread gave back (release()) kept open for the next thread that needs one. Each
 # connection holds its own copy of the schema and its prepared statements (~0.3-0.5 MB): one
 # per web server thread that ever served a request (up to 74) cost 25 MB after a day of use.
