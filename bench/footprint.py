@@ -16,6 +16,13 @@ peak is the high-water mark over all of it. Start-up is the median of ``--runs``
 ``--tree`` runs the daemon from another checkout (before/after in one way of measuring): its
 ``gateway`` package comes first on the path, as with ``python -m`` run in that folder.
 
+``--soak`` drives a day of use as fast as the daemon takes it (sends, texts from handsets, page
+views, exports, logins, live streams held open: :func:`soak`) and reports RSS all along and at
+the end; ``--soak-scale`` shrinks or grows the day, ``--soak-only sends,exports`` runs only those
+kinds (to find which one takes the memory).
+
+    .venv/bin/python bench/footprint.py --soak --modems 8 [--soak-scale 1.0] [--json out.json]
+
 ``--large`` names a folder holding a filled ``gateway.sqlite3`` of the current schema (from
 tests/scale/fill.py, e.g. bench/store_pages.py's cache migrated once); it is copied for each run.
 """

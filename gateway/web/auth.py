@@ -143,7 +143,8 @@ class LoginGate:
     memory (7 MiB, gateway/store/users.py) while it runs, so without a bound a burst of logins
     multiplies it by the number of server threads; a login that finds every slot taken for
     ``wait`` seconds is answered 429 with ``Retry-After`` and not counted as a guess. One check
-    takes about 0.1 s on a Pi 4, so two people logging in together both get in."""
+    takes 15 ms on the development machine (a Pi is several times slower), so two people
+    logging in together both get in."""
 
     def __init__(self, size: int = 1, wait: float = 0.5) -> None:
         self._slots = threading.BoundedSemaphore(size)
