@@ -245,7 +245,12 @@ class ModemHooks:
         self.inbound = inbound
 
     def on_pdu(self, modem_id: str, pdu_hex: str, source: str) -> None:
-        self.inbound.receive(modem_id, pdu_hex, source=source)
+        try:
+            self.inbound.receive(modem_id, pdu_hex, source=source)
+        finally:
+            # A modem's threads use the store a moment per SMS and then wait for hours: their
+            # connection goes back to the store's small pool (Store.release_connection).
+            self.store.release_connection()
 
     def on_up(self, modem_id: str, modem: Modem) -> None:
         status = self.manager.status(modem_id)
