@@ -19,6 +19,13 @@ peak is the high-water mark over all of it. Start-up is the median of ``--runs``
 ``--tree`` runs the daemon from another checkout (before/after in one way of measuring): its
 ``gateway`` package comes first on the path, as with ``python -m`` run in that folder.
 
+``--soak`` drives a day of use as fast as the daemon takes it (sends, texts from handsets, page
+views, exports, logins, live streams held open: :func:`soak`) and reports RSS all along and at
+the end; ``--soak-scale`` shrinks or grows the day, ``--soak-only sends,exports`` runs only those
+kinds (to find which one takes the memory).
+
+    .venv/bin/python bench/footprint.py --soak --modems 8 [--soak-scale 1.0] [--json out.json]
+
 ``--large`` names a folder holding a filled ``gateway.sqlite3`` of the current schema (from
 tests/scale/fill.py, e.g. bench/store_pages.py's cache migrated once); it is copied for each run.
 """
@@ -44,6 +51,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SOAK_HANDSET = "+15551239999"
 TICK = os.sysconf("SC_CLK_TCK")
 TREE = ROOT  # the checkout whose daemon is measured (--tree)
 
@@ -75,9 +83,18 @@ def sim_child(modems: int) -> int:
     with Network(base, seed=1, status_report_delay=0) as net:
         for _ in range(modems):
             net.add_modem(family="generic")
+        net.add_handset(SOAK_HANDSET)
         for m in net.modems:
-            print(json.dumps({"port": m.port, "imei": m.imei}), flush=True)
+            print(json.dumps({"port": m.port, "imei": m.imei, "number": m.number}), flush=True)
         print(json.dumps({"ready": True}), flush=True)
+
+        def commands() -> None:
+            # One JSON line per text a handset sends: {"from", "to", "text"} (the soak's inbound).
+            for line in sys.stdin:
+                cmd = json.loads(line)
+                net.send_from_handset(cmd["from"], cmd["to"], cmd["text"])
+
+        threading.Thread(target=commands, name="commands", daemon=True).start()
         stop.wait()
     shutil.rmtree(base, ignore_errors=True)
     return 0
@@ -90,6 +107,7 @@ class Sim:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--sim-child", str(modems)],
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -115,6 +133,12 @@ class Sim:
     def wait_first_at(self, timeout: float) -> float | None:
         self._first.wait(timeout)
         return self.first_at
+
+    def text(self, sender: str, to: str, text: str) -> None:
+        """A handset texts one of the modems (inbound for the gateway)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"from": sender, "to": to, "text": text}) + "\n")
+        self.proc.stdin.flush()
 
     def close(self) -> None:
         self.proc.terminate()
@@ -282,6 +306,246 @@ def one_run(modems: int, idle: float, large: Path | None) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# -- a day of use, fast ---------------------------------------------------------------------
+
+SOAK_PAGES = [
+    "/",
+    "/inbox",
+    "/agent",
+    "/messages",
+    "/messages?q=appointment",
+    "/messages?direction=in",
+    "/profiles",
+    "/profiles?q=55",
+    "/modems",
+    "/settings",
+    "/api/inbox",
+    "/api/agent/queue",
+]
+SOAK_USERS = 6  # each holds SSE_PER_USER - 1 live streams through the soak
+
+
+class Browser:
+    """A logged-in user: a cookie jar over urllib."""
+
+    def __init__(self, port: int, username: str, password: str) -> None:
+        self.port = port
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        base = f"http://127.0.0.1:{port}/login"
+        page = self.opener.open(base, timeout=30).read().decode()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        form = {"csrf_token": token, "username": username, "password": password}
+        self.opener.open(base, data=urllib.parse.urlencode(form).encode(), timeout=60).read()
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
+
+    def get(self, path: str) -> int:
+        """GET a page and read it whole (an export streams to the end); its size in bytes, or
+        -1 when the server answered 503 (more than 10 requests of this address at once: the
+        soak's users all come from 127.0.0.1)."""
+        try:
+            with self.opener.open(f"http://127.0.0.1:{self.port}{path}", timeout=600) as r:
+                size = 0
+                while chunk := r.read(65536):
+                    size += len(chunk)
+                return size
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                raise
+            return -1
+
+
+def hold_stream(port: int, cookie: str, stop: threading.Event, events: list[int]) -> None:
+    """Keep one live stream (/api/events) open until ``stop``, reopening it when the server
+    ends it (every 55 s); count the events read into ``events[0]``."""
+    import http.client
+
+    while not stop.is_set():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", "/api/events", headers={"Cookie": cookie})
+            resp = conn.getresponse()
+            if resp.status != 200:
+                stop.wait(1)
+                continue
+            while not stop.is_set():
+                line = resp.fp.readline()
+                if not line:
+                    break
+                if line.startswith(b"event: "):
+                    events[0] += 1
+        except OSError:
+            stop.wait(0.5)
+        finally:
+            conn.close()
+
+
+def soak(
+    modems: int, scale: float, streams_per_user: int = 7, only: set[str] | None = None
+) -> dict:
+    """A day of a busy clinic's traffic, as fast as the daemon takes it, with RSS sampled all
+    along: sends through the control socket, texts from handsets, page views by several
+    users, CSV exports, logins right and wrong, and live streams held open throughout."""
+    from gateway.control import request
+    from gateway.store import Store
+
+    day = {
+        "sends": int(2000 * scale),
+        "inbound": int(1000 * scale),
+        "page_views": int(3000 * scale),
+        "exports": int(40 * scale),
+        "logins": int(100 * scale),
+    }
+    if only:  # one kind of traffic alone: which one takes the memory
+        day = {k: (v if k in only else 0) for k, v in day.items()}
+    sim = Sim(modems)
+    folder = Path(tempfile.mkdtemp(prefix="footprint-soak-"))
+    proc = None
+    stop = threading.Event()
+    try:
+        port = free_port()
+        config = write_config(folder, sim.modems, port)
+        users = [(f"user{i}", f"soak-password-{i}") for i in range(SOAK_USERS)]
+        store = Store.open(folder / "data")
+        for name, password in users:
+            store.users.add(name, password, role="admin")
+        store.close()
+        log = (folder / "gateway.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "-c", str(config)],
+            cwd=TREE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while not web_answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((folder / "gateway.log").read_text()[-3000:])
+            time.sleep(0.05)
+        time.sleep(5)  # the modems finish their start-up
+        rss_start = proc_status(proc.pid)["VmRSS"] / 1024
+        peak = [rss_start]
+
+        def sample() -> None:
+            while not stop.wait(0.25):
+                peak[0] = max(peak[0], proc_status(proc.pid)["VmRSS"] / 1024)
+
+        threading.Thread(target=sample, daemon=True).start()
+        browsers = [Browser(port, *u) for u in users]
+        events = [0]
+        streams = [
+            threading.Thread(target=hold_stream, args=(port, b.cookie, stop, events), daemon=True)
+            for b in browsers
+            for _ in range(streams_per_user)
+        ]
+        for t in streams:
+            t.start()
+        data_dir = folder / "data"
+        numbers = [f"+1555200{i:04d}" for i in range(500)]
+        started = time.monotonic()
+        done = {k: 0 for k in day}
+        done_lock = threading.Lock()
+        errors: list[str] = []
+        refused = [0]
+
+        def count(kind: str) -> None:
+            with done_lock:
+                done[kind] += 1
+
+        def sends() -> None:
+            for i in range(day["sends"]):
+                reply = request(
+                    data_dir,
+                    "send",
+                    to=numbers[i % len(numbers)],
+                    text=f"Reminder {i}: your appointment is tomorrow at 10:00.",
+                )
+                if not reply.get("ok"):
+                    errors.append(f"send: {reply}")
+                count("sends")
+
+        def inbound() -> None:
+            targets = [m["number"] for m in sim.modems]
+            for i in range(day["inbound"]):
+                sim.text(
+                    numbers[i % len(numbers)],
+                    targets[i % len(targets)],
+                    f"Thanks, see you at the appointment {i}",
+                )
+                count("inbound")
+                time.sleep(0.01)  # a handset's pace, not a flood: the soak is about memory
+
+        def views(b: Browser, n: int) -> None:
+            for i in range(n):
+                if b.get(SOAK_PAGES[i % len(SOAK_PAGES)]) < 0:
+                    refused[0] += 1
+                count("page_views")
+
+        def exports(b: Browser) -> None:
+            for i in range(day["exports"]):
+                if b.get("/profiles/export.csv" if i % 2 else "/messages/export.csv") < 0:
+                    refused[0] += 1
+                count("exports")
+
+        def logins() -> None:
+            for i in range(day["logins"]):
+                name, password = users[i % len(users)]
+                try:
+                    Browser(port, name, password if i % 4 else "wrong password")
+                except urllib.error.HTTPError as exc:
+                    if exc.code not in (401, 429):  # wrong, or throttled: expected
+                        errors.append(f"login: {exc.code}")
+                count("logins")
+
+        workers = [
+            threading.Thread(target=sends),
+            threading.Thread(target=inbound),
+            threading.Thread(target=exports, args=(browsers[0],)),
+            threading.Thread(target=logins),
+            *[
+                threading.Thread(target=views, args=(b, day["page_views"] // 3))
+                for b in browsers[1:4]
+            ],
+        ]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        took = time.monotonic() - started
+        rss_busy_end = proc_status(proc.pid)["VmRSS"] / 1024
+        stop.set()
+        time.sleep(5)  # streams closed, the daemon idle again
+        end = proc_status(proc.pid)
+        return {
+            "modems": modems,
+            "day": done,
+            "stream_events": events[0],
+            "refused_503": refused[0],
+            "errors": errors[:5],
+            "seconds": took,
+            "rss_start_mb": rss_start,
+            "rss_peak_sampled_mb": peak[0],
+            "rss_end_busy_mb": rss_busy_end,
+            "rss_end_idle_mb": end["VmRSS"] / 1024,
+            "vmhwm_mb": end["VmHWM"] / 1024,
+            "threads": end["Threads"],
+            "streams": len(streams),
+        }
+    finally:
+        stop.set()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sim.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def median(values: list[float]) -> float:
     values = sorted(values)
     return values[len(values) // 2]
@@ -298,12 +562,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tree", type=Path, default=ROOT, help="checkout to run (default this one)")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--scrape", action="store_true", help="also RSS after one /metrics scrape")
+    p.add_argument("--soak", action="store_true", help="a day of use, fast (see soak())")
+    p.add_argument("--soak-scale", type=float, default=1.0, help="of the day's traffic (1.0)")
+    p.add_argument("--soak-streams", type=int, default=7, help="live streams per user (7)")
+    p.add_argument("--soak-only", default="", help="e.g. sends,inbound: only these kinds")
     args = p.parse_args(argv)
     global TREE, SCRAPE
     TREE = args.tree.resolve()
     SCRAPE = args.scrape
     if args.sim_child is not None:
         return sim_child(args.sim_child)
+    if args.soak:
+        only = set(args.soak_only.split(",")) - {""}
+        results = [
+            soak(int(n), args.soak_scale, args.soak_streams, only) for n in args.modems.split(",")
+        ]
+        print(
+            "| modems | day's traffic | took | RSS at start | RSS peak (sampled) | RSS at the "
+            "end, busy | RSS 5 s later | VmHWM | threads |"
+        )
+        print("|" + " --- |" * 9)
+        for r in results:
+            d = r["day"]
+            print(
+                f"| {r['modems']} | {d['sends']} sends, {d['inbound']} inbound, "
+                f"{d['page_views']} pages, {d['exports']} exports, {d['logins']} logins, "
+                f"{r['streams']} streams ({r['stream_events']} events) | {r['seconds']:.0f} s "
+                f"| {r['rss_start_mb']:.1f} MB | {r['rss_peak_sampled_mb']:.1f} MB | "
+                f"{r['rss_end_busy_mb']:.1f} MB | {r['rss_end_idle_mb']:.1f} MB | "
+                f"{r['vmhwm_mb']:.1f} MB | {r['threads']} |"
+            )
+            if r["errors"]:
+                print("errors:", r["errors"])
+            if r["refused_503"]:
+                print(f"{r['refused_503']} page views refused with 503 (10 at once per address)")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
 
     rows: list[dict] = []
     stores: list[Path | None] = [] if args.large_only else [None]

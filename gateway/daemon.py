@@ -2,9 +2,15 @@
 the control socket and the web app in one process.
 
 Start order matters for "nothing lost": the store opens (and migrates) first, when the daemon
-is built; on ``start()`` PDUs committed
-before a crash but never processed are processed; messages caught mid-send go back to the
-queue; only then do modems start delivering new PDUs and the web app take requests.
+is built; its check (``quick_check``, seconds on a large store read cold) runs on a thread of
+its own, and every write waits for its verdict. Meanwhile ``start()`` takes the control socket
+(one gateway per data directory), opens and negotiates with the modems, and starts the web app
+(pages that only read answer at once; a login or a send waits for the verdict). Once the store
+passed: PDUs committed before a crash but never processed are processed; messages caught
+mid-send go back to the queue; the dispatcher starts; only then are the modems announced up and
+allowed to read (and, after each commit, delete) their storage. A store that fails its check is
+refused: ``start()`` raises :class:`StoreDamaged` before anything was written or deleted from a
+SIM (docs/reliability.md, "The store's check at start").
 Shutdown on SIGTERM stops taking requests, lets each modem finish the command in flight, and
 closes the store last.
 """
@@ -53,7 +59,7 @@ class Daemon:
         self.demo = demo
         self.web = web
         self.on_started = on_started
-        self.services: Services = build_services(config, demo=demo)
+        self.services: Services = build_services(config, demo=demo, check_in_background=True)
         s = self.services
         self.housekeeper = Housekeeper(config, s.store, s.inbound, s.events)
         # Made in start(): the control socket refuses when another gateway runs on this data
@@ -69,24 +75,6 @@ class Daemon:
     def start(self) -> None:
         cfg = self.config
         s = self.services
-        if self.demo:
-            from .demo import seed
-
-            seed(cfg, s.store)
-        s.inbound.recover()
-        self._running.add("dispatcher")
-        s.dispatcher.start()
-        self._running.add("broadcasts")
-        s.broadcasts.start()
-        # Before the modems: what a crash left in the outbox goes out, and every event from
-        # here on wakes the thread.
-        self._running.add("webhooks")
-        s.webhooks.start()
-        if s.manager is not None:
-            self._running.add("modems")
-            s.manager.start()
-        self._running.add("housekeeping")
-        self.housekeeper.start()
         self.control = ControlSocketServer(
             cfg.data_dir,
             {
@@ -98,13 +86,39 @@ class Daemon:
             },
         )
         self._running.add("control")
-        self.control.start()
+        self.control.start()  # first: it refuses when another gateway runs on this data dir
+        if s.manager is not None:
+            self._running.add("modems")
+            # Negotiation with the modems overlaps the store's check; storage waits for it.
+            s.manager.start(hold_storage=True)
         if self.web:
             from .web.server import WebServer  # not loaded by a daemon without its web app
 
             self.web_server = WebServer(s)
             self._running.add("web")
             self.web_server.start()
+        check = s.store.check
+        if check is not None:
+            check.wait()  # StoreDamaged: refused, nothing written, nothing deleted from a SIM
+            log.info("message store checked in %.2f s (in the background)", check.seconds or 0)
+        if self.demo:
+            from .demo import seed
+
+            seed(cfg, s.store)
+        # First after the check: the configuration's webhooks are in the store before anything
+        # makes an event (recovery included), what a crash left in the outbox goes out, and
+        # every event from here on wakes the thread.
+        self._running.add("webhooks")
+        s.webhooks.start()
+        s.inbound.recover()
+        self._running.add("dispatcher")
+        s.dispatcher.start()
+        self._running.add("broadcasts")
+        s.broadcasts.start()
+        if s.manager is not None:
+            s.manager.release_storage()
+        self._running.add("housekeeping")
+        self.housekeeper.start()
         notify("READY=1\nSTATUS=running")
         interval = watchdog_interval()
         if interval:

@@ -111,17 +111,20 @@ def build_services(
     store: Store | None = None,
     events: EventBus | None = None,
     clock: Callable[[], datetime] = now,
+    check_in_background: bool = False,
 ) -> Services:
     """Build and connect the gateway's services for ``config``.
 
     ``modems=False`` leaves out the modem manager and the simulator (the web app's and the
     messaging tests drive the dispatcher with links of their own). ``store`` and ``events``
     reuse ones already open (a test that rebuilds the services over the same store);
-    otherwise the store in ``config.data_dir`` is opened here. ``clock`` is the dispatcher's
+    otherwise the store in ``config.data_dir`` is opened here (its check at start on a thread of
+    its own with ``check_in_background``: see :meth:`Store.open`). ``clock`` is the dispatcher's
     (tests move time). On an error, what was opened here is closed again.
     """
     own_store = store is None
-    store = Store.open(config.data_dir) if store is None else store
+    if store is None:
+        store = Store.open(config.data_dir, check_in_background=check_in_background)
     simulator: Simulator | None = None
     try:
         events = EventBus() if events is None else events
@@ -254,7 +257,12 @@ class ModemHooks:
         self.inbound = inbound
 
     def on_pdu(self, modem_id: str, pdu_hex: str, source: str) -> None:
-        self.inbound.receive(modem_id, pdu_hex, source=source)
+        try:
+            self.inbound.receive(modem_id, pdu_hex, source=source)
+        finally:
+            # A modem's threads use the store a moment per SMS and then wait for hours: their
+            # connection goes back to the store's small pool (Store.release_connection).
+            self.store.release_connection()
 
     def on_up(self, modem_id: str, modem: Modem) -> None:
         status = self.manager.status(modem_id)

@@ -45,3 +45,20 @@ def test_run_parser_does_not_load_the_simulator_or_the_web_app():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_daemon_loads_neither_flask_before_it_starts_nor_emoji_for_a_text_with_colons():
+    """``gateway run`` imports its command module and the daemon before the modems start: no
+    Flask yet (the web app loads while the store is checked). A text with a time of day or a
+    "Note:" has no ``:name:`` shortcode and must not load the emoji tables (8 MB resident for
+    good); one with ``:thumbsup:`` still becomes 👍."""
+    code = (
+        "import sys; import gateway.commands.daemon; import gateway.daemon;"
+        "from gateway.messaging.outbound import expand_emoji;"
+        "before = sorted(m for m in ('flask', 'emoji') if m in sys.modules);"
+        "same = expand_emoji('Reminder 5: your appointment is at 10:00. Note: bring it');"
+        "loaded = 'emoji' in sys.modules;"
+        "print(before, loaded, same.endswith('bring it'), expand_emoji('ok :thumbsup:'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] False True ok 👍"

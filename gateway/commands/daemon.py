@@ -38,8 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(config, *, demo: bool) -> int:
+    from .. import memory
+
+    memory.tune()  # before the daemon's threads exist: their arenas are made as they allocate
     from ..daemon import Daemon, DaemonError
-    from ..web.server import WebServerError
+    from ..web.errors import WebServerError  # not the server: Flask loads after the modems
 
     try:
         daemon = Daemon(config, demo=demo, on_started=_print_demo_banner if demo else None)

@@ -7,6 +7,7 @@ dispatcher is woken after the commit and sends it when a modem of its short code
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -59,9 +60,14 @@ class Accepted:
     created: bool
 
 
+# What a ``:name:`` shortcode can look like: no white space or colon between the colons (no
+# emoji name has either). "Reminder: see you at 10:00" has none, so it does not load the tables.
+_SHORTCODE = re.compile(r":[^\s:]+:")
+
+
 def expand_emoji(text: str) -> str:
     """``:thumbsup:`` and ``:thumbs_up:`` become 👍; unknown ``:names:`` stay as typed."""
-    if text.count(":") < 2:
+    if _SHORTCODE.search(text) is None:
         return text  # no :name: to expand
     # Imported on first use: the emoji tables cost about 8 MB, which an idle gateway (and one
     # whose texts never name an emoji) need not hold.

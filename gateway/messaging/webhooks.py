@@ -191,7 +191,10 @@ class WebhookService:
         self._thread: threading.Thread | None = None
         self._unlisten: Callable[[], None] | None = None
         self._next_retire: datetime | None = None  # on self.clock
-        self.sync_config()
+        if getattr(store, "check", None) is None:
+            # A store still being checked in the background takes no write yet: the daemon's
+            # start() syncs once the check has passed, before anything can make an event.
+            self.sync_config()
 
     # -- the webhooks ------------------------------------------------------------------------
 
@@ -297,6 +300,7 @@ class WebhookService:
         if self._thread is not None:
             return
         self._stop.clear()
+        self.sync_config()
         # A start is a good moment to try every receiver once (it may be back, and the wait
         # may have been long); a failure continues the backoff where it was.
         self.store.webhooks.retry_now()

@@ -205,6 +205,9 @@ class ModemManager:
         }
         self._reset_now: dict[str, threading.Event] = {s: threading.Event() for s in self.specs}
         self._stop = threading.Event()
+        # Until set, a started modem is not announced up and its storage is neither read nor
+        # deleted (start(hold_storage=True): the store's check at start is still running).
+        self._storage_ready = threading.Event()
         self._threads: list[threading.Thread] = []
         self.hotplug = HotplugWatcher(
             watch_dirs(self.scan + [s.port for s in self.specs.values() if s.port])
@@ -215,7 +218,13 @@ class ModemManager:
 
     # -- public --------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, hold_storage: bool = False) -> None:
+        """Start supervising. With ``hold_storage`` each modem is found, opened and negotiated
+        with at once, but not announced up, and its storage neither read nor deleted, until
+        :meth:`release_storage` (the daemon's store is still being checked: an SMS deleted
+        from a SIM must have been committed to a sound store)."""
+        if not hold_storage:
+            self._storage_ready.set()
         self.hotplug.start()
         for spec in self.specs.values():
             t = threading.Thread(
@@ -227,8 +236,14 @@ class ModemManager:
         t.start()
         self._threads.append(t)
 
+    def release_storage(self) -> None:
+        """The store may take the modems' messages now: announce the started modems up and
+        let them read (and, after each commit, delete) their storage."""
+        self._storage_ready.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._storage_ready.set()  # a held supervisor wakes, sees the stop and closes
         for ev in self._wake.values():
             ev.set()
         self.hotplug.stop()
@@ -489,6 +504,10 @@ class ModemManager:
             self._set(spec.id, state=ModemState.DOWN, last_error=why)
             modem.close()
             return why
+        self._storage_ready.wait()  # see start(hold_storage=True)
+        if self._stop.is_set():
+            modem.close()
+            return None
         with self._lock:
             self._modems[spec.id] = modem
         self._set(spec.id, state=ModemState.UP, identity=identity, last_error=None)

@@ -19,6 +19,7 @@ from .counts import MessageCounts
 from .db import (
     FILE_MODE,
     Database,
+    StoreCheck,
     StoreDamaged,
     StoreError,
     StoreFault,
@@ -27,7 +28,7 @@ from .db import (
 from .inbound import InboundPdus, RawPdu
 from .keywords import KeywordExists, KeywordPaths, Keywords, NewKeyword
 from .messages import Messages, NewOutbound, PastMessage
-from .migrations import migrate
+from .migrations import migrate, needs_migration
 from .overview import Overview
 from .profiles import ProfileError, Profiles
 from .records import AuditLog, Campaigns, ModemRecords, OptEvents, StoreReferenceAllocator
@@ -45,6 +46,7 @@ __all__ = [
     "ProfileError",
     "RawPdu",
     "Store",
+    "StoreCheck",
     "StoreDamaged",
     "StoreError",
     "StoreFault",
@@ -88,27 +90,49 @@ class Store:
         self.counts = MessageCounts(db)
 
     @classmethod
-    def open(cls, data_dir: str | Path) -> Store:
-        """Open the store in ``data_dir``, applying migrations (with a backup before each)."""
+    def open(cls, data_dir: str | Path, *, check_in_background: bool = False) -> Store:
+        """Open the store in ``data_dir``, applying migrations (with a backup before each).
+
+        The store is checked first (``quick_check``) and refused with :class:`StoreDamaged`
+        when it fails. With ``check_in_background`` (the daemon, so that a large store's check
+        overlaps the modems' start-up and the web app's loading), the check runs on a thread
+        of its own when no migration is due, and every write waits for its verdict
+        (:attr:`check`: its failure is raised to each writer); a store that needs a migration
+        is checked here first either way, since a damaged store must never be migrated."""
         data_dir = Path(data_dir)
         db = Database(data_dir / DB_NAME)
         try:
             db.prepare()
-            # A damaged store is refused before anything reads or migrates it: the gateway
-            # would accept messages into it and lose them (it says which backup to restore).
-            problem = db.check()
-            if problem is not None:
-                raise StoreDamaged(db.path, problem, newest_good_backup(data_dir / "backups"))
-            migrate(db, backup_dir=data_dir / "backups")
+            if check_in_background and not needs_migration(db):
+                db.check_in_background()
+            else:
+                # A damaged store is refused before anything reads or migrates it: the gateway
+                # would accept messages into it and lose them (it says which backup to restore).
+                problem = db.check()
+                if problem is not None:
+                    raise StoreDamaged(db.path, problem, newest_good_backup(data_dir / "backups"))
+                migrate(db, backup_dir=data_dir / "backups")
+            store = cls(db, data_dir)
+            store.campaigns.master_id()  # a read once it exists; its first creation is a write
         except BaseException:
             db.close()
             raise
-        store = cls(db, data_dir)
-        store.campaigns.master_id()
         return store
+
+    @property
+    def check(self) -> StoreCheck | None:
+        """The check at start still holding writes or done in the background (None when it
+        was done before :meth:`open` returned)."""
+        return self.db.gate
 
     def close(self) -> None:
         self.db.close()
+
+    def release_connection(self) -> None:
+        """The calling thread is done with the store for now (the web app, after each
+        request): its connection goes back to a small pool instead of staying with a thread
+        that may not need it again for hours."""
+        self.db.release()
 
     def backup(self, target: str | Path) -> Path:
         """A consistent copy of the store, taken while the gateway runs."""

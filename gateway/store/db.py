@@ -74,6 +74,22 @@ _SQLITE_NOTADB = 26
 
 FAULT_REPEAT_SECONDS = 60.0  # a lasting fault is logged again this often
 FAULT_CLEAR_SECONDS = 5.0  # writes working this long after the last failure end the fault
+# SQLite's soft limit on its heap, for the whole process (every thread's connection, each with
+# a page cache of up to 2 MB: the modems', the senders', the web server's). Above it, SQLite
+# recycles cached pages instead of allocating more; the OS page cache still holds the file, so a
+# page read again is a copy, not a disk read. Measured with 8 modems after a day of use
+# (bench/footprint.py --soak): SQLite's heap grew from 3 MB to the limit when it was 10 MB.
+SQLITE_HEAP_LIMIT = 4 * 1024 * 1024
+# Connections a thread gave back (release()) kept open for the next thread that needs one. Each
+# connection holds its own copy of the schema and its prepared statements (~0.3-0.5 MB): one
+# per web server thread that ever served a request (up to 74) cost 25 MB after a day of use.
+IDLE_CONNECTIONS = 4
+# Prepared statements each connection keeps (Python's default is 128; a complex one is tens of
+# KB of SQLite's heap, times ~25 connections). A sender's or a modem's loop runs fewer distinct
+# statements than this; a pooled web connection re-prepares a page's few (~0.1 ms each).
+# Measured with 8 modems after 0.3 of a day (bench/footprint.py --soak): SQLite's heap 10.3 ->
+# 8.5 MB, the daemon 70.6 -> 68.5 MB.
+CACHED_STATEMENTS = 16
 DIR_MODE = 0o700  # the data directory: messages and users are nobody else's business
 FILE_MODE = 0o600  # the store, its -wal and -shm, backups
 
@@ -139,6 +155,7 @@ class Database:
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._idle: list[sqlite3.Connection] = []  # given back by release(), for any thread
         self._all_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._fault_lock = threading.Lock()
@@ -146,6 +163,9 @@ class Database:
         self._fault_at = 0.0  # when a write last failed for it (monotonic)
         self._fault_logged = 0.0  # when it was last logged
         self._good_backup: tuple[Path | None] | None = None  # found once the store is damaged
+        # Set while the start check runs in the background (StoreCheck): every write waits
+        # for its verdict, so nothing is written into a store that turns out to be damaged.
+        self.gate: StoreCheck | None = None
         folder = self.path.parent
         try:
             if not folder.exists():
@@ -210,12 +230,14 @@ class Database:
                 timeout=self.busy_timeout_ms / 1000,
                 isolation_level=None,
                 check_same_thread=False,
+                cached_statements=CACHED_STATEMENTS,
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            conn.execute(f"PRAGMA soft_heap_limit={SQLITE_HEAP_LIMIT}")  # process-wide
         except sqlite3.Error as exc:
             fault = self.fault_of(exc)
             if fault is not None:
@@ -239,18 +261,49 @@ class Database:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """This thread's connection."""
+        """This thread's connection (one given back by another thread's :meth:`release`
+        when there is one, else a new one)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect()
+            with self._all_lock:
+                if self._idle:
+                    conn = self._idle.pop()
+                    self._all.append((threading.current_thread(), conn))
+            if conn is None:
+                conn = self._connect()
             self._local.conn = conn
             self._local.depth = 0
         return conn
 
-    def close(self) -> None:
-        """Close every thread's connection (at shutdown, after the threads have stopped)."""
+    def release(self) -> None:
+        """This thread is done with the store for now (a web request has ended): its
+        connection is kept for the next thread that needs one, or closed when
+        ``IDLE_CONNECTIONS`` are kept already. Not inside a transaction."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.depth:
+            return
+        self._local.conn = None
+        if conn.in_transaction:  # a read left open by an unfinished cursor: end it
+            conn.rollback()
+        me = threading.current_thread()
         with self._all_lock:
-            conns, self._all = [c for _, c in self._all], []
+            self._all = [(t, c) for t, c in self._all if c is not conn or t is not me]
+            if len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        try:
+            conn.close()
+        except sqlite3.Error as exc:
+            log.warning("closing a store connection: %s", exc)
+
+    def close(self) -> None:
+        """Close every thread's connection (at shutdown, after the threads have stopped); a
+        check still running is interrupted first (writes stay refused)."""
+        if self.gate is not None:
+            self.gate.cancel()
+        with self._all_lock:
+            conns, self._all = [c for _, c in self._all] + self._idle, []
+            self._idle = []
         for conn in conns:
             try:
                 conn.close()
@@ -268,6 +321,9 @@ class Database:
         and never see ``database is locked`` on a slow card.
         """
         conn = self.conn
+        gate = self.gate
+        if gate is not None and not self._local.depth:
+            gate.wait()  # StoreDamaged when the check failed: nothing is written
         if self._local.depth:
             self._local.depth += 1
             try:
@@ -427,15 +483,17 @@ class Database:
             self.fault = None
         log.warning("the message store %s can be written again (it was %s)", self.path, fault.kind)
 
-    def check(self) -> str | None:
+    def check(self, conn: sqlite3.Connection | None = None) -> str | None:
         """SQLite's ``quick_check`` of the whole file: None when it is sound, else the problem.
+        ``conn`` is a connection of the caller's own (the background check's); by default this
+        thread's.
 
         O(size): it reads every page once but skips the index-against-table cross-checks of
-        ``integrity_check``; measured at 1M messages (452 MB): 0.65 s with a warm cache, 5.1 s
-        cold, on the development machine (docs/store.md)."""
+        ``integrity_check``; measured at 1M messages (370 MB): 0.47 s with a warm cache, 5.4 s
+        cold, on the development machine (docs/benchmarks.md)."""
         started = time.monotonic()
         try:
-            rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(20)").fetchall()]
+            rows = [r[0] for r in (conn or self.conn).execute("PRAGMA quick_check(20)").fetchall()]
         except sqlite3.Error as exc:
             code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
             if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
@@ -445,6 +503,15 @@ class Database:
         if rows == ["ok"]:
             return None
         return "; ".join(rows[:5]) + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")
+
+    def check_in_background(self) -> StoreCheck:
+        """Start the store's check on a thread of its own and hold every write (``tx()``) until
+        it has passed; :class:`StoreCheck` tells the verdict. Reads go on meanwhile (a damaged
+        page read before the verdict raises :class:`StoreDamaged` where it is met)."""
+        check = StoreCheck(self)
+        self.gate = check
+        check.start()
+        return check
 
     # -- backups --------------------------------------------------------------------------
 
@@ -486,6 +553,83 @@ class Database:
                     raise fault from exc
             raise StoreError(f"cannot back up {self.path} to {target}: {exc}") from exc
         return target
+
+
+class StoreCheckCancelled(StoreError):
+    """The store was closed before its check at start finished: nothing may be written."""
+
+
+class StoreCheck:
+    """The store's check at start (``quick_check``) running on its own thread and connection
+    while the rest of the gateway starts (modems negotiate, the web app loads). Writers call
+    :meth:`wait`: it returns once the store passed, and raises :class:`StoreDamaged` (naming the
+    newest good backup) when it failed, for every writer, for good. ``on_done`` callbacks get
+    the failure or None."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._done = threading.Event()
+        self._failure: StoreError | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="store-check", daemon=True)
+        self.seconds: float | None = None  # how long the check took, once done
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        failure: StoreError | None = None
+        try:
+            with self._lock:
+                self._conn = sqlite3.connect(self.db.path, check_same_thread=False)
+            try:
+                problem = self.db.check(self._conn)
+            finally:
+                with self._lock:
+                    conn, self._conn = self._conn, None
+                if conn is not None:
+                    conn.close()
+            if problem is not None:
+                failure = StoreDamaged(
+                    self.db.path, problem, newest_good_backup(self.db.path.parent / "backups")
+                )
+        except StoreError as exc:
+            failure = exc
+        except sqlite3.Error as exc:  # interrupted by close(), or a fault of the file
+            failure = self.db.fault_of(exc) or StoreCheckCancelled(
+                f"the check of the message store {self.db.path} did not finish: {exc}"
+            )
+        self.seconds = time.monotonic() - started
+        self._failure = failure
+        if failure is not None:
+            log.critical("%s", failure)
+        self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the check is done (``timeout`` seconds at most: then
+        :class:`TimeoutError`); raise its failure if it failed."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"the check of the message store {self.db.path} is still running")
+        if self._failure is not None:
+            raise self._failure
+
+    def failure(self) -> StoreError | None:
+        """The check's failure once done (None: passed or still running)."""
+        return self._failure
+
+    def cancel(self) -> None:
+        """Interrupt a running check (the store is being closed) and wait for its thread."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.interrupt()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(10)
 
 
 def check_file(path: str | Path) -> str | None:

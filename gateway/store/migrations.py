@@ -8,6 +8,7 @@ correctly and reads the same in SQLite and PostgreSQL.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import UTC, datetime
 
 from . import counts, states, tokens, webhooks
@@ -430,6 +431,15 @@ def current_version(db: Database) -> int:
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     version = db.value("SELECT MAX(version) FROM schema_version")
     return int(version or 0)
+
+
+def needs_migration(db: Database) -> bool:
+    """Whether the store is new or its schema is older than this gateway's (read only)."""
+    try:
+        version = db.value("SELECT MAX(version) FROM schema_version")
+    except sqlite3.OperationalError:  # no such table: a new store
+        return True
+    return int(version or 0) != MIGRATIONS[-1][0]
 
 
 def migrate(db: Database, *, backup_dir=None) -> int:

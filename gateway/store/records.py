@@ -70,6 +70,10 @@ class Campaigns:
         self.db = db
 
     def master_id(self) -> int:
+        # Read first: a write would wait for the store's check at start (Store.open).
+        row = self.db.q1("SELECT id FROM campaigns WHERE kind = 'master' ORDER BY id LIMIT 1")
+        if row is not None:
+            return int(row["id"])
         with self.db.tx() as conn:
             row = conn.execute(
                 "SELECT id FROM campaigns WHERE kind = 'master' ORDER BY id LIMIT 1"

@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from .. import memory
 from ..store import StoreError
 from ..store.users import SessionPolicy
 from .auth import LoginGate, LoginThrottle, current_user
@@ -26,6 +27,9 @@ from .views.live import SSE_MAX_STREAMS, SSE_PER_USER, StreamSlots
 log = logging.getLogger(__name__)
 
 # One module per area, each exposing ``bp``; the order is the order of the left pane.
+# Streamed CSV exports: once one has ended, the allocator's free memory is returned.
+EXPORT_ENDPOINTS = frozenset({"messages.export", "profiles.export_csv"})
+
 BLUEPRINTS = [
     "gateway.web.auth",
     "gateway.web.views.home",
@@ -99,7 +103,7 @@ def create_app(services: Services, **overrides: object) -> Flask:
         services=services,
         throttle=LoginThrottle(),
         gate=LoginGate(
-            size=int(app.config.get("GATEWAY_LOGIN_CHECKS", 2)),
+            size=int(app.config.get("GATEWAY_LOGIN_CHECKS", 1)),
             wait=float(app.config.get("GATEWAY_LOGIN_WAIT", 0.5)),
         ),
         policy=SessionPolicy(
@@ -163,6 +167,14 @@ def create_app(services: Services, **overrides: object) -> Flask:
                 return jsonify(error="log in first"), 401
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None
+
+    @app.teardown_request
+    def give_back_the_store_connection(exc: BaseException | None) -> None:
+        # Runs before a streamed response is sent (a live stream never touches the store
+        # again), after a stream_with_context one (an export) has ended.
+        services.store.release_connection()
+        if request.endpoint in EXPORT_ENDPOINTS:
+            memory.give_back()  # what the export's batches took goes back to the system
 
     @app.after_request
     def security_headers(response):

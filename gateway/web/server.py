@@ -25,8 +25,6 @@ slot within half a second instead of at its next keep-alive write.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import select
 import shutil
@@ -41,9 +39,13 @@ from cheroot import makefile, wsgi
 from cheroot.server import HTTPConnection, HTTPRequest
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from ..memory import return_large_blocks
 from .app import create_app
 from .context import Services, app_state
+from .errors import WebServerError
 from .views.live import CLIENT_GONE, SSE_MAX_STREAMS
+
+__all__ = ["AddressGuard", "WebServer", "WebServerError", "self_signed"]
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,6 @@ BODY_SECONDS = 120.0  # the whole request with its body (CSV imports are 8 MB at
 PER_ADDRESS = 10  # requests of one address being read or worked on at once
 REQUEST_THREADS = 24  # threads for requests other than live-update streams
 SOCKET_TIMEOUT = 10  # cheroot's timeout for one read or write, and for an idle keep-alive
-
-
-class WebServerError(RuntimeError):
-    """The web app cannot be served (address in use, certificate missing or unreadable)."""
 
 
 def self_signed(cert: Path, key: Path, hostname: str = "gateway.local") -> None:
@@ -95,31 +93,6 @@ def self_signed(cert: Path, key: Path, hostname: str = "gateway.local") -> None:
         raise WebServerError(f"openssl could not make a certificate: {result.stderr.strip()}")
     key.chmod(0o600)
     log.info("generated a self-signed certificate %s", cert)
-
-
-# glibc's mallopt(M_MMAP_THRESHOLD, ...): see return_large_blocks().
-_M_MMAP_THRESHOLD = -3
-_LARGE_BLOCK = 1 << 20
-
-
-def return_large_blocks() -> bool:
-    """Make the C allocator give blocks of 1 MiB and more back to the system when freed.
-
-    Each password check allocates argon2's 19 MiB. glibc raises its mmap threshold after the
-    first such block is freed, and from then on keeps these blocks in the heap of each thread
-    that ran a check: 16 checks on 16 server threads kept ~300 MiB resident for good, however
-    few ran at once. A fixed threshold ends that (measured: the resident size returns to where
-    it was after each check). False where the C library has no mallopt (musl returns large
-    blocks anyway)."""
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        mallopt = None
-    if mallopt is None:
-        log.debug("no mallopt in the C library; large blocks are left to its defaults")
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _LARGE_BLOCK))
 
 
 class AddressGuard:

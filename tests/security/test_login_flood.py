@@ -100,7 +100,8 @@ def test_login_flood_with_real_argon2_is_bounded_in_memory_and_checks(
     web = Web(tmp_path)  # users hashed at the real cost
     try:
         stored = web.store.users.by_name("admin")["password_hash"]
-        assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")  # OWASP's, fit for a Pi
+        # One of OWASP's equivalent settings, the one in the least memory (fit for a Pi).
+        assert stored.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
         checks = Concurrency()
         monkeypatch.setattr(
             argon2.PasswordHasher, "verify", checks.wrap(argon2.PasswordHasher.verify)
@@ -117,10 +118,11 @@ def test_login_flood_with_real_argon2_is_bounded_in_memory_and_checks(
             f"{rss.peak // 1024} MiB (+{rss.growth_mib:.0f} MiB), after {rss.after // 1024} MiB; "
             f"statuses {statuses}"
         )
-        assert checks.peak <= 2, f"{checks.peak} argon2 checks ran at once"
+        assert checks.peak <= 1, f"{checks.peak} argon2 checks ran at once"
         # The throttle lets 4 guesses per (name, address) be checked.
         assert checks.calls <= 4 * len(ATTACKERS), f"{checks.calls} guesses were checked"
-        assert rss.growth_mib < 80, f"resident memory grew {rss.growth_mib:.0f} MiB"
+        # One check's 7 MiB and the server's work; two checks of 19 MiB at once grew it 40.
+        assert rss.growth_mib < 20, f"resident memory grew {rss.growth_mib:.0f} MiB"
         assert set(statuses) <= {401, 429}
         assert all("retry-after" in h for s, h in results if s == 429)
         # The real admin, at another address, logs in at once.
