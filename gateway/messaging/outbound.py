@@ -45,6 +45,19 @@ log = logging.getLogger(__name__)
 PRIORITY_CHAT = 0  # one-off texts, chat and agent replies, keyword answers
 PRIORITY_BULK = 10
 
+# Senders that are the gateway itself, not a person: their texts (keyword replies) never count
+# as answering anyone.
+SYSTEM_SENDERS = frozenset({"keyword"})
+
+
+def answers_by_default(user: str | None, priority: int) -> bool:
+    """Whether a text counts as answering the profile's waiting messages when the caller does
+    not say: any one-to-one text a person sent (the chat, Text This Profile, the API or the CLI
+    on a user's behalf) answers, as a chat reply does; the gateway's own texts (keyword
+    replies, ``user`` None) and bulk sends (a broadcast reaches everyone alike, it answers
+    nobody in particular) do not."""
+    return user is not None and user not in SYSTEM_SENDERS and priority < PRIORITY_BULK
+
 
 @dataclass(frozen=True)
 class Accepted:
@@ -113,14 +126,15 @@ class Outbox:
         priority: int = PRIORITY_CHAT,
         idempotency_key: str | None = None,
         user: str | None = None,
-        answers: bool = False,
+        answers: bool | None = None,
         allow_unsubscribed: bool = False,
     ) -> Accepted:
         """Check and commit one outbound message; raises SendRefused with the reason.
 
         ``to`` is a number as typed (normalised with the configured region) or ``profile_id``
         names the recipient; a number without a profile gets one. ``answers`` marks the
-        profile's open inbound messages as answered (chat and Agent View replies).
+        profile's open and claimed inbound messages as answered; left None it is decided by
+        :func:`answers_by_default` (a person's one-to-one text answers, a broadcast does not).
         ``allow_unsubscribed`` is only for the confirmation of an opt-out itself.
         """
         # The same checks as every entry point's (messaging/requests.py), for callers inside
@@ -129,6 +143,8 @@ class Outbox:
         short_code = check_short_code(short_code)
         idempotency_key = check_key(idempotency_key)
         user = check_user(user)
+        if answers is None:
+            answers = answers_by_default(user, priority)
         if profile_id is None:
             to = check_recipient(to)
         if idempotency_key is not None:
