@@ -74,3 +74,81 @@ def test_configuration_in_force_is_readable(logged_in_page, gateway_daemon, arti
             if len(row["value"]) <= 20 and row["valueLines"] > 1:
                 problems.append(f"{where}: {row['value']!r} wraps over {row['valueLines']} lines")
     assert not problems, "\n".join(problems)
+
+
+def new_profile(gw, phone: str, name: str) -> int:
+    """A profile of this test's own (the demo's ten are other tests' fixtures) with a handset."""
+    gw.handset(phone)
+    row = gw.store.profiles.by_phone(phone)
+    return int(row["id"]) if row is not None else gw.store.profiles.add(phone, name)
+
+
+def sent_count(gw, pid: int, body: str) -> int:
+    return sum(
+        1
+        for m in gw.store.messages.conversation(pid)
+        if m["direction"] == "out" and m["body"] == body
+    )
+
+
+def test_send_back_send_sends_once_and_asks_before_sending_again(logged_in_page, gateway_daemon):
+    page, gw = logged_in_page, gateway_daemon
+    pid = new_profile(gw, "+15551239101", "Back Button")
+    body = "Field trip forms are due on Monday."
+    page.goto(f"{gw.url}/profiles/{pid}/text")
+    page.get_by_label("Message").fill(body)
+    page.get_by_role("button", name="Send Message").click()
+    page.wait_for_url(f"{gw.url}/profiles/{pid}")
+    expect(page.locator(".flash")).to_contain_text("Message queued")
+    assert sent_count(gw, pid, body) == 1
+
+    page.go_back()
+    page.wait_for_url(f"{gw.url}/profiles/{pid}/text")
+    expect(page.get_by_label("Message")).to_have_value(body)  # the browser restored the text
+    page.get_by_role("button", name="Send Message").click()
+    # Not sent again: the page says it was already sent and asks.
+    warning = page.get_by_role("alert").filter(has_text="already sent")
+    expect(warning).to_be_visible()
+    expect(page).to_have_url(f"{gw.url}/profiles/{pid}/text")
+    assert sent_count(gw, pid, body) == 1
+
+    # Meant it: sending again is a new message, once.
+    warning.get_by_role("button", name="Send it again").click()
+    page.wait_for_url(f"{gw.url}/profiles/{pid}")
+    expect(page.locator(".flash")).to_contain_text("Message queued")
+    assert sent_count(gw, pid, body) == 2
+
+
+@pytest.fixture
+def refusal_page(browser, admin_storage_state):
+    """A logged-in 1280x800 page that, unlike ``page``, lets the server answer 400 (Chromium
+    logs a refused form's status as a console error); page errors still fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_cookies(admin_storage_state["cookies"])
+    new_page = context.new_page()
+    errors: list[str] = []
+    new_page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield new_page
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_a_refused_text_fixed_and_sent_is_not_taken_for_a_repeat(refusal_page, gateway_daemon):
+    """The guard remembers texts the server accepted, not every press of Send: a text refused
+    (here: the profile became inactive meanwhile) and sent again after the fix goes at once."""
+    page, gw = refusal_page, gateway_daemon
+    pid = new_profile(gw, "+15551239102", "Refused Once")
+    body = "Picture day is on Wednesday."
+    page.goto(f"{gw.url}/profiles/{pid}/text")
+    gw.store.profiles.update(pid, status="inactive")
+    page.get_by_label("Message").fill(body)
+    page.get_by_role("button", name="Send Message").click()
+    expect(page.locator("#profile-error")).to_contain_text("inactive")
+    gw.store.profiles.update(pid, status="active")
+    page.goto(f"{gw.url}/profiles/{pid}/text")
+    page.get_by_label("Message").fill(body)
+    page.get_by_role("button", name="Send Message").click()
+    page.wait_for_url(f"{gw.url}/profiles/{pid}")
+    assert sent_count(gw, pid, body) == 1

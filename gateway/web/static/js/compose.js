@@ -21,6 +21,11 @@
     const emojiButton = form.querySelector("[data-emoji-button]");
     const send = form.querySelector("[data-send]");
     if (!textarea) return;
+    // Send, Back, Send: asks before the same text goes twice (resend-guard.js, opt-in).
+    const guard =
+      window.ResendGuard && form.hasAttribute("data-resend-guard")
+        ? window.ResendGuard.attach(form)
+        : null;
     let counter = null;
     let catalog = null;
     if (window.SmsCount && output) {
@@ -57,6 +62,7 @@
         const expanded = window.SmsCount.expandShortcodes(textarea.value, catalog);
         if (expanded !== textarea.value) textarea.value = expanded;
       }
+      if (guard && !guard.mayProceed(event)) return; // it asked whether to send again
       if (send) {
         // After this event: disabling during it would not stop the form's own submission.
         window.setTimeout(function () {
