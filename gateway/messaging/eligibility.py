@@ -15,10 +15,11 @@ from ..phone import is_mobile_capable
 
 __all__ = ["INACTIVE", "NOT_MOBILE", "OPTED_OUT", "number_refusal", "why_not_textable"]
 
-INACTIVE = "the profile is inactive; reactivate it to text it"
-OPTED_OUT = "the profile has opted out; they must text START to receive messages again"
+# Each a whole sentence, shown as it is (Text This Profile, the chat, the API, the CLI).
+INACTIVE = "The profile is inactive; reactivate it to text it."
+OPTED_OUT = "The profile has opted out; they must text START to receive messages again."
 NOT_MOBILE = (
-    "the number cannot receive SMS (its numbering plan says it is a landline or a service number)"
+    "The number cannot receive SMS: its numbering plan says it is a landline or a service number."
 )
 
 

@@ -97,14 +97,14 @@ class Outbox:
     def short_code_for(self, code: str | None, profile_id: int | None = None) -> ShortCodeConfig:
         """The named short code, else the one this profile last talked with, else the first."""
         if not self.config.short_codes:
-            raise SendRefused("short_code", "no short code is configured on this gateway")
+            raise SendRefused("short_code", "No short code is configured on this gateway.")
         if code:
             try:
                 return self.config.short_code(code)
             except KeyError as exc:
                 known = ", ".join(s.code for s in self.config.short_codes)
                 raise SendRefused(
-                    "short_code", f"unknown short code {code!r} (known: {known})"
+                    "short_code", f"There is no short code {code!r} (the short codes are {known})."
                 ) from exc
         if profile_id is not None:
             last = self.store.messages.last_short_code(profile_id)
@@ -156,32 +156,36 @@ class Outbox:
         if profile_id is not None:
             profile = self.store.profiles.get(profile_id)
             if profile is None:
-                raise SendRefused("profile", f"no profile with id {profile_id}")
+                raise SendRefused("profile", f"There is no profile with id {profile_id}.")
         else:
             if not to:
-                raise SendRefused("to", "a recipient number is required")
+                raise SendRefused("to", "A recipient number is required.")
             try:
                 phone = normalize(to, self.config.default_region)
             except PhoneNumberError as exc:
                 raise SendRefused("to", str(exc).removeprefix("phone: ")) from exc
             refusal = number_refusal(phone)
             if refusal is not None:  # before a profile is made for a number never texted
-                raise SendRefused("to", f"{phone}: {refusal}")
+                raise SendRefused("to", refusal)
             profile, _ = self.store.profiles.get_or_create(phone)
         refusal = why_not_textable(profile, allow_opted_out=allow_unsubscribed)
         if refusal is not None:
-            raise SendRefused("profile", f"{profile['phone']}: {refusal}")
+            raise SendRefused("profile", refusal)
         body = expand_emoji(text or "")
         if not body.strip():
-            raise SendRefused("text", "the message is empty")
+            raise SendRefused("text", "The message is empty.")
         sc = self.short_code_for(short_code, profile["id"])
         limits = self.config.messages
         try:
             analysis = smstext.analyze(body, ref16=limits.ref16, max_parts=limits.max_parts).check()
         except MessageTooLong as exc:
-            raise SendRefused("text", exc.why) from exc
+            raise SendRefused(
+                "text",
+                f"The message is too long: its {exc.units} {exc.unit} need {exc.parts} SMS "
+                f"parts and the limit is {exc.max_parts} parts.",
+            ) from exc
         except CodecError as exc:
-            raise SendRefused("text", str(exc)) from exc
+            raise SendRefused("text", f"The message cannot be sent as SMS: {exc.why}.") from exc
         if campaign_id is None:
             campaign_id = self.store.campaigns.master_id()
         expires = now() + timedelta(hours=limits.expiry_hours)
@@ -260,8 +264,8 @@ class Outbox:
             differs.append("short code")
         if differs:
             raise IdempotencyConflict(
-                f"this idempotency key was already used for message {existing['id']} with "
-                f"another {' and '.join(differs)}; use a new key for a new message"
+                f"This idempotency key was already used for message {existing['id']} with "
+                f"another {' and '.join(differs)}; use a new key for a new message."
             )
         return Accepted(
             existing["id"],

@@ -31,7 +31,7 @@ def chat_unavailable_reason(ctx: Services, profile: sqlite3.Row) -> str | None:
     if refusal is not None:
         return refusal
     if not any(s["up"] for s in short_codes_status(ctx)):
-        return "no short code has a modem up"
+        return "No short code has a modem up."
     return None
 
 

@@ -152,3 +152,55 @@ def test_a_refused_text_fixed_and_sent_is_not_taken_for_a_repeat(refusal_page, g
     page.get_by_role("button", name="Send Message").click()
     page.wait_for_url(f"{gw.url}/profiles/{pid}")
     assert sent_count(gw, pid, body) == 1
+
+
+def visible_texts(page, selector: str) -> list[str]:
+    return page.locator(selector).evaluate_all(
+        "els => els.filter(e => e.offsetParent !== null).map(e => e.textContent.trim())"
+    )
+
+
+def test_send_is_disabled_with_one_reason_when_the_text_is_too_long(refusal_page, gateway_daemon):
+    page, gw = refusal_page, gateway_daemon
+    pid = new_profile(gw, "+15551239103", "Long Text")
+    page.goto(f"{gw.url}/profiles/{pid}/text")
+    send = page.get_by_role("button", name="Send Message")
+    box = page.get_by_label("Message")
+    box.fill("x" * 1600)  # 11 parts; the demo's limit is 10
+    expect(page.locator("#text-count")).to_contain_text("too long")
+    expect(send).to_be_disabled()
+    expect(send).to_have_attribute("aria-describedby", "text-count")
+    box.fill("x" * 100)
+    expect(send).to_be_enabled()
+
+    # Sent anyway (a form submitted without its script): the server refuses, and the page
+    # that comes back says "too long" once, in the counter, with Send disabled.
+    box.fill("y" * 1600)
+    with page.expect_navigation():
+        page.evaluate("document.querySelector('form[data-compose]').submit()")
+    expect(page.locator("#text-count")).to_contain_text("too long")
+    expect(page.get_by_role("button", name="Send Message")).to_be_disabled()
+    shown = [t for t in visible_texts(page, "main *:not(:has(*))") if "too long" in t.lower()]
+    assert len(shown) == 1, shown
+    assert sent_count(gw, pid, "y" * 1600) == 0
+
+
+def test_send_is_disabled_saying_why_once_when_the_profile_cannot_be_texted(
+    refusal_page, gateway_daemon
+):
+    page, gw = refusal_page, gateway_daemon
+    pid = new_profile(gw, "+15551239104", "Opted Out")
+    gw.store.profiles.update(pid, subscribed=False)
+    page.goto(f"{gw.url}/profiles/{pid}/text")
+    send = page.get_by_role("button", name="Send Message")
+    expect(send).to_be_disabled()
+    expect(send).to_have_attribute("aria-describedby", "profile-error")
+    expect(page.locator("#profile-error")).to_have_text(
+        "The profile has opted out; they must text START to receive messages again."
+    )
+    page.get_by_label("Message").fill("Hello")
+    expect(send).to_be_disabled()  # typing does not turn it back on
+    with page.expect_navigation():
+        page.evaluate("document.querySelector('form[data-compose]').submit()")
+    shown = [t for t in visible_texts(page, "main *:not(:has(*))") if "opted out" in t]
+    assert len(shown) == 1, shown

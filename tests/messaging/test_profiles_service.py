@@ -275,7 +275,9 @@ def test_import_creates_updates_and_rejects_row_by_row(env: Env) -> None:
         (10, "imported"),
     ]
     messages = {r.row: r.message for r in report.rows}
-    assert messages[4] == "row 4: phone: '12' has the wrong number of digits for its country"
+    assert messages[4] == (
+        "row 4: phone: The number '12' has the wrong number of digits for its country."
+    )
     assert messages[5] == "row 5: phone: the cell is empty"
     assert "status: 'gone' must be active or inactive" in messages[7]
     assert "subscribed: 'maybe' must be yes or no" in messages[7]

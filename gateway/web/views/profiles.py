@@ -354,9 +354,9 @@ def text(profile_id: int):
         # Checked whole by Outbox.submit (messaging/requests.py), never cut to fit.
         form["idempotency_key"] = request.form.get("idempotency_key", "")
         if len(form["text"]) > MAX_TEXT_CHARS:
-            errors["text"] = f"the text is far too long ({len(form['text'])} characters)"
+            errors["text"] = f"The text is far too long ({len(form['text']):,} characters)."
         elif not form["short_code"]:
-            errors["short_code"] = "choose a short code to send from"
+            errors["short_code"] = "Choose a short code to send from."
         else:
             try:
                 accepted = ctx.outbox.submit(
@@ -391,8 +391,7 @@ def text(profile_id: int):
 
 def _send_blocked(profile) -> str | None:
     """Why no text can go to this profile now (shown above the form), or None."""
-    refusal = why_not_textable(profile)
-    return f"{refusal[0].upper()}{refusal[1:]}." if refusal else None
+    return why_not_textable(profile)  # already a sentence
 
 
 # -- CSV ---------------------------------------------------------------------------------

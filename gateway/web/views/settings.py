@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 
+from ...config.errors import ConfigIssue
 from ...store import UserError
 from ...store.users import ROLES
 from ..auth import admin_required, log_in
@@ -184,6 +185,17 @@ def config_summary(config) -> list[tuple[str, list[tuple[str, str]]]]:
     return sections
 
 
+def issue_view(issue: ConfigIssue) -> dict[str, str]:
+    """A configuration warning as the page shows it: where (file, line, key) and the problem as
+    a sentence (the checks word problems to follow "key: ", in lower case and without a stop)."""
+    where = issue.file if issue.line is None else f"{issue.file} line {issue.line}"
+    problem = issue.problem.strip()
+    problem = problem[:1].upper() + problem[1:]
+    if not problem.endswith((".", "!", "?")):
+        problem += "."
+    return {"where": f"{where}, {issue.key}" if issue.key else where, "text": problem}
+
+
 def modem_settings(config) -> list[dict[str, str]]:
     """Each configured modem's settings, without its SIM PIN."""
     rows = []
@@ -247,7 +259,7 @@ def index():
         short_codes=short_code_views(ctx),
         summary=config_summary(ctx.config),
         modems=modem_settings(ctx.config),
-        warnings=[str(w) for w in ctx.config.warnings],
+        warnings=[issue_view(w) for w in ctx.config.warnings],
         audit=audit_rows(ctx.store),
         config_file=str(ctx.config.source) if ctx.config.source else None,
         min_password=MIN_PASSWORD,

@@ -273,7 +273,7 @@
     renderAvailability(data) {
       const off = !data.chat_available;
       this.notice.hidden = !off;
-      this.notice.textContent = off ? `Chat is not available: ${data.reason}.` : "";
+      this.notice.textContent = off ? `Chat is not available. ${data.reason}` : "";
       for (const control of [this.textarea, this.select, this.emojiButton, this.sendButton]) {
         control.disabled = off || (control === this.sendButton && this.sending);
       }
