@@ -5,7 +5,12 @@ drawn in colour. Screenshots go to artifacts/screenshots/newuser-*.png for peopl
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import UTC, datetime
+
 import pytest
+from e2e_helpers import E2E_TIMEOUT_S
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -204,3 +209,69 @@ def test_send_is_disabled_saying_why_once_when_the_profile_cannot_be_texted(
         page.evaluate("document.querySelector('form[data-compose]').submit()")
     shown = [t for t in visible_texts(page, "main *:not(:has(*))") if "opted out" in t]
     assert len(shown) == 1, shown
+
+
+def wait_for_inbound(gw, pid: int, body: str) -> dict:
+    """The stored inbound message of this profile with this text (waits on the bus)."""
+    sub = gw.daemon.services.events.subscribe()
+    try:
+        deadline = time.monotonic() + E2E_TIMEOUT_S
+        while True:
+            for m in gw.store.messages.conversation(pid):
+                if m["direction"] == "in" and m["body"] == body:
+                    return dict(m)
+            left = deadline - time.monotonic()
+            assert left > 0, f"no inbound {body!r} for profile {pid}"
+            sub.get(timeout=min(left, 0.5))
+    finally:
+        sub.close()
+
+
+def site_time(stamp: str) -> str:
+    """The demo's site time zone is UTC: how every page must show this store time."""
+    return datetime.fromisoformat(stamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def test_every_page_shows_times_one_way_in_the_site_time_zone(
+    browser, admin_storage_state, gateway_daemon
+):
+    """A browser in another time zone (Kiritimati, UTC+14: another date as well) with a 12-hour
+    locale still shows the site's "YYYY-MM-DD HH:MM" in the site's zone in the chat (rendered by
+    the script), on the profile page and in the Inbox (rendered by the server)."""
+    gw = gateway_daemon
+    phone = "+15551239105"
+    pid = new_profile(gw, phone, "Time Zone")
+    modem_number = gw.modem_numbers[gw.short_code_modems["55123"][0]]
+    gw.handset(phone).send(to=modem_number, text="What time is the concert?")
+    message = wait_for_inbound(gw, pid, "What time is the concert?")
+    expected = site_time(message["created_at"])
+
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, timezone_id="Pacific/Kiritimati", locale="en-US"
+    )
+    context.add_cookies(admin_storage_state["cookies"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        assert re.search(r"[AP]M$", page.evaluate("new Date().toLocaleTimeString()"))  # 12-hour
+        page.goto(f"{gw.url}/profiles/{pid}")
+        row_time = page.locator(f"tr[data-message-id='{message['id']}'] time")
+        expect(row_time).to_have_text(expected)
+
+        page.goto(f"{gw.url}/profiles?q=Time+Zone")
+        page.locator("tr", has_text="Time Zone").get_by_role("button", name="CHAT").click()
+        panel = page.get_by_role("dialog", name="Chat with Time Zone")
+        bubble = panel.locator("li.bubble.in", has_text="What time is the concert?")
+        expect(bubble.locator("time")).to_have_text(expected)
+
+        page.goto(f"{gw.url}/inbox")
+        expect(
+            page.locator("tr", has_text="What time is the concert?").locator("time").first
+        ).to_have_text(expected)
+        shown = page.locator("main time").all_inner_texts()
+        assert shown and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", t) for t in shown), shown
+    finally:
+        context.close()
+    assert not errors, errors

@@ -48,13 +48,10 @@
     return "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
+  /** The site's one time format (app.js), not the browser's 12- or 24-hour locale. */
   function shownTime(iso) {
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return iso || "";
-    const now = new Date();
-    const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    if (d.toDateString() === now.toDateString()) return time;
-    return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
+    if (global.GatewayTime) return global.GatewayTime.shown(iso);
+    return iso ? String(iso).slice(0, 16).replace("T", " ") : "";
   }
 
   class Conversation {
