@@ -110,12 +110,15 @@ class OptEvents:
         short_code: str | None = None,
         message_id: int | None = None,
         actor: str | None = None,
+        at: str | None = None,
     ) -> int:
+        """Record one opt-in or opt-out; ``at`` (ISO 8601) is when it happened if not now (the
+        demo's seed: the time of the STOP it comes from)."""
         with self.db.tx() as conn:
             cur = conn.execute(
                 "INSERT INTO opt_events (profile_id, short_code, action, source, message_id,"
                 " actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (profile_id, short_code, action, source, message_id, actor, iso(now())),
+                (profile_id, short_code, action, source, message_id, actor, at or iso(now())),
             )
             return int(cur.lastrowid)
 
