@@ -5,6 +5,7 @@ drawn in colour. Screenshots go to artifacts/screenshots/newuser-*.png for peopl
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from datetime import UTC, datetime
@@ -275,3 +276,67 @@ def test_every_page_shows_times_one_way_in_the_site_time_zone(
     finally:
         context.close()
     assert not errors, errors
+
+
+# Pixels of a PNG that are clearly coloured (not grey: black, white and anti-aliasing), counted
+# in the page itself: the screenshot is decoded by the browser, no image library needed.
+COLOUR_PIXELS_JS = """
+async (b64) => {
+  const img = new Image();
+  img.src = "data:image/png;base64," + b64;
+  await img.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 80) n++;
+  }
+  return n;
+}
+"""
+
+
+def colour_pixels(page, locator, path) -> int:
+    png = locator.screenshot(path=path)
+    return page.evaluate(COLOUR_PIXELS_JS, base64.b64encode(png).decode())
+
+
+def test_emoji_are_drawn_in_colour(logged_in_page, gateway_daemon, artifacts_dir):
+    page, gw = logged_in_page, gateway_daemon
+    pid = new_profile(gw, "+15551239106", "Emoji Colour")
+    page.goto(f"{gw.url}/profiles/{pid}/text")
+    button = page.get_by_role("button", name="Emoji")
+    box = page.get_by_label("Message")
+    box.fill("😀😀😀")
+    # The page's own 😀 (the Emoji button) and one typed in the text box, in the page's fonts.
+    for name, where in (("button", button), ("textarea", box)):
+        found = colour_pixels(page, where, artifacts_dir / f"newuser-emoji-{name}.png")
+        assert found > 20, f"😀 in the {name} is drawn without colour ({found} coloured pixels)"
+    # Text in the app's font stack (a bubble, a table cell) gets the colour emoji too.
+    stack = page.evaluate("getComputedStyle(document.body).fontFamily")
+    families = [f.strip().strip('"').lower() for f in stack.split(",")]
+    emoji = min(i for i, f in enumerate(families) if "emoji" in f)
+    assert emoji < families.index("system-ui") and emoji < families.index("sans-serif"), stack
+    # Digits and # stay with the text font (the emoji font has glyphs for them, for keycaps).
+    box.fill("Room 12 # 3, call 555-0100 😀")
+    colour_pixels(page, box, artifacts_dir / "newuser-emoji-with-digits.png")
+    widths = page.evaluate(
+        """() => {
+           const stack = getComputedStyle(document.body).fontFamily;
+           const textOnly = stack.split(",").filter(f => !/emoji/i.test(f)).join(",");
+           return [stack, textOnly].map(family => {
+             const s = document.createElement("span");
+             s.textContent = "Room 12 # 3, call 555-0100";
+             s.style.fontFamily = family;
+             document.querySelector("main").append(s);
+             const w = s.getBoundingClientRect().width;
+             s.remove();
+             return w;
+           });
+         }"""
+    )
+    assert abs(widths[0] - widths[1]) < 1, f"digits drawn by the emoji font: {widths}"
