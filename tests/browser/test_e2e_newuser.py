@@ -83,7 +83,8 @@ def test_configuration_in_force_is_readable(logged_in_page, gateway_daemon, arti
 
 
 def new_profile(gw, phone: str, name: str) -> int:
-    """A profile of this test's own (the demo's ten are other tests' fixtures) with a handset."""
+    """A profile of this test's own (the demo's ten are other tests' fixtures) with a handset;
+    named like a real person, as the screenshots of later tests show it in the lists."""
     gw.handset(phone)
     row = gw.store.profiles.by_phone(phone)
     return int(row["id"]) if row is not None else gw.store.profiles.add(phone, name)
@@ -99,7 +100,7 @@ def sent_count(gw, pid: int, body: str) -> int:
 
 def test_send_back_send_sends_once_and_asks_before_sending_again(logged_in_page, gateway_daemon):
     page, gw = logged_in_page, gateway_daemon
-    pid = new_profile(gw, "+15551239101", "Back Button")
+    pid = new_profile(gw, "+15551239101", "Grace Park")
     body = "Field trip forms are due on Monday."
     page.goto(f"{gw.url}/profiles/{pid}/text")
     page.get_by_label("Message").fill(body)
@@ -145,7 +146,7 @@ def test_a_refused_text_fixed_and_sent_is_not_taken_for_a_repeat(refusal_page, g
     """The guard remembers texts the server accepted, not every press of Send: a text refused
     (here: the profile became inactive meanwhile) and sent again after the fix goes at once."""
     page, gw = refusal_page, gateway_daemon
-    pid = new_profile(gw, "+15551239102", "Refused Once")
+    pid = new_profile(gw, "+15551239102", "Ivan Petrov")
     body = "Picture day is on Wednesday."
     page.goto(f"{gw.url}/profiles/{pid}/text")
     gw.store.profiles.update(pid, status="inactive")
@@ -168,7 +169,7 @@ def visible_texts(page, selector: str) -> list[str]:
 
 def test_send_is_disabled_with_one_reason_when_the_text_is_too_long(refusal_page, gateway_daemon):
     page, gw = refusal_page, gateway_daemon
-    pid = new_profile(gw, "+15551239103", "Long Text")
+    pid = new_profile(gw, "+15551239103", "Lena Fischer")
     page.goto(f"{gw.url}/profiles/{pid}/text")
     send = page.get_by_role("button", name="Send Message")
     box = page.get_by_label("Message")
@@ -195,7 +196,7 @@ def test_send_is_disabled_saying_why_once_when_the_profile_cannot_be_texted(
     refusal_page, gateway_daemon
 ):
     page, gw = refusal_page, gateway_daemon
-    pid = new_profile(gw, "+15551239104", "Opted Out")
+    pid = new_profile(gw, "+15551239104", "Noah Williams")
     gw.store.profiles.update(pid, subscribed=False)
     page.goto(f"{gw.url}/profiles/{pid}/text")
     send = page.get_by_role("button", name="Send Message")
@@ -241,7 +242,7 @@ def test_every_page_shows_times_one_way_in_the_site_time_zone(
     the script), on the profile page and in the Inbox (rendered by the server)."""
     gw = gateway_daemon
     phone = "+15551239105"
-    pid = new_profile(gw, phone, "Time Zone")
+    pid = new_profile(gw, phone, "Rosa Diaz")
     modem_number = gw.modem_numbers[gw.short_code_modems["55123"][0]]
     gw.handset(phone).send(to=modem_number, text="What time is the concert?")
     message = wait_for_inbound(gw, pid, "What time is the concert?")
@@ -261,9 +262,9 @@ def test_every_page_shows_times_one_way_in_the_site_time_zone(
         row_time = page.locator(f"tr[data-message-id='{message['id']}'] time")
         expect(row_time).to_have_text(expected)
 
-        page.goto(f"{gw.url}/profiles?q=Time+Zone")
-        page.locator("tr", has_text="Time Zone").get_by_role("button", name="CHAT").click()
-        panel = page.get_by_role("dialog", name="Chat with Time Zone")
+        page.goto(f"{gw.url}/profiles?q=Rosa+Diaz")
+        page.locator("tr", has_text="Rosa Diaz").get_by_role("button", name="CHAT").click()
+        panel = page.get_by_role("dialog", name="Chat with Rosa Diaz")
         bubble = panel.locator("li.bubble.in", has_text="What time is the concert?")
         expect(bubble.locator("time")).to_have_text(expected)
 
@@ -307,7 +308,7 @@ def colour_pixels(page, locator, path) -> int:
 
 def test_emoji_are_drawn_in_colour(logged_in_page, gateway_daemon, artifacts_dir):
     page, gw = logged_in_page, gateway_daemon
-    pid = new_profile(gw, "+15551239106", "Emoji Colour")
+    pid = new_profile(gw, "+15551239106", "Yuki Tanaka")
     page.goto(f"{gw.url}/profiles/{pid}/text")
     button = page.get_by_role("button", name="Emoji")
     box = page.get_by_label("Message")
