@@ -341,3 +341,21 @@ def test_emoji_are_drawn_in_colour(logged_in_page, gateway_daemon, artifacts_dir
          }"""
     )
     assert abs(widths[0] - widths[1]) < 1, f"digits drawn by the emoji font: {widths}"
+
+
+def test_chat_send_is_disabled_while_the_text_is_too_long(logged_in_page, gateway_daemon):
+    page, gw = logged_in_page, gateway_daemon
+    pid = new_profile(gw, "+15551239107", "Omar Farouk")
+    page.goto(f"{gw.url}/profiles?q=Omar+Farouk")
+    page.locator("tr", has_text="Omar Farouk").get_by_role("button", name="CHAT").click()
+    panel = page.get_by_role("dialog", name="Chat with Omar Farouk")
+    box = panel.get_by_label("Message")
+    send = panel.get_by_role("button", name="Send")
+    box.fill("z" * 1600)
+    expect(panel.locator(".chat-counter")).to_contain_text("too long")
+    expect(send).to_be_disabled()
+    box.press("Enter")  # Enter sends: not this text
+    expect(panel.locator(".chat-error")).to_be_hidden()  # one message: the counter's
+    assert sent_count(gw, pid, "z" * 1600) == 0
+    box.fill("Hello Omar")
+    expect(send).to_be_enabled()
