@@ -112,7 +112,7 @@ def test_duplicate_number_is_refused_but_not_for_the_profile_itself(env: Env) ->
     pid = env.add("+15551230001", "Ann")
     with pytest.raises(ProfileInvalid) as info:
         env.service.validate(name="Bob", phone="555 123 0001")
-    assert info.value.errors["phone"] == "a profile with +15551230001 already exists (Ann)"
+    assert info.value.errors["phone"] == "A profile with +15551230001 already exists (Ann)."
     assert env.service.validate(name="Ann B", phone="+15551230001", profile_id=pid)
 
 

@@ -15,6 +15,7 @@ from gateway.config.errors import ConfigIssue
 from gateway.messaging import eligibility
 from gateway.messaging.outbound import SendRefused
 from gateway.messaging.requests import SendRequest
+from gateway.modem.pdu import encode_deliver
 from gateway.phone import PhoneNumberError, normalize
 from gateway.web.views.settings import issue_view
 
@@ -159,3 +160,50 @@ def test_configuration_warnings_on_the_settings_page(web: Web, tmp_path) -> None
         assert_sentence(message)
     view = issue_view(ConfigIssue("gateway.yaml", 3, "modems[0].port", "matched by port only"))
     assert view == {"where": "gateway.yaml line 3, modems[0].port", "text": "Matched by port only."}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"phone": "12"},
+        {"phone": "call me"},
+        {"phone": "555 123 0009"},
+        {"phone": ""},
+        {"status": "deleted"},
+        {"name": "a\nb"},
+        {"name": "n" * 300},
+        {"custom_name": ["phone"], "custom_value": ["1"]},
+    ],
+)
+def test_profile_form_errors(web: Web, fields: dict) -> None:
+    web.store.profiles.add("+15551230009", "Existing")
+    client = web.client(AGENT)
+    data = {"name": "New", "phone": "5551230001", "status": "active", **fields}
+    data["csrf_token"] = csrf_token(client, "/profiles/new")
+    resp = client.post("/profiles/new", data=data)
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    under_fields = re.findall(r'class="field-error"[^>]*>(.*?)</', page, re.S)
+    assert len(under_fields) == 1, under_fields  # the summary above points at it
+    for message in field_errors(page):
+        assert_sentence(message)
+
+
+def test_agent_view_errors(web: Web) -> None:
+    got = web.inbound.receive("a", encode_deliver("+15551230001", "hello")[0])
+    pid = int(web.store.messages.get(got.message_id)["profile_id"])
+    web.store.users.add("agent2", "agent2-password", role="agent")
+    first, second = web.client(AGENT), web.client(("agent2", "agent2-password"))
+    url = f"/api/agent/profiles/{pid}"
+    messages = []
+    first.post(f"{url}/claim", json={}, headers={"X-CSRFToken": csrf_token(first)})
+    token = {"X-CSRFToken": csrf_token(second)}
+    messages.append(second.post(f"{url}/claim", json={}, headers=token).json["error"])
+    messages.append(second.post(f"{url}/release", json={}, headers=token).json["error"])
+    messages.append(second.get("/api/agent/queue?show=bogus").json["error"])
+    other = web.store.profiles.add("+15551230002", "Bo")
+    messages.append(
+        second.post(f"/api/agent/profiles/{other}/claim", json={}, headers=token).json["error"]
+    )
+    for message in messages:
+        assert_sentence(message)

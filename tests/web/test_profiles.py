@@ -240,7 +240,7 @@ def test_add_a_profile_with_custom_fields(web: Web, agent) -> None:
     ("fields", "field", "words"),
     [
         ({"phone": "12"}, "phone", "has the wrong number of digits"),
-        ({"phone": "555 123 0009"}, "phone", "a profile with +15551230009 already exists"),
+        ({"phone": "555 123 0009"}, "phone", "A profile with +15551230009 already exists"),
         ({"phone": ""}, "phone", "A phone number is required."),
         ({"status": "deleted"}, "status", "must be active or inactive"),
         ({"name": "a\nb"}, "name", "control characters"),
