@@ -41,6 +41,16 @@ def chat_available(ctx: Services, profile: sqlite3.Row) -> bool:
     return chat_unavailable_reason(ctx, profile) is None
 
 
+def sentence(message: str) -> str:
+    """A message as a sentence for a page: a capital first, a full stop last (the store's and
+    the configuration's errors are worded "field: problem" to follow a file or row)."""
+    message = message.strip()
+    if not message:
+        return message
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
 def site_zone() -> tzinfo:
     """The site's time zone (the configuration's ``timezone``), in which every page shows
     times; UTC outside a request (a helper called from a test or a script)."""

@@ -25,7 +25,7 @@ from ...store import UserError
 from ...store.users import ROLES
 from ..auth import admin_required, log_in
 from ..context import app_state, services
-from ..helpers import shown_time
+from ..helpers import sentence, shown_time
 
 bp = Blueprint("settings", __name__)
 
@@ -189,11 +189,8 @@ def issue_view(issue: ConfigIssue) -> dict[str, str]:
     """A configuration warning as the page shows it: where (file, line, key) and the problem as
     a sentence (the checks word problems to follow "key: ", in lower case and without a stop)."""
     where = issue.file if issue.line is None else f"{issue.file} line {issue.line}"
-    problem = issue.problem.strip()
-    problem = problem[:1].upper() + problem[1:]
-    if not problem.endswith((".", "!", "?")):
-        problem += "."
-    return {"where": f"{where}, {issue.key}" if issue.key else where, "text": problem}
+    where = f"{where}, {issue.key}" if issue.key else where
+    return {"where": where, "text": sentence(issue.problem)}
 
 
 def modem_settings(config) -> list[dict[str, str]]:
@@ -286,8 +283,8 @@ def _keep_an_admin(store, username: str) -> None:
     (called inside the change's transaction, so two admins cannot both step down at once)."""
     if _enabled_admins(store) == [username]:
         raise LastAdminError(
-            f"{username} is the only enabled administrator; make another user an administrator"
-            " first"
+            f"The user {username} is the only enabled administrator; make another user an"
+            " administrator first."
         )
 
 
@@ -307,7 +304,7 @@ def _apply(change: Callable[[], str], action: str, **detail: Any):
             message = change()
             ctx.store.audit.add(action, actor=g.user["username"], ip=request.remote_addr, **detail)
     except UserError as exc:
-        flash(str(exc), "error")
+        flash(sentence(str(exc)), "error")
         return redirect(url_for("settings.index", _anchor="users"))
     flash(message, "success")
     return redirect(url_for("settings.index", _anchor="users"))
@@ -376,7 +373,7 @@ def set_disabled(user_id: int):
     user = _target(user_id)
     value = request.form.get("disabled")
     if value not in ("0", "1"):
-        flash("disabled: must be 0 (enable) or 1 (disable)", "error")
+        flash("The disabled field must be 0 (enable) or 1 (disable).", "error")
         return redirect(url_for("settings.index", _anchor="users"))
     disabled = value == "1"
 
