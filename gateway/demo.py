@@ -34,20 +34,25 @@ def seed(config: Config, store: Store) -> bool:
     if store.profiles.count():
         return False
     names = {h.number: h.name for h in (config.simulator.handsets if config.simulator else ())}
-    opted_out: dict[int, str] = {}  # profile id -> short code of its STOP, when it has one
-    for p in demo.profiles:
+    opted_out: dict[int, str] = {}  # profile id -> when it was added (an opt-out by import)
+    # The conversations start six hours ago; the profiles were added (imported) two weeks
+    # before, a minute apart, so none is "added" after its own messages.
+    start = now() - timedelta(hours=6)
+    added_from = start - timedelta(days=14)
+    for index, p in enumerate(demo.profiles):
+        added = iso(added_from + timedelta(minutes=index))
         pid = store.profiles.add(
             p.phone,
             p.name or names.get(p.phone) or "",
             status=p.status,
             subscribed=not p.opted_out,
             custom=dict(p.custom),
+            at=added,
         )
         if p.opted_out:
-            opted_out[pid] = ""
+            opted_out[pid] = added
     master = store.campaigns.master_id()
-    start = now() - timedelta(hours=6)
-    stop_messages: dict[int, tuple[int, str]] = {}
+    stop_messages: dict[int, tuple[int, str, str]] = {}  # profile -> its STOP: id, code, time
     with store.db.tx():
         for c_index, conv in enumerate(demo.conversations):
             profile = store.profiles.by_phone(conv.phone)
@@ -87,16 +92,17 @@ def seed(config: Config, store: Store) -> bool:
                     )
                 )
                 if kind == keywords.OPT_OUT:
-                    stop_messages[profile["id"]] = (message_id, sc.code)
+                    stop_messages[profile["id"]] = (message_id, sc.code, at)
     # The opt-out history says why each opted-out profile is so: its STOP, or the import.
-    for pid in opted_out:
+    # Each at the time it happened: the STOP's own, or the import's.
+    for pid, added in opted_out.items():
         if pid in stop_messages:
-            message_id, code = stop_messages[pid]
+            message_id, code, at = stop_messages[pid]
             store.opt_events.record(
-                pid, "opt_out", source="keyword", short_code=code, message_id=message_id
+                pid, "opt_out", source="keyword", short_code=code, message_id=message_id, at=at
             )
         else:
-            store.opt_events.record(pid, "opt_out", source="import", actor="demo")
+            store.opt_events.record(pid, "opt_out", source="import", actor="demo", at=added)
     _seed_keyword(config, store)
     log.info("demo data created: %d profiles", len(demo.profiles))
     return True

@@ -15,16 +15,33 @@ def normalize(raw: str, region: str) -> str:
     brackets; numbers without a country code are read in ``region`` (ISO code, e.g. "US")."""
     text = (raw or "").strip()
     if not text:
-        raise PhoneNumberError("phone: a number is required")
+        raise PhoneNumberError("phone: A phone number is required.")
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise PhoneNumberError(f"phone: {raw!r} is not a phone number ({exc})") from exc
+        # In our words: the library's ("(1) The string supplied did not seem to be a phone
+        # number.") is for programmers.
+        raise PhoneNumberError(f"phone: {_parse_failure(text, region, exc)}") from exc
     # Only the length is checked, not the numbering plan: the library's plan data ages, and a
     # gateway that refuses a newly opened number range is worse than one that tries to send.
     if not phonenumbers.is_possible_number(number):
-        raise PhoneNumberError(f"phone: {raw!r} has the wrong number of digits for its country")
+        raise PhoneNumberError(
+            f"phone: The number {text!r} has the wrong number of digits for its country."
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_failure(text: str, region: str, exc: phonenumbers.NumberParseException) -> str:
+    """Why ``text`` could not be read as a phone number, as a sentence a user can act on."""
+    kind = phonenumbers.NumberParseException
+    how = f"write it with + and the country code, or as a number of {region}"
+    if exc.error_type == kind.INVALID_COUNTRY_CODE:
+        return f"The number {text!r} has no country code this gateway knows: {how}."
+    if exc.error_type in (kind.TOO_SHORT_NSN, kind.TOO_SHORT_AFTER_IDD):
+        return f"The number {text!r} is too short to be a phone number."
+    if exc.error_type == kind.TOO_LONG:
+        return f"The number {text!r} is too long to be a phone number."
+    return f"This is not a phone number: {text!r}; {how}."
 
 
 def _is_test_range(number: phonenumbers.PhoneNumber) -> bool:

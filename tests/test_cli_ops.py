@@ -61,7 +61,7 @@ def test_send_refusal_is_reported_with_its_field(running, capsys):
     code, out, _ = _run(
         capsys, "send", "-c", str(config), "--to", ALICE, "--short-code", "999", "hello"
     )
-    assert code == 1 and "unknown short code" in json.loads(out)["error"]
+    assert code == 1 and "no short code" in json.loads(out)["error"]
 
 
 def test_send_and_modems_without_a_daemon_say_so(tmp_path, capsys):

@@ -40,7 +40,7 @@ class ClaimedByOther(AgentError):
 
     def __init__(self, profile_id: int, claimed_by: str) -> None:
         self.claimed_by = claimed_by
-        super().__init__(f"{claimed_by} is already answering this conversation")
+        super().__init__(f"This conversation is being answered by {claimed_by}.")
 
 
 def is_question(text: str) -> bool:
@@ -143,7 +143,7 @@ class AgentDesk:
         """Conversations waiting for an answer, the longest-waiting first, filtered by ``show``:
         all, questions, urgent (configured words) or mine (claimed by ``user``)."""
         if show not in SHOW:
-            raise AgentError(f"show: must be one of {', '.join(SHOW)}, not {show!r}")
+            raise AgentError(f"Show must be one of {', '.join(SHOW)}, not {show!r}.")
         items = self._items(self.store.messages.agent_queue(limit=1000))
         return [item for item in items if self._shown(item, show, user)]
 
@@ -202,7 +202,7 @@ class AgentDesk:
         with self.store.db.tx():
             item = self.item(profile_id)
             if item is None:
-                raise NotInQueue(f"profile {profile_id} has no unanswered message")
+                raise NotInQueue(f"Profile {profile_id} has no unanswered message.")
             holder = item.claimed_by
             if holder is not None and holder != user:
                 raise ClaimedByOther(profile_id, holder)
@@ -229,7 +229,9 @@ class AgentDesk:
                         m["id"], AgentState.OPEN, expect=(AgentState.CLAIMED,)
                     )
             if count == 0:
-                raise NotInQueue("nobody is answering this conversation; nothing to return")
+                raise NotInQueue(
+                    "Nobody is answering this conversation; there is nothing to return."
+                )
         self._changed(profile_id, AgentState.OPEN, user)
         return count
 
@@ -258,7 +260,7 @@ class AgentDesk:
     def _held(self, profile_id: int, user: str, force: bool) -> QueueItem:
         item = self.item(profile_id)
         if item is None:
-            raise NotInQueue(f"profile {profile_id} has no unanswered message")
+            raise NotInQueue(f"Profile {profile_id} has no unanswered message.")
         holder = item.claimed_by
         if holder is not None and holder != user and not force:
             raise ClaimedByOther(profile_id, holder)

@@ -495,7 +495,7 @@ class Dispatcher:
         reason = refusal(profile, bool(row["subscribed"]), row["short_code"], number_checked=True)
         if reason is None:
             return False
-        self._fail(row, f"{reason} (found at send time; it was queued before)")
+        self._fail(row, f"{reason} Found at send time: it was queued before.")
         return True
 
     def _announce(

@@ -28,18 +28,19 @@ __all__ = [
     "why_not_textable",
 ]
 
-INACTIVE = "the profile is inactive; reactivate it to text it"
-OPTED_OUT = "the profile has opted out; they must text START to receive messages again"
+# Each a whole sentence, shown as it is (Text This Profile, the chat, the API, the CLI).
+INACTIVE = "The profile is inactive; reactivate it to text it."
+OPTED_OUT = "The profile has opted out; they must text START to receive messages again."
 NOT_MOBILE = (
-    "the number cannot receive SMS (its numbering plan says it is a landline or a service number)"
+    "The number cannot receive SMS: its numbering plan says it is a landline or a service number."
 )
 
 
 def opted_out_of(short_code: str) -> str:
     """The reason for a profile opted out of one short code (subscribed to others)."""
     return (
-        f"the profile has opted out of {short_code}; they must text START to {short_code}"
-        " to receive messages from it again"
+        f"The profile has opted out of {short_code}; they must text START to {short_code}"
+        " to receive messages from it again."
     )
 
 

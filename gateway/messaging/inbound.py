@@ -425,6 +425,7 @@ class Inbound:
                     profile_id=pid,
                     short_code=sc.code,
                     user="keyword",
+                    answers=False,  # an automatic reply leaves the person waiting for the team
                     allow_unsubscribed=allow,
                 )
             except SendRefused as exc:

@@ -46,6 +46,19 @@ log = logging.getLogger(__name__)
 PRIORITY_CHAT = 0  # one-off texts, chat and agent replies, keyword answers
 PRIORITY_BULK = 10
 
+# Senders that are the gateway itself, not a person: their texts (keyword replies) never count
+# as answering anyone.
+SYSTEM_SENDERS = frozenset({"keyword"})
+
+
+def answers_by_default(user: str | None, priority: int) -> bool:
+    """Whether a text counts as answering the profile's waiting messages when the caller does
+    not say: any one-to-one text a person sent (the chat, Text This Profile, the API or the CLI
+    on a user's behalf) answers, as a chat reply does; the gateway's own texts (keyword
+    replies, ``user`` None) and bulk sends (a broadcast reaches everyone alike, it answers
+    nobody in particular) do not."""
+    return user is not None and user not in SYSTEM_SENDERS and priority < PRIORITY_BULK
+
 
 @dataclass(frozen=True)
 class Accepted:
@@ -90,14 +103,14 @@ class Outbox:
     def short_code_for(self, code: str | None, profile_id: int | None = None) -> ShortCodeConfig:
         """The named short code, else the one this profile last talked with, else the first."""
         if not self.config.short_codes:
-            raise SendRefused("short_code", "no short code is configured on this gateway")
+            raise SendRefused("short_code", "No short code is configured on this gateway.")
         if code:
             try:
                 return self.config.short_code(code)
             except KeyError as exc:
                 known = ", ".join(s.code for s in self.config.short_codes)
                 raise SendRefused(
-                    "short_code", f"unknown short code {code!r} (known: {known})"
+                    "short_code", f"There is no short code {code!r} (the short codes are {known})."
                 ) from exc
         if profile_id is None:
             return self.config.short_codes[0]
@@ -128,14 +141,15 @@ class Outbox:
         priority: int = PRIORITY_CHAT,
         idempotency_key: str | None = None,
         user: str | None = None,
-        answers: bool = False,
+        answers: bool | None = None,
         allow_unsubscribed: bool = False,
     ) -> Accepted:
         """Check and commit one outbound message; raises SendRefused with the reason.
 
         ``to`` is a number as typed (normalised with the configured region) or ``profile_id``
         names the recipient; a number without a profile gets one. ``answers`` marks the
-        profile's open inbound messages as answered (chat and Agent View replies).
+        profile's open and claimed inbound messages as answered; left None it is decided by
+        :func:`answers_by_default` (a person's one-to-one text answers, a broadcast does not).
         ``allow_unsubscribed`` is only for the confirmation of an opt-out itself.
         """
         # The same checks as every entry point's (messaging/requests.py), for callers inside
@@ -144,6 +158,8 @@ class Outbox:
         short_code = check_short_code(short_code)
         idempotency_key = check_key(idempotency_key)
         user = check_user(user)
+        if answers is None:
+            answers = answers_by_default(user, priority)
         if profile_id is None:
             to = check_recipient(to)
         if idempotency_key is not None:
@@ -155,32 +171,36 @@ class Outbox:
         if profile_id is not None:
             profile = self.store.profiles.get(profile_id)
             if profile is None:
-                raise SendRefused("profile", f"no profile with id {profile_id}")
+                raise SendRefused("profile", f"There is no profile with id {profile_id}.")
         else:
             if not to:
-                raise SendRefused("to", "a recipient number is required")
+                raise SendRefused("to", "A recipient number is required.")
             try:
                 phone = normalize(to, self.config.default_region)
             except PhoneNumberError as exc:
                 raise SendRefused("to", str(exc).removeprefix("phone: ")) from exc
             refusal = number_refusal(phone)
             if refusal is not None:  # before a profile is made for a number never texted
-                raise SendRefused("to", f"{phone}: {refusal}")
+                raise SendRefused("to", refusal)
             profile, _ = self.store.profiles.get_or_create(phone)
         sc = self.short_code_for(short_code, profile["id"])
         refusal = why_not_textable(self.store, profile, sc.code, allow_opted_out=allow_unsubscribed)
         if refusal is not None:
-            raise SendRefused("profile", f"{profile['phone']}: {refusal}")
+            raise SendRefused("profile", refusal)
         body = expand_emoji(text or "")
         if not body.strip():
-            raise SendRefused("text", "the message is empty")
+            raise SendRefused("text", "The message is empty.")
         limits = self.config.messages
         try:
             analysis = smstext.analyze(body, ref16=limits.ref16, max_parts=limits.max_parts).check()
         except MessageTooLong as exc:
-            raise SendRefused("text", exc.why) from exc
+            raise SendRefused(
+                "text",
+                f"The message is too long: its {exc.units} {exc.unit} need {exc.parts} SMS "
+                f"parts and the limit is {exc.max_parts} parts.",
+            ) from exc
         except CodecError as exc:
-            raise SendRefused("text", str(exc)) from exc
+            raise SendRefused("text", f"The message cannot be sent as SMS: {exc.why}.") from exc
         if campaign_id is None:
             campaign_id = self.store.campaigns.master_id()
         expires = now() + timedelta(hours=limits.expiry_hours)
@@ -259,8 +279,8 @@ class Outbox:
             differs.append("short code")
         if differs:
             raise IdempotencyConflict(
-                f"this idempotency key was already used for message {existing['id']} with "
-                f"another {' and '.join(differs)}; use a new key for a new message"
+                f"This idempotency key was already used for message {existing['id']} with "
+                f"another {' and '.join(differs)}; use a new key for a new message."
             )
         return Accepted(
             existing["id"],

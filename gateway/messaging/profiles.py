@@ -172,10 +172,13 @@ class ProfileService:
         whose own number is not a duplicate."""
         errors: dict[str, str] = {}
         name = (name or "").strip()
+        # Each error a sentence: the form shows it under its field as it is.
         if len(name) > MAX_NAME:
-            errors["name"] = f"at most {MAX_NAME} characters ({len(name)} given)"
+            errors["name"] = (
+                f"The name is too long: at most {MAX_NAME} characters ({len(name)} given)."
+            )
         elif not name.isprintable():
-            errors["name"] = "must not contain control characters such as line breaks"
+            errors["name"] = "The name must not contain control characters such as line breaks."
         e164 = ""
         try:
             e164 = self.normalize_phone(phone)
@@ -185,12 +188,12 @@ class ProfileService:
             other = self.store.profiles.by_phone(e164)
             if other is not None and other["id"] != profile_id:
                 who = f" ({other['name']})" if other["name"] else ""
-                errors["phone"] = f"a profile with {e164} already exists{who}"
+                errors["phone"] = f"A profile with {e164} already exists{who}."
         if status not in STATUSES:
-            errors["status"] = f"must be active or inactive, not {status!r}"
+            errors["status"] = f"The status must be active or inactive, not {status!r}."
         checked_custom, custom_error = check_custom(custom or {})
         if custom_error:
-            errors["custom"] = custom_error
+            errors["custom"] = f"Custom fields: {custom_error}."
         if errors:
             raise ProfileInvalid(errors)
         return ProfileFields(name, e164, status, bool(subscribed), checked_custom)

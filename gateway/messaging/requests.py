@@ -29,8 +29,9 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class SendRefused(ValueError):
-    """The text was not accepted; ``field`` names what was wrong, the message says why in words
-    a user can act on."""
+    """The text was not accepted; ``field`` names what was wrong, the message (``reason``) says
+    why in words a user can act on: a whole sentence, capital first and a full stop last, shown
+    as it is by the web pages, the API and the CLI."""
 
     def __init__(self, field: str, reason: str) -> None:
         self.field = field
@@ -46,15 +47,22 @@ class IdempotencyConflict(SendRefused):
         super().__init__("idempotency_key", reason)
 
 
+def _cap(words: str) -> str:
+    """``words`` with a capital first letter (a sentence's start)."""
+    return words[:1].upper() + words[1:]
+
+
 def _string(field: str, value: Any, what: str, max_chars: int) -> str:
     if not isinstance(value, str):
-        raise SendRefused(field, f"{what} must be a string, not {_json_type(value)}")
+        raise SendRefused(field, f"{_cap(what)} must be a string, not {_json_type(value)}.")
     if len(value) > max_chars:
         raise SendRefused(
-            field, f"{what} is too long ({len(value):,} characters; {max_chars:,} at most)"
+            field, f"{_cap(what)} is too long ({len(value):,} characters; {max_chars:,} at most)."
         )
     if _SURROGATE.search(value):
-        raise SendRefused(field, f"{what} holds a lone UTF-16 surrogate, which is not a character")
+        raise SendRefused(
+            field, f"{_cap(what)} holds a lone UTF-16 surrogate, which is not a character."
+        )
     return value
 
 
@@ -63,8 +71,8 @@ def _no_controls(field: str, value: str, what: str, pattern: re.Pattern[str]) ->
     if bad:
         raise SendRefused(
             field,
-            f"{what} holds the control character U+{ord(bad.group()):04X} at position "
-            f"{bad.start() + 1}",
+            f"{_cap(what)} holds the control character U+{ord(bad.group()):04X} at position "
+            f"{bad.start() + 1}.",
         )
     return value
 
@@ -93,7 +101,7 @@ def check_text(value: Any) -> str:
 def check_recipient(value: Any) -> str:
     """A recipient number as typed (normalised later with the configured region)."""
     if value is None or value == "":
-        raise SendRefused("to", "a recipient number is required")
+        raise SendRefused("to", "A recipient number is required.")
     number = _string("to", value, "the recipient", MAX_NUMBER_CHARS)
     return _no_controls("to", number, "the recipient", _ANY_CONTROL)
 
@@ -115,7 +123,7 @@ def check_key(value: Any) -> str | None:
     _no_controls("idempotency_key", key, "the idempotency key", _ANY_CONTROL)
     if key != key.strip():
         raise SendRefused(
-            "idempotency_key", "the idempotency key starts or ends with a space; send it without"
+            "idempotency_key", "The idempotency key starts or ends with a space; send it without."
         )
     return key
 
@@ -153,7 +161,9 @@ class SendRequest:
         socket's ``op``). Unknown fields are refused, so a misspelt one is never dropped
         silently."""
         if not isinstance(data, Mapping):
-            raise SendRefused("request", f"a send request is a JSON object, not {_json_type(data)}")
+            raise SendRefused(
+                "request", f"A send request is a JSON object, not {_json_type(data)}."
+            )
         known = {"text", "short_code", "idempotency_key"}
         if recipient:
             known.add("to")
@@ -164,10 +174,10 @@ class SendRequest:
                 shown = ascii(name)[1:-1][:40]  # whatever it holds, shown as plain ASCII
                 raise SendRefused(
                     shown,
-                    f"unknown field {shown!r} (a send request has {', '.join(sorted(known))})",
+                    f"Unknown field {shown!r} (a send request has {', '.join(sorted(known))}).",
                 )
         if "text" not in data:
-            raise SendRefused("text", "the text of the message is required")
+            raise SendRefused("text", "The text of the message is required.")
         return cls(
             text=check_text(data["text"]),
             to=check_recipient(data.get("to")) if recipient else None,

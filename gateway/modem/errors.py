@@ -26,7 +26,7 @@ class MessageTooLong(CodecError):
         self.units = units
         self.encoding = encoding
         self.max_parts = max_parts
-        unit = (
+        self.unit = unit = (
             "septets" if encoding == "gsm7" else "UTF-16 units" if encoding == "ucs2" else "octets"
         )
         super().__init__(

@@ -69,10 +69,13 @@ class Profiles:
         status: str = "active",
         subscribed: bool = True,
         custom: dict[str, Any] | None = None,
+        at: str | None = None,
     ) -> int:
+        """Add a profile; ``at`` (ISO 8601) is when it was added if not now (the demo's seed,
+        whose profiles were added before their conversations)."""
         if status not in ("active", "inactive"):
             raise ProfileError(f"status: must be active or inactive, not {status!r}")
-        stamp = iso(now())
+        stamp = at or iso(now())
         try:
             with self.db.tx() as conn:
                 cur = conn.execute(

@@ -115,10 +115,12 @@ class OptEvents:
         message_id: int | None = None,
         actor: str | None = None,
         all_codes: bool = True,
+        at: str | None = None,
     ) -> int:
         """Record a change; ``all_codes`` False when it was about ``short_code`` alone (a STOP
         to one short code), True when about every short code (``short_code`` is then the one
-        texted, if any)."""
+        texted, if any). ``at`` (ISO 8601) is when it happened if not now (the demo's seed:
+        the time of the STOP it comes from)."""
         with self.db.tx() as conn:
             cur = conn.execute(
                 "INSERT INTO opt_events (profile_id, short_code, action, source, message_id,"
@@ -130,7 +132,7 @@ class OptEvents:
                     source,
                     message_id,
                     actor,
-                    iso(now()),
+                    at or iso(now()),
                     int(all_codes),
                 ),
             )

@@ -4,10 +4,12 @@ health, and display formats."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+
+from flask import has_app_context
 
 from ..messaging.eligibility import why_not_textable
-from .context import Services
+from .context import Services, services
 
 
 def short_codes_status(ctx: Services) -> list[dict]:
@@ -33,7 +35,7 @@ def chat_unavailable_reason(ctx: Services, profile: sqlite3.Row) -> str | None:
     if refusal is not None:
         return refusal
     if not any(s["up"] for s in short_codes_status(ctx)):
-        return "no short code has a modem up"
+        return "No short code has a modem up."
     return None
 
 
@@ -41,15 +43,37 @@ def chat_available(ctx: Services, profile: sqlite3.Row) -> bool:
     return chat_unavailable_reason(ctx, profile) is None
 
 
+def sentence(message: str) -> str:
+    """A message as a sentence for a page: a capital first, a full stop last (the store's and
+    the configuration's errors are worded "field: problem" to follow a file or row)."""
+    message = message.strip()
+    if not message:
+        return message
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def site_zone() -> tzinfo:
+    """The site's time zone (the configuration's ``timezone``), in which every page shows
+    times; UTC outside a request (a helper called from a test or a script)."""
+    if not has_app_context():
+        return UTC
+    return services().config.tz
+
+
 def shown_time(stamp: str | None) -> str:
-    """A store timestamp as 'YYYY-MM-DD HH:MM' in UTC for tables (the page's script may show
-    local time from the datetime attribute)."""
+    """A store timestamp (ISO 8601, UTC) as 'YYYY-MM-DD HH:MM', 24-hour, in the site's time
+    zone: the one format of every page (app.js's GatewayTime.shown renders the same in the
+    browser, for rows that arrive live)."""
     if not stamp:
         return ""
     try:
-        return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M")
+        when = datetime.fromisoformat(stamp)
     except ValueError:
         return stamp
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # the store writes UTC
+    return when.astimezone(site_zone()).strftime("%Y-%m-%d %H:%M")
 
 
 # SQLite integers are 64-bit: a larger page number or id from a URL must not reach a query.

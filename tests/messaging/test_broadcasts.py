@@ -458,7 +458,7 @@ def test_the_control_ops_refuse_bad_requests_with_the_field(world: World) -> Non
     bad = ops["broadcast.create"]({"text": "x", "short_code": "55123", "where": ["school"]})
     assert bad["ok"] is False and bad["field"] == "where" and "cannot read" in bad["error"]
     bad = ops["broadcast.create"]({"text": "x", "short_code": "nope", "where": ["status=active"]})
-    assert bad["field"] == "short_code" and "unknown short code" in bad["error"]
+    assert bad["field"] == "short_code" and "There is no short code" in bad["error"]
     bad = ops["broadcast.create"](
         {"text": "x", "short_code": "55123", "where": ["status=active"], "at": "soon"}
     )

@@ -40,7 +40,7 @@ def test_idempotency_key_makes_a_retried_submit_harmless(world: World) -> None:
     [
         ({"to": "12"}, "to", "digits"),
         ({"to": ""}, "to", "required"),
-        ({"to": "+15550101234", "short_code": "nope"}, "short_code", "unknown short code"),
+        ({"to": "+15550101234", "short_code": "nope"}, "short_code", "no short code 'nope'"),
     ],
 )
 def test_bad_input_is_refused_with_the_field(world: World, kwargs, field, words) -> None:

@@ -112,7 +112,7 @@ def test_duplicate_number_is_refused_but_not_for_the_profile_itself(env: Env) ->
     pid = env.add("+15551230001", "Ann")
     with pytest.raises(ProfileInvalid) as info:
         env.service.validate(name="Bob", phone="555 123 0001")
-    assert info.value.errors["phone"] == "a profile with +15551230001 already exists (Ann)"
+    assert info.value.errors["phone"] == "A profile with +15551230001 already exists (Ann)."
     assert env.service.validate(name="Ann B", phone="+15551230001", profile_id=pid)
 
 
@@ -275,7 +275,9 @@ def test_import_creates_updates_and_rejects_row_by_row(env: Env) -> None:
         (10, "imported"),
     ]
     messages = {r.row: r.message for r in report.rows}
-    assert messages[4] == "row 4: phone: '12' has the wrong number of digits for its country"
+    assert messages[4] == (
+        "row 4: phone: The number '12' has the wrong number of digits for its country."
+    )
     assert messages[5] == "row 5: phone: the cell is empty"
     assert "status: 'gone' must be active or inactive" in messages[7]
     assert "subscribed: 'maybe' must be yes or no" in messages[7]

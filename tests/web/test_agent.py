@@ -143,7 +143,7 @@ def test_picking_a_conversation_someone_holds_is_refused(web: Web) -> None:
     assert resp.status_code == 200 and resp.json["item"]["state"] == "claimed"
     resp = post(second, f"/api/agent/profiles/{pid}/claim", token=csrf_token(second))
     assert resp.status_code == 409 and resp.json["claimed_by"] == "agent"
-    assert "agent is already answering" in resp.json["error"]
+    assert resp.json["error"] == "This conversation is being answered by agent."
     # A message that arrives meanwhile joins the holder's conversation, not the queue's.
     receive(web, "+15551230001", "still there?")
     assert post(second, "/api/agent/take-next", token=csrf_token(second)).json["item"] is None

@@ -197,7 +197,11 @@ def test_send_to_a_profile_and_by_short_code(api: Api) -> None:
         ({"to": PHONE, "text": "x" * 10_001}, "text", "too long"),
         ({"to": PHONE, "text": "a\x00b"}, "text", "control character"),
         ({"to": "12", "text": "hi"}, "to", ""),
-        ({"to": PHONE, "text": "hi", "short_code": "00000"}, "short_code", "unknown short code"),
+        (
+            {"to": PHONE, "text": "hi", "short_code": "00000"},
+            "short_code",
+            "There is no short code",
+        ),
         ({"to": PHONE, "text": "hi", "idempotency_key": " k"}, "idempotency_key", "space"),
         ({"to": PHONE, "text": "hi", "colour": "red"}, "colour", "unknown field"),
         ({"profile_id": True, "text": "hi"}, "profile_id", "whole number"),

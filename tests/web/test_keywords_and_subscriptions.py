@@ -38,7 +38,7 @@ def test_the_drop_down_offers_only_the_short_codes_the_profile_may_be_texted_fro
     html = page(client.get(f"/profiles/{pid}/text"))
     options = _options(html)
     assert "disabled" in options["55123"]
-    assert "cannot be texted from it: the profile has opted out of 55123" in options["55123"]
+    assert "— The profile has opted out of 55123; they must text START" in options["55123"]
     assert "disabled" not in options["55999"] and "selected" in options["55999"]
     assert 'class="form-error" role="status"' not in html  # it can be texted: no warning
     # A post naming the short code anyway is refused with the same reason.

@@ -195,7 +195,7 @@ def test_chat_only_where_it_is_available(web: Web, agent) -> None:
     off = add(web, "+15551230003", "Off", status="inactive")
     landline = add(web, "+442079460018", "Landline")  # a fixed line in London
     assert chat_buttons(html(agent.get("/profiles"))) == set()  # no modem up
-    assert "no short code has a modem up" in html(agent.get(f"/profiles/{ok}"))
+    assert "No short code has a modem up." in html(agent.get(f"/profiles/{ok}"))
     web.dispatcher.modem_up("a", object())
     assert chat_buttons(html(agent.get("/profiles"))) == {str(ok)}
     page = html(agent.get(f"/profiles/{ok}"))
@@ -240,8 +240,8 @@ def test_add_a_profile_with_custom_fields(web: Web, agent) -> None:
     ("fields", "field", "words"),
     [
         ({"phone": "12"}, "phone", "has the wrong number of digits"),
-        ({"phone": "555 123 0009"}, "phone", "a profile with +15551230009 already exists"),
-        ({"phone": ""}, "phone", "a number is required"),
+        ({"phone": "555 123 0009"}, "phone", "A profile with +15551230009 already exists"),
+        ({"phone": ""}, "phone", "A phone number is required."),
         ({"status": "deleted"}, "status", "must be active or inactive"),
         ({"name": "a\nb"}, "name", "control characters"),
         ({"custom_name": ["phone"], "custom_value": ["1"]}, "custom", "is a profile column"),
@@ -411,11 +411,11 @@ def test_send_queues_under_the_master_campaign_and_shows_in_the_history(web: Web
 @pytest.mark.parametrize(
     ("setup", "fields", "field", "words"),
     [
-        (None, {"text": "   "}, "text", "the message is empty"),
+        (None, {"text": "   "}, "text", "The message is empty."),
         (None, {"text": "x" * 1600}, "text", "10"),
         (None, {"text": "y" * 20_000}, "text", "far too long"),
-        (None, {"short_code": "99999"}, "short_code", "unknown short code '99999'"),
-        (None, {"short_code": ""}, "short_code", "choose a short code"),
+        (None, {"short_code": "99999"}, "short_code", "There is no short code '99999'"),
+        (None, {"short_code": ""}, "short_code", "Choose a short code"),
         ({"subscribed": False}, {}, "profile", "has opted out"),
         ({"status": "inactive"}, {}, "profile", "is inactive"),
     ],
@@ -465,7 +465,7 @@ def test_import_shows_a_report_row_by_row(web: Web, agent) -> None:
     resp = upload(agent, data)
     page = html(resp)
     assert resp.status_code == 200
-    assert "row 4: phone: &#39;12&#39; has the wrong number of digits" in page
+    assert "row 4: phone: The number &#39;12&#39; has the wrong number of digits" in page
     assert re.search(r'<div class="stat">2</div>imported', page)
     assert re.search(r'<div class="stat">1</div>updated', page)
     assert "Columns read: name, phone, status, subscribed, city" in page

@@ -131,12 +131,12 @@ def test_add_user(web: Web) -> None:
 @pytest.mark.parametrize(
     ("username", "password", "role", "message"),
     [
-        ("bad name", "long enough", "agent", "username: 1-64 printable characters"),
-        ("", "long enough", "agent", "username: 1-64 printable characters"),
-        ("x" * 65, "long enough", "agent", "username: 1-64 printable characters"),
-        ("dave", "short", "agent", "password: at least 8 characters"),
-        ("dave", "long enough", "root", "role: must be one of admin, agent"),
-        ("agent", "long enough", "agent", "username: &#39;agent&#39; already exists"),
+        ("bad name", "long enough", "agent", "Username: 1-64 printable characters"),
+        ("", "long enough", "agent", "Username: 1-64 printable characters"),
+        ("x" * 65, "long enough", "agent", "Username: 1-64 printable characters"),
+        ("dave", "short", "agent", "Password: at least 8 characters"),
+        ("dave", "long enough", "root", "Role: must be one of admin, agent"),
+        ("agent", "long enough", "agent", "Username: &#39;agent&#39; already exists"),
     ],
 )
 def test_add_user_bad_input_changes_nothing(
@@ -175,7 +175,7 @@ def test_change_own_password_keeps_this_session(web: Web) -> None:
 
 def test_short_password_is_refused(web: Web) -> None:
     resp = _post(web.client(), f"/settings/users/{_uid(web, 'agent')}/password", password="abc")
-    assert b"password: at least 8 characters" in resp.data
+    assert b"Password: at least 8 characters" in resp.data
     assert web.store.users.authenticate(*AGENT) is not None
 
 
@@ -205,9 +205,9 @@ def test_bad_role_and_bad_disabled_value(web: Web) -> None:
     client = web.client()
     uid = _uid(web, "agent")
     resp = _post(client, f"/settings/users/{uid}/role", role="owner")
-    assert b"role: must be one of admin, agent" in resp.data
+    assert b"Role: must be one of admin, agent" in resp.data
     resp = _post(client, f"/settings/users/{uid}/disabled", disabled="yes")
-    assert b"disabled: must be 0 (enable) or 1 (disable)" in resp.data
+    assert b"The disabled field must be 0 (enable) or 1 (disable)." in resp.data
     row = web.store.users.by_name("agent")
     assert row["role"] == "agent" and not row["disabled"]
 
@@ -216,9 +216,9 @@ def test_the_last_admin_cannot_step_down(web: Web) -> None:
     client = web.client()
     uid = _uid(web, "admin")
     resp = _post(client, f"/settings/users/{uid}/role", role="agent")
-    assert b"admin is the only enabled administrator" in resp.data
+    assert b"The user admin is the only enabled administrator" in resp.data
     resp = _post(client, f"/settings/users/{uid}/disabled", disabled="1")
-    assert b"admin is the only enabled administrator" in resp.data
+    assert b"The user admin is the only enabled administrator" in resp.data
     row = web.store.users.by_name("admin")
     assert row["role"] == "admin" and not row["disabled"]
     assert "user.role" not in _audit_actions(web)

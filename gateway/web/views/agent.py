@@ -82,7 +82,7 @@ def index():
 def queue():
     show = _show()
     if show not in SHOW:
-        return json_error(f"show must be one of {', '.join(SHOW)}.", "show")
+        return json_error(f"The show parameter must be one of {', '.join(SHOW)}.", "show")
     desk = _desk()
     user = g.user["username"]
     return jsonify(

@@ -137,7 +137,7 @@ def conversation(profile_id: int):
     profile = profile_or_404(profile_id)
     after = whole_number(request.args.get("after", "0").strip() or "0")
     if after is None:
-        return json_error("after must be a message id (a whole number).", "after")
+        return json_error("The after parameter must be a message id (a whole number).", "after")
     rows = ctx.store.messages.conversation(profile_id, after_id=after)
     reason = chat_unavailable_reason(ctx, profile)
     try:
@@ -191,7 +191,7 @@ def send(profile_id: int):
         )
     force = data.get("force", False)  # answer a conversation another agent has taken
     if not isinstance(force, bool):
-        return json_error("force must be true or false.", "force")
+        return json_error("The force field must be true or false.", "force")
     if force and g.user["role"] != "admin":
         return json_error("Only an administrator can answer for another agent.", "force", 403)
     desk = ctx.desk
@@ -236,7 +236,7 @@ def mark_read(profile_id: int):
     if last_id is None:
         last_id = ctx.store.messages.newest_id(profile_id)
     elif whole_number(last_id) is None or not isinstance(last_id, int) or isinstance(last_id, bool):
-        return json_error("last_id must be a message id (a whole number).", "last_id")
+        return json_error("The last_id field must be a message id (a whole number).", "last_id")
     if last_id:
         ctx.store.messages.mark_read(profile_id, g.user["id"], int(last_id))
     return jsonify(unread=ctx.store.messages.unread_count(profile_id, g.user["id"]))

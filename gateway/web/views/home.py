@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, url_for
 
 from ..context import services
-from ..helpers import short_codes_status
+from ..helpers import short_codes_status, shown_time
 
 bp = Blueprint("home", __name__)
 
@@ -35,4 +35,5 @@ def index():
         recent=recent,
         short_codes=short_codes_status(ctx),
         statuses=statuses,
+        shown_time=shown_time,
     )

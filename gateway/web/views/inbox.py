@@ -134,10 +134,10 @@ def rows_json():
     """Inbound messages newer than ``after`` (newest first, at most one page), for live rows."""
     kind = request.args.get("kind", "").strip() or None
     if kind and kind not in KINDS:
-        return json_error(f"kind must be one of {', '.join(KINDS)}.", "kind")
+        return json_error(f"The kind parameter must be one of {', '.join(KINDS)}.", "kind")
     after = whole_number(request.args.get("after", "0").strip() or "0")
     if after is None:
-        return json_error("after must be a message id (a whole number).", "after")
+        return json_error("The after parameter must be a message id (a whole number).", "after")
     page = services().store.messages.page(
         MessageFilter(direction="in", kind=kind), after=after, limit=PER_PAGE
     )

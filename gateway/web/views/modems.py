@@ -53,7 +53,7 @@ def sending_text(state: str, sending: dict[str, Any] | None) -> str:
     )
     when = sending.get("next_check")
     if state == "failing" and when:
-        return f"{text}; checked again at {shown_time(when)} UTC"
+        return f"{text}; checked again at {shown_time(when)}"
     return f"{text}; the next message it sends decides"
 
 

@@ -399,9 +399,9 @@ def text(profile_id: int):
         # Checked whole by Outbox.submit (messaging/requests.py), never cut to fit.
         form["idempotency_key"] = request.form.get("idempotency_key", "")
         if len(form["text"]) > MAX_TEXT_CHARS:
-            errors["text"] = f"the text is far too long ({len(form['text'])} characters)"
+            errors["text"] = f"The text is far too long ({len(form['text']):,} characters)."
         elif not form["short_code"]:
-            errors["short_code"] = "choose a short code to send from"
+            errors["short_code"] = "Choose a short code to send from."
         else:
             try:
                 accepted = ctx.outbox.submit(
@@ -440,8 +440,7 @@ def _send_blocked(codes: list[dict], default_code: str) -> str | None:
     if not codes or any(sc["refusal"] is None for sc in codes):
         return None
     refusal = next((sc["refusal"] for sc in codes if sc["code"] == default_code), None)
-    refusal = refusal or codes[0]["refusal"]
-    return f"{refusal[0].upper()}{refusal[1:]}."
+    return refusal or codes[0]["refusal"]  # already a sentence
 
 
 # -- CSV ---------------------------------------------------------------------------------

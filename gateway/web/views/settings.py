@@ -20,11 +20,12 @@ from flask import (
     url_for,
 )
 
+from ...config.errors import ConfigIssue
 from ...store import UserError
 from ...store.users import ROLES
 from ..auth import admin_required, log_in
 from ..context import app_state, services
-from ..helpers import shown_time
+from ..helpers import sentence, shown_time
 
 bp = Blueprint("settings", __name__)
 
@@ -213,6 +214,14 @@ def config_summary(config) -> list[tuple[str, list[tuple[str, str]]]]:
     return sections
 
 
+def issue_view(issue: ConfigIssue) -> dict[str, str]:
+    """A configuration warning as the page shows it: where (file, line, key) and the problem as
+    a sentence (the checks word problems to follow "key: ", in lower case and without a stop)."""
+    where = issue.file if issue.line is None else f"{issue.file} line {issue.line}"
+    where = f"{where}, {issue.key}" if issue.key else where
+    return {"where": where, "text": sentence(issue.problem)}
+
+
 def modem_settings(config) -> list[dict[str, str]]:
     """Each configured modem's settings, without its SIM PIN."""
     rows = []
@@ -276,7 +285,7 @@ def index():
         short_codes=short_code_views(ctx),
         summary=config_summary(ctx.config),
         modems=modem_settings(ctx.config),
-        warnings=[str(w) for w in ctx.config.warnings],
+        warnings=[issue_view(w) for w in ctx.config.warnings],
         audit=audit_rows(ctx.store),
         config_file=str(ctx.config.source) if ctx.config.source else None,
         min_password=MIN_PASSWORD,
@@ -303,8 +312,8 @@ def _keep_an_admin(store, username: str) -> None:
     (called inside the change's transaction, so two admins cannot both step down at once)."""
     if _enabled_admins(store) == [username]:
         raise LastAdminError(
-            f"{username} is the only enabled administrator; make another user an administrator"
-            " first"
+            f"The user {username} is the only enabled administrator; make another user an"
+            " administrator first."
         )
 
 
@@ -324,7 +333,7 @@ def _apply(change: Callable[[], str], action: str, **detail: Any):
             message = change()
             ctx.store.audit.add(action, actor=g.user["username"], ip=request.remote_addr, **detail)
     except UserError as exc:
-        flash(str(exc), "error")
+        flash(sentence(str(exc)), "error")
         return redirect(url_for("settings.index", _anchor="users"))
     flash(message, "success")
     return redirect(url_for("settings.index", _anchor="users"))
@@ -393,7 +402,7 @@ def set_disabled(user_id: int):
     user = _target(user_id)
     value = request.form.get("disabled")
     if value not in ("0", "1"):
-        flash("disabled: must be 0 (enable) or 1 (disable)", "error")
+        flash("The disabled field must be 0 (enable) or 1 (disable).", "error")
         return redirect(url_for("settings.index", _anchor="users"))
     disabled = value == "1"
 

@@ -8,6 +8,31 @@
       toggle.setAttribute("aria-expanded", open ? "true" : "false");
     });
   }
+  // Times as every page shows them: "YYYY-MM-DD HH:MM", 24-hour, in the site's time zone
+  // (helpers.shown_time on the server), for what scripts add (chat, live rows).
+  const zoneMeta = document.querySelector('meta[name="site-timezone"]');
+  const zone = (zoneMeta && zoneMeta.content) || "UTC";
+  let parts = null;
+  try {
+    parts = new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    });
+  } catch (err) {
+    console.warn("time zone " + zone + " unknown to this browser; times shown in UTC");
+  }
+  window.GatewayTime = Object.freeze({
+    zone: zone,
+    shown: function (stamp) {
+      if (!stamp) return "";
+      const when = new Date(stamp);
+      if (Number.isNaN(when.getTime()) || !parts) return String(stamp).slice(0, 16).replace("T", " ");
+      const p = {};
+      for (const part of parts.formatToParts(when)) p[part.type] = part.value;
+      return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute;
+    },
+  });
+
   const meta = document.querySelector('meta[name="csrf-token"]');
   // JSON requests to our own API: same origin, CSRF header, errors as exceptions with the
   // server's message so the page can show it.

@@ -57,13 +57,10 @@
     return "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
+  /** The site's one time format (app.js), not the browser's 12- or 24-hour locale. */
   function shownTime(iso) {
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return iso || "";
-    const now = new Date();
-    const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    if (d.toDateString() === now.toDateString()) return time;
-    return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
+    if (global.GatewayTime) return global.GatewayTime.shown(iso);
+    return iso ? String(iso).slice(0, 16).replace("T", " ") : "";
   }
 
   class Conversation {
@@ -98,6 +95,7 @@
       this.again = false;
       this.fullNext = false;
       this.sending = false;
+      this.unavailable = false; // chat not available for this profile (renderAvailability)
       this.key = null; // idempotency key of the text being sent, kept until it is accepted
       this.chosenCode = null;
       this.soon = null;
@@ -107,7 +105,10 @@
         ref16: settings.ref16,
       });
       this.picker = global.EmojiPicker.attach(this.emojiButton, this.textarea, { catalogUrl: settings.emojiUrl });
-      this.picker.ready.then((data) => this.counter.setOptions({ shortcodes: data }), () => {});
+      this.picker.ready.then((data) => {
+        this.counter.setOptions({ shortcodes: data });
+        this.syncSend();
+      }, () => {});
 
       this.form.addEventListener("submit", (event) => {
         event.preventDefault();
@@ -122,6 +123,7 @@
       this.textarea.addEventListener("input", () => {
         if (!this.sending) this.key = null;
         this.hideError();
+        this.syncSend();
       });
       this.select.addEventListener("change", () => {
         this.chosenCode = this.select.value;
@@ -282,11 +284,22 @@
     renderAvailability(data) {
       const off = !data.chat_available;
       this.notice.hidden = !off;
-      this.notice.textContent = off ? `Chat is not available: ${data.reason}.` : "";
-      for (const control of [this.textarea, this.select, this.emojiButton, this.sendButton]) {
-        control.disabled = off || (control === this.sendButton && this.sending);
-      }
+      this.notice.textContent = off ? `Chat is not available. ${data.reason}` : "";
+      this.unavailable = off;
+      for (const control of [this.textarea, this.select, this.emojiButton]) control.disabled = off;
       for (const button of this.root.querySelectorAll(".canned")) button.disabled = off;
+      this.syncSend();
+    }
+
+    /** Send is off while chat is unavailable (the notice says why), while sending, and while the
+     *  counter says the text is too long (its own warning is the one message about it). */
+    syncSend() {
+      const off = Boolean(this.unavailable);
+      const analysis = this.counter.analysis();
+      const tooLong = Boolean(analysis && analysis.too_long);
+      this.sendButton.disabled = off || this.sending || tooLong;
+      if (tooLong) this.sendButton.title = "Shorten the message to send it: see the count.";
+      else this.sendButton.removeAttribute("title");
     }
 
     renderShortCodes(data) {
@@ -424,10 +437,8 @@
         return;
       }
       const analysis = this.counter.analysis();
-      if (analysis && analysis.too_long) {
-        this.showError(`The message is too long: ${analysis.max_parts} SMS at most.`);
-        return;
-      }
+      if (analysis && analysis.too_long) return; // Send is off; the counter says why
+
       const profileId = this.profileId;
       this.key = this.key || newKey();
       this.sending = true;
@@ -461,7 +472,7 @@
       } finally {
         this.sending = false;
         this.form.removeAttribute("aria-busy");
-        this.sendButton.disabled = Boolean(this.state && !this.state.chat_available);
+        this.syncSend();
       }
       if (again) await this.send(true);
     }

@@ -7,6 +7,10 @@
  *     once the emoji catalog is loaded the counter counts :name: as the emoji the server sends;
  *   - EmojiPicker.attach([data-emoji-button], textarea, {catalogUrl}) (which also turns a typed
  *     :name: into its emoji);
+ *   - Send is disabled while the counter says the text is too long or cannot be sent (its
+ *     own warning is the one message about it: a server refusal of the same text is hidden), or
+ *     when the server marked the button data-blocked (the profile cannot be texted; the page
+ *     says why once, and the button points at it with aria-describedby);
  *   - on submit: known :name: are expanded in the text box and the Send button is disabled, so a
  *     double click sends once (the form's idempotency key covers a resubmit as well).
  *
@@ -21,6 +25,11 @@
     const emojiButton = form.querySelector("[data-emoji-button]");
     const send = form.querySelector("[data-send]");
     if (!textarea) return;
+    // Send, Back, Send: asks before the same text goes twice (resend-guard.js, opt-in).
+    const guard =
+      window.ResendGuard && form.hasAttribute("data-resend-guard")
+        ? window.ResendGuard.attach(form)
+        : null;
     let counter = null;
     let catalog = null;
     if (window.SmsCount && output) {
@@ -37,6 +46,7 @@
         .then(function (data) {
           catalog = data;
           if (counter) counter.setOptions({ shortcodes: data });
+          syncSend();
         })
         .catch(function (err) {
           // The text box and counter still work; only the picker and :name: need the catalog.
@@ -48,6 +58,34 @@
       emojiButton.hidden = true;
     }
 
+    // The server's error about the text as it was sent, if the page came back refused.
+    const serverError = form.querySelector("#text-error");
+    const sendDescribedBy = send ? send.getAttribute("aria-describedby") : null;
+
+    function syncSend() {
+      if (!send) return;
+      const result = counter ? counter.analysis() : null;
+      const unsendable = Boolean(
+        counter && output && (output.dataset.error === "true" || (result && result.too_long))
+      );
+      send.disabled = send.hasAttribute("data-blocked") || unsendable;
+      if (unsendable) {
+        send.setAttribute("aria-describedby", output.id);
+        send.title = "Shorten the message to send it: see the count.";
+        if (serverError) serverError.hidden = true; // the counter already says so
+      } else if (!send.hasAttribute("data-blocked")) {
+        if (sendDescribedBy) send.setAttribute("aria-describedby", sendDescribedBy);
+        else send.removeAttribute("aria-describedby");
+        send.removeAttribute("title");
+      }
+    }
+    textarea.addEventListener("input", function () {
+      if (serverError) serverError.hidden = true; // it was about the text before this edit
+      textarea.removeAttribute("aria-invalid");
+      syncSend();
+    });
+    syncSend();
+
     form.addEventListener("submit", function (event) {
       if (send && send.disabled) {
         event.preventDefault();
@@ -57,6 +95,7 @@
         const expanded = window.SmsCount.expandShortcodes(textarea.value, catalog);
         if (expanded !== textarea.value) textarea.value = expanded;
       }
+      if (guard && !guard.mayProceed(event)) return; // it asked whether to send again
       if (send) {
         // After this event: disabling during it would not stop the form's own submission.
         window.setTimeout(function () {
@@ -68,8 +107,8 @@
     // Back/forward cache: a page restored after sending must be usable again.
     window.addEventListener("pageshow", function (event) {
       if (event.persisted && send) {
-        send.disabled = false;
         send.textContent = "Send Message";
+        syncSend();
       }
     });
   }

@@ -115,7 +115,9 @@
       chat_available: !p.refusal && chatReady,
       kind_label: labels[d.kind] ?? d.kind ?? "",
       kind_badge: badges[d.kind] || "",
-      shown_time: String(d.created_at || "").slice(0, 16).replace("T", " "),
+      shown_time: window.GatewayTime
+        ? window.GatewayTime.shown(d.created_at)
+        : String(d.created_at || "").slice(0, 16).replace("T", " "),
     };
   }
 

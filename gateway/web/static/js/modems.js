@@ -25,8 +25,9 @@
     if (f) { f.textContent = (value === null || value === undefined || value === "") ? "—" : String(value); }
   }
   function shown(stamp) {
-    // "YYYY-MM-DD HH:MM UTC", as the server renders it.
-    return stamp ? String(stamp).slice(0, 16).replace("T", " ") + " UTC" : "—";
+    // As the server renders it: the site's one format and time zone (app.js).
+    if (!stamp) return "—";
+    return window.GatewayTime ? window.GatewayTime.shown(stamp) : String(stamp).slice(0, 16).replace("T", " ");
   }
 
   function setState(el, state, reason) {

@@ -10,6 +10,7 @@
   if (!phones.length) { return; }
 
   function shown(stamp) {
+    if (window.GatewayTime) return window.GatewayTime.shown(stamp); // the site's time zone
     return stamp ? String(stamp).slice(0, 16).replace("T", " ") : "";
   }
 

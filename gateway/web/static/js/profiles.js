@@ -76,6 +76,7 @@
   }
 
   function shownTime(stamp) {
+    if (window.GatewayTime) return window.GatewayTime.shown(stamp); // the site's time zone
     return stamp ? String(stamp).slice(0, 16).replace("T", " ") : "";
   }
 
