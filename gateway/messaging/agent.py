@@ -79,6 +79,9 @@ class QueueItem:
     messages: list[sqlite3.Row] = field(default_factory=list)
     question: bool = False
     urgent: list[str] = field(default_factory=list)
+    # Subscribed to the short code of its latest message (the one an answer goes from), by the
+    # store's one rule: a STOP to another short code does not mark it opted out here.
+    subscribed: bool = True
 
     @property
     def profile_id(self) -> int:
@@ -105,7 +108,7 @@ class QueueItem:
             "profile_id": self.profile_id,
             "name": self.profile["name"],
             "phone": self.profile["phone"],
-            "subscribed": bool(self.profile["subscribed"]),
+            "subscribed": self.subscribed,
             "state": self.state,
             "claimed_by": self.claimed_by,
             "oldest_id": self.oldest["id"],
@@ -174,9 +177,12 @@ class AgentDesk:
         if not grouped:
             return []
         profiles = self.store.profiles.by_ids(grouped)
+        own = self.store.subscriptions.differing(list(grouped))  # one query for the page
         items = []
         for pid, messages in grouped.items():
-            item = QueueItem(profiles[pid], messages)
+            code = messages[-1]["short_code"]
+            subscribed = own.get(pid, {}).get(code, bool(profiles[pid]["subscribed"]))
+            item = QueueItem(profiles[pid], messages, subscribed=subscribed)
             for m in messages:
                 body = m["body"] or ""
                 item.question = item.question or is_question(body)

@@ -230,3 +230,15 @@ def test_page_lists_the_queue_escaped_with_canned_responses(web: Web) -> None:
     assert 'class="canned" data-text="Thanks, we got your message."' in html
     assert 'id="take-next"' in html and "1 waiting" in html
     assert 'data-count="all">1<' in html
+
+
+def test_the_opted_out_mark_is_about_the_short_code_the_answer_goes_from(web: Web) -> None:
+    """Issue 11: a profile that sent STOP to another short code is not shown opted out in the
+    queue of a conversation on 55123; one opted out of 55123 itself is."""
+    elsewhere = profile_of(web, receive(web, "+12025550171", "Is the clinic open?"))
+    here = profile_of(web, receive(web, "+12025550172", "Can I move my visit?"))
+    web.store.subscriptions.set_one(elsewhere, "55999", False)
+    web.store.subscriptions.set_one(here, "55123", False)
+    shown = {i.profile_id: i.to_json()["subscribed"] for i in web.services.desk.queue()}
+    assert shown[elsewhere] is True
+    assert shown[here] is False
