@@ -4,7 +4,8 @@ app's Phones page call, and the same as JSON over HTTP on loopback (:class:`Cont
 HTTP routes (JSON in and out; errors are ``{"error": "..."}`` with 400, 403, 404 or 415):
 
 =======  ==============================  ====================================================
-GET      /modems                         [{port, imei, iccid, number, family, ...}]
+GET      /modems                         [{port, imei, iccid, number, family, serves, ...}]
+                                        (serves: the short codes routed to it)
 GET      /modems/IMEI                    one modem
 GET      /modems/IMEI/stored             its storage
 POST     /modems/IMEI/fault              {"kind", "when"?, params...}: inject a fault now,
