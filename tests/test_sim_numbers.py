@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -138,3 +141,51 @@ def test_control_api_refuses_a_send_to_no_such_number(net):
     finally:
         server.close()
     assert net.handsets == [h]
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_gateway_sim_command_takes_auto_handsets(tmp_path, auto):
+    """``gateway sim --auto-handsets``: a text to a made-up number creates its handset;
+    without the flag one handset texting a number nobody has gets the network's refusal."""
+    args = ["--modems", "1", "--handsets", "1", "--dir", str(tmp_path)]
+    args += ["--auto-handsets"] if auto else []
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway.commands.sim",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        while "control" not in (lines[-1] if lines else {}):
+            line = proc.stdout.readline()
+            assert line, f"gateway sim exited: {proc.wait()} {proc.stderr.read()}"
+            lines.append(json.loads(line))
+        url = lines[-1]["control"]
+        req = urllib.request.Request(
+            f"{url}/handsets/+15551230001/send",
+            data=json.dumps({"to": NOBODY, "text": "hi"}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        if auto:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                assert resp.status == 200
+            with urllib.request.urlopen(f"{url}/handsets", timeout=5) as resp:
+                numbers = [h["number"] for h in json.loads(resp.read())]
+            assert numbers == ["+15551230001", NOBODY]
+        else:
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=5)
+            assert err.value.code == 400
+            assert (
+                json.loads(err.value.read())["error"] == f"not delivered: no such number {NOBODY}"
+            )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
