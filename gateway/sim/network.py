@@ -98,7 +98,8 @@ class Network:
         self._modems: list[SimModem] = []
         self._handsets: list[Handset] = []
         self._by_number: dict[str, SimModem | Handset] = {}
-        self.traffic: list[dict[str, Any]] = []  # every message the network carried, for tests
+        # Every message the network carried (and each it refused: kind "refused"), for tests.
+        self.traffic: list[dict[str, Any]] = []
         self._closed = False
         # Status reports on their way back: (due, seq, deliver), run by one timer thread.
         self._pending: list[tuple[float, int, Callable[[], None]]] = []
