@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from . import diagnostics, memory
 from .config import Config
 from .control import ControlSocketServer
 from .housekeeping import Housekeeper
@@ -81,6 +82,7 @@ class Daemon:
                 "ping": self._op_ping,
                 "send": self._op_send,
                 "modems": self._op_modems,
+                "memory": self._op_memory,
                 "keyword": s.keywords.control,  # gateway keyword add|list|remove
                 **s.broadcasts.control_ops(),
             },
@@ -119,6 +121,7 @@ class Daemon:
             s.manager.release_storage()
         self._running.add("housekeeping")
         self.housekeeper.start()
+        diagnostics.mark_baseline()  # GATEWAY_TRACEMALLOC: growth is counted from here
         notify("READY=1\nSTATUS=running")
         interval = watchdog_interval()
         if interval:
@@ -134,6 +137,14 @@ class Daemon:
 
     def _op_ping(self, request: dict) -> dict:
         return {"ok": True}
+
+    def _op_memory(self, request: dict) -> dict:
+        """Where the memory is (gateway/diagnostics.py); ``trim``: give the C heap's free
+        memory back first."""
+        if request.get("trim"):
+            memory.give_back()
+        top = int(request.get("top", 25))
+        return {"ok": True, **diagnostics.report(self.services.store.connection_counts(), top)}
 
     def _op_send(self, request: dict) -> dict:
         try:

@@ -38,9 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(config, *, demo: bool) -> int:
-    from .. import memory
+    from .. import diagnostics, memory
 
     memory.tune()  # before the daemon's threads exist: their arenas are made as they allocate
+    diagnostics.start_tracing()  # GATEWAY_TRACEMALLOC=N only: a debugging aid
     from ..daemon import Daemon, DaemonError
     from ..web.errors import WebServerError  # not the server: Flask loads after the modems
 
@@ -63,6 +64,9 @@ def _run(config, *, demo: bool) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ..memory import restart_with_tunables
+
+    restart_with_tunables()  # first: glibc's per-thread caches off (read at exec only)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -73,6 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import demo_config_path
+    from ..memory import restart_with_tunables
+
+    restart_with_tunables()  # first: glibc's per-thread caches off (read at exec only)
 
     path = demo_config_path()
     try:

@@ -134,6 +134,10 @@ class Store:
         that may not need it again for hours."""
         self.db.release()
 
+    def connection_counts(self) -> dict[str, int]:
+        """The store's SQLite connections: held by threads, and pooled."""
+        return self.db.connection_counts()
+
     def backup(self, target: str | Path) -> Path:
         """A consistent copy of the store, taken while the gateway runs."""
         return self.db.backup_to(target)

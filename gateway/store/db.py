@@ -296,6 +296,12 @@ class Database:
         except sqlite3.Error as exc:
             log.warning("closing a store connection: %s", exc)
 
+    def connection_counts(self) -> dict[str, int]:
+        """Connections open now: ``held`` by a thread, ``pooled`` (given back, kept for the
+        next thread). Each is a copy of the schema, prepared statements and a page cache."""
+        with self._all_lock:
+            return {"held": len(self._all), "pooled": len(self._idle)}
+
     def close(self) -> None:
         """Close every thread's connection (at shutdown, after the threads have stopped); a
         check still running is interrupted first (writes stay refused)."""
