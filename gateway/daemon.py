@@ -121,6 +121,8 @@ class Daemon:
             s.manager.release_storage()
         self._running.add("housekeeping")
         self.housekeeper.start()
+        self._running.add("trimmer")
+        memory.start_trimmer()  # gives back what bursts freed, a few seconds after them
         diagnostics.mark_baseline()  # GATEWAY_TRACEMALLOC: growth is counted from here
         notify("READY=1\nSTATUS=running")
         interval = watchdog_interval()
@@ -147,6 +149,7 @@ class Daemon:
         return {"ok": True, **diagnostics.report(self.services.store.connection_counts(), top)}
 
     def _op_send(self, request: dict) -> dict:
+        memory.after_work()  # a burst of sends: what it freed goes back in a few seconds
         try:
             # The same rules as the web API and the form (messaging/requests.py).
             req = SendRequest.from_mapping(request, user=True, ignore=frozenset({"op"}))
@@ -229,6 +232,7 @@ class Daemon:
                 ("modems", manager.stop if manager is not None else _nothing),
                 # Last of the threads: the events of the modems' last work are recorded.
                 ("webhooks", s.webhooks.stop),
+                ("trimmer", memory.stop_trimmer),
             )
             if name in self._running
         ]

@@ -17,7 +17,9 @@ defaults are made for throughput on big machines.
   start (``GLIBC_TUNABLES``), so ``gateway run`` starts itself again with it
   (:func:`restart_with_tunables`), once, before anything else is loaded.
 - :func:`give_back` (``malloc_trim``): after a burst (an export, many logins) the free memory at
-  the top of each arena and in its free pages goes back to the system.
+  the top of each arena and in its free pages goes back to the system; :class:`Trimmer` does
+  it a few seconds after any work (:func:`after_work`: a web request, an inbound SMS, a sent
+  message), on a thread that otherwise sleeps on an event.
 
 Each is a no-op (returning False) where the C library is not glibc (musl hands memory back on
 its own).
@@ -120,3 +122,74 @@ def restart_with_tunables() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+TRIM_DELAY = 5.0  # seconds from the first work after a trim to the next trim
+
+
+class Trimmer:
+    """Gives the C heap's free memory back (:func:`give_back`) :data:`TRIM_DELAY` seconds
+    after work was done, at most once per that delay while the gateway is busy, and never
+    while it is idle: its thread waits on an event (no polling).
+
+    Measured with 8 modems after 0.3 of a day (bench/footprint.py --soak): 6.7 MiB free in
+    the heaps and 4.7 MiB of resident size given back by one trim at the end. A trim walks
+    the heaps' free blocks while holding their locks: ~1 ms here, hence not after every
+    request."""
+
+    def __init__(self, delay: float = TRIM_DELAY) -> None:
+        self.delay = delay
+        self._work = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.trims = 0  # trims done (for tests)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="memory-trim", daemon=True)
+        self._thread.start()
+
+    def touch(self) -> None:
+        """Work was done: trim within :attr:`delay` seconds."""
+        self._work.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._work.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        while True:
+            self._work.wait()
+            if self._stop.wait(self.delay):
+                return
+            self._work.clear()  # work from here on asks for the next trim
+            give_back()
+            self.trims += 1
+
+
+_trimmer: Trimmer | None = None
+
+
+def start_trimmer(delay: float = TRIM_DELAY) -> Trimmer:
+    """The daemon's :class:`Trimmer` (one per process), started."""
+    global _trimmer
+    if _trimmer is None:
+        _trimmer = Trimmer(delay)
+        _trimmer.start()
+    return _trimmer
+
+
+def stop_trimmer() -> None:
+    global _trimmer
+    trimmer, _trimmer = _trimmer, None
+    if trimmer is not None:
+        trimmer.stop()
+
+
+def after_work() -> None:
+    """Some work was done (a request served, an SMS stored or sent): the trimmer, when the
+    daemon runs one, gives the memory it freed back in a few seconds. Cheap: sets an event."""
+    trimmer = _trimmer
+    if trimmer is not None:
+        trimmer.touch()
