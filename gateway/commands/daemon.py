@@ -64,9 +64,6 @@ def _run(config, *, demo: bool) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..memory import restart_with_tunables
-
-    restart_with_tunables()  # first: glibc's per-thread caches off (read at exec only)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -77,9 +74,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import demo_config_path
-    from ..memory import restart_with_tunables
-
-    restart_with_tunables()  # first: glibc's per-thread caches off (read at exec only)
 
     path = demo_config_path()
     try:

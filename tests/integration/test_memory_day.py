@@ -23,7 +23,6 @@ from gateway.store.states import MessageStatus
 
 from .harness import SimProcess, poll, spawn_gateway
 
-pytestmark = pytest.mark.slow
 
 MODEMS = 8
 SENDS = 48
