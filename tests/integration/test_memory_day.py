@@ -14,15 +14,12 @@ import sqlite3
 import threading
 from pathlib import Path
 
-import pytest
-
 from gateway.control import request
 from gateway.memory import NO_TCACHE
 from gateway.store import Store
 from gateway.store.states import MessageStatus
 
 from .harness import SimProcess, poll, spawn_gateway
-
 
 MODEMS = 8
 SENDS = 48
