@@ -25,10 +25,11 @@ MODEMS = 8
 SENDS = 48
 TEXTS = 16
 CLIENTS = 3  # at once on the control socket
-# Threads that keep a connection while the gateway runs: the dispatcher, broadcasts, webhooks,
-# housekeeping, and one spare (a control request being answered). Before, each modem's sender
-# and event thread kept one too: 13 held once the modems were up, 21 with the pool after sends.
-HELD_AT_MOST = 6
+# Threads that keep a connection while the gateway runs: the dispatcher's router, and two spare
+# (a control request being answered, a thread between its work and giving it back). Before,
+# each modem's sender and event thread, the broadcasts', webhooks' and housekeeping threads kept
+# one: 13 held once the modems were up, 17 with the senders' after sends.
+HELD_AT_MOST = 3
 POOLED_AT_MOST = 4  # gateway/store/db.py IDLE_CONNECTIONS
 
 
