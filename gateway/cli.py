@@ -37,6 +37,7 @@ COMMANDS = {
     "demo": "gateway.commands.daemon",
     "send": "gateway.commands.ops",
     "modems": "gateway.commands.ops",
+    "memory": "gateway.commands.ops",
     "user": "gateway.commands.ops",
     "backup": "gateway.commands.ops",
     "restore": "gateway.commands.ops",

@@ -86,6 +86,7 @@ class Daemon:
                 "keyword": s.keywords.control,  # gateway keyword add|list|remove
                 **s.broadcasts.control_ops(),
             },
+            after_request=s.store.release_connection,
         )
         self._running.add("control")
         self.control.start()  # first: it refuses when another gateway runs on this data dir
@@ -123,6 +124,7 @@ class Daemon:
         self.housekeeper.start()
         self._running.add("trimmer")
         memory.start_trimmer()  # gives back what bursts freed, a few seconds after them
+        s.store.release_connection()  # the main thread only waits from here on
         diagnostics.mark_baseline()  # GATEWAY_TRACEMALLOC: growth is counted from here
         notify("READY=1\nSTATUS=running")
         interval = watchdog_interval()

@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .audiences import Audiences
 from .broadcasts import Broadcasts
@@ -134,8 +135,8 @@ class Store:
         that may not need it again for hours."""
         self.db.release()
 
-    def connection_counts(self) -> dict[str, int]:
-        """The store's SQLite connections: held by threads, and pooled."""
+    def connection_counts(self) -> dict[str, Any]:
+        """The store's SQLite connections: held by threads (and which), and pooled."""
         return self.db.connection_counts()
 
     def backup(self, target: str | Path) -> Path:
