@@ -563,6 +563,10 @@ class BroadcastService:
             except Exception:  # the feeder must survive a bad row; say so and go on
                 log.exception("broadcasts: a feeder pass failed; trying again shortly")
                 timeout = 5.0
+            if not self._any_active:
+                # No broadcast sending: the connection goes back to the store's pool until one
+                # is (while one sends, the feeder wakes for every message and keeps it).
+                self.store.release_connection()
             # Blocks until something happens on the bus (a message of a broadcast moved, a
             # broadcast changed) or the next timer; nothing is read while the gateway idles.
             while not self._stop.is_set():
