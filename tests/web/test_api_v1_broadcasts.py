@@ -206,6 +206,16 @@ def test_the_list_is_newest_first_in_keyset_pages(api: Api) -> None:
     )
 
 
+def test_an_id_in_other_digits_than_ascii_is_no_address(api: Api) -> None:
+    """Found by schemathesis: Werkzeug's int converter read "൧" (Malayalam one) as 1."""
+    people(api.agent)
+    api.agent.post("/api/v1/segments", {"name": "All", "conditions": []})
+    for url in ("/api/v1/segments/\u0d67", "/api/v1/profiles/\u0d67/messages"):
+        resp = api.agent.get(url)
+        assert resp.status_code == 404 and resp.json["error"]["code"] == "not_found"
+    assert api.agent.get("/api/v1/segments/1").status_code == 200
+
+
 # -- pause, resume, cancel --------------------------------------------------------------------
 
 
