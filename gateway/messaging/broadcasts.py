@@ -305,7 +305,7 @@ class BroadcastService:
         if request_key:
             known = self.store.broadcasts.by_request_key(request_key)
             if known is not None:
-                self._same_request(known, text, short_code, audience, name, at)
+                self._same_request(known, text, short_code, audience, name, at, timezone)
                 return {**self._created_reply(known), "created": False}
         body = self.check_body(text)
         if not short_code:
@@ -389,6 +389,7 @@ class BroadcastService:
         audience: Audience,
         name: str | None,
         at: str | datetime | None,
+        timezone: str | None,
     ) -> None:
         """IdempotencyConflict unless a request whose key is stored asks for what the stored
         broadcast is (a retry): never "created" for a broadcast that was not made."""
@@ -409,13 +410,27 @@ class BroadcastService:
             differs.append("audience")
         if (name or "").strip() and name.strip() != known["name"]:
             differs.append("name")
-        if (at in (None, "")) != (known["scheduled_for"] is None):
+        if not self._same_time(known, at, timezone):
             differs.append("time")
         if differs:
             raise IdempotencyConflict(
                 f"This idempotency key was already used for broadcast {known['id']} with "
                 f"another {' and '.join(differs)}; use a new key for a new broadcast."
             )
+
+    @staticmethod
+    def _same_time(known: Mapping[str, Any], at: str | datetime | None, zone: str | None) -> bool:
+        """Whether ``at`` (read in ``zone``, else the stored broadcast's zone, as create reads
+        it) is the stored broadcast's time ("now" only matches "now")."""
+        if at in (None, "") or known["scheduled_for"] is None:
+            return at in (None, "") and known["scheduled_for"] is None
+        try:
+            moment = at if isinstance(at, datetime) else _parse_at(str(at))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(zone or known["timezone"]))
+        except (SendRefused, zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return False
+        return parse(known["scheduled_for"]) == moment
 
     @staticmethod
     def _created_reply(b: Mapping[str, Any]) -> dict[str, Any]:

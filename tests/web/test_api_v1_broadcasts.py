@@ -132,6 +132,20 @@ def test_idempotency_key_retry_is_200_another_request_is_409(api: Api) -> None:
     assert len(c.get("/api/v1/broadcasts").json["data"]) == 1
 
 
+def test_idempotency_compares_the_time_it_was_asked_for(api: Api) -> None:
+    c = api.agent
+    people(c)
+    body = lincoln(at="2099-03-01T09:00", timezone="Europe/Berlin", idempotency_key="t-1")
+    first = c.post("/api/v1/broadcasts", body)
+    assert first.status_code == 201
+    # The same moment written with its offset is the same request.
+    same = c.post("/api/v1/broadcasts", {**body, "at": "2099-03-01T08:00:00Z"})
+    assert same.status_code == 200 and same.json["id"] == first.json["id"]
+    for other in ({**body, "at": "2099-03-01T10:00"}, {**body, "at": None}):
+        resp = c.post("/api/v1/broadcasts", other)
+        assert resp.status_code == 409 and "time" in resp.json["error"]["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
