@@ -297,6 +297,32 @@ def test_a_segment_is_saved_counted_listed_sampled_and_deleted(api: Api) -> None
     assert {"segment.save", "segment.delete"} <= set(actions)
 
 
+def test_a_segment_is_changed_field_by_field(api: Api) -> None:
+    c = api.agent
+    ids = people(c)
+    seg = c.post("/api/v1/segments", {"name": "Lincoln", "conditions": ["school = Lincoln"]}).json
+    other = c.post("/api/v1/segments", {"name": "Adams", "conditions": ["school = Adams"]}).json
+    renamed = c.patch(f"/api/v1/segments/{seg['id']}", {"name": "LINCOLN families"})
+    assert renamed.status_code == 200, renamed.json
+    assert (renamed.json["name"], renamed.json["count"]) == ("LINCOLN families", 3)
+    narrowed = c.patch(
+        f"/api/v1/segments/{seg['id']}", {"conditions": ["school = Lincoln", "subscribed = yes"]}
+    )
+    assert narrowed.json["count"] == 2 and narrowed.json["name"] == "LINCOLN families"
+    widened = c.patch(f"/api/v1/segments/{seg['id']}", {"match": "any"})
+    assert widened.json["count"] == 4 and len(widened.json["conditions"]) == 2
+    assert [p["id"] for p in widened.json["sample"]][:1] == [ids["Ann Lee"]]
+    # Its own name in another case is fine; another segment's name is not.
+    assert c.patch(f"/api/v1/segments/{seg['id']}", {"name": "lincoln families"}).status_code == 200
+    taken = c.patch(f"/api/v1/segments/{seg['id']}", {"name": "adams"})
+    assert taken.status_code == 409 and f"id {other['id']}" in taken.json["error"]["message"]
+    bad = c.patch(f"/api/v1/segments/{seg['id']}", {"conditions": ["school = A", "grade ~"]})
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "conditions[1]"
+    assert c.patch(f"/api/v1/segments/{seg['id']}", {"name": ""}).status_code == 422
+    assert c.patch("/api/v1/segments/999", {"name": "x"}).status_code == 404
+    assert c.get(f"/api/v1/segments/{seg['id']}").json["name"] == "lincoln families"
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field", "words"),
     [
@@ -358,17 +384,18 @@ ALL = [
     ("get", "/api/v1/segments"),
     ("post", "/api/v1/segments"),
     ("get", "/api/v1/segments/1"),
+    ("patch", "/api/v1/segments/1"),
     ("delete", "/api/v1/segments/1"),
 ]
 
 
 @pytest.mark.parametrize(("method", "url"), ALL)
 def test_no_token_or_a_revoked_one_is_401(api: Api, method: str, url: str) -> None:
-    resp = api.anon.request(method, url, {} if method == "post" else None)
+    resp = api.anon.request(method, url, {} if method in ("post", "patch") else None)
     assert resp.status_code == 401 and "Authorization: Bearer" in resp.json["error"]["message"]
     [row] = api.web.store.api_tokens.list("agent")
     api.web.store.api_tokens.revoke(row["id"], by="admin")
-    resp = api.agent.request(method, url, {} if method == "post" else None)
+    resp = api.agent.request(method, url, {} if method in ("post", "patch") else None)
     assert resp.status_code == 401 and "revoked" in resp.json["error"]["message"]
 
 
@@ -415,6 +442,8 @@ def tour(c: ApiClient) -> None:
     c.get("/api/v1/segments?x=1")
     c.get(f"/api/v1/segments/{seg['id']}")
     c.get("/api/v1/segments/999")
+    c.patch(f"/api/v1/segments/{seg['id']}", {"match": "any"})
+    c.patch(f"/api/v1/segments/{seg['id']}", {"match": "some"})
     b = c.post("/api/v1/broadcasts", lincoln(at=later(), idempotency_key="tour")).json
     c.post("/api/v1/broadcasts", lincoln(at=later(), idempotency_key="tour"))
     c.post("/api/v1/broadcasts", lincoln(text="other", idempotency_key="tour"))

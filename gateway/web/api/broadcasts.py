@@ -304,16 +304,20 @@ def _condition(raw: Any, at: str) -> Condition:
     )
 
 
-@bp.post("/segments")
-def create_segment():
-    data = json_object()
+def _segment_body(data: dict[str, Any], old: Any = None) -> tuple[str, Definition]:
+    """The name and definition of a create (every field) or a change (``old``: the fields
+    not given stay as they are); 422 naming the field or the condition at fault."""
     only_fields(data, SEGMENT_FIELDS)
-    name = _string(data, "name", required=True) or ""
-    if not name.strip():
+    before = Definition.from_json(old["definition"]) if old is not None else Definition()
+    name = _string(data, "name", required=old is None)
+    name = (old["name"] if name is None and old is not None else name or "").strip()
+    if not name:
         raise ApiError(422, "name is required: what to call the segment.", "name")
-    match = data.get("match", "all")
+    match = data.get("match", before.match)
     if match not in ("all", "any"):
         raise ApiError(422, "match must be all (every condition) or any (one of them).", "match")
+    if "conditions" not in data and old is not None:
+        return name, Definition(before.conditions, match)
     raw = data.get("conditions")
     if not isinstance(raw, list):
         raise ApiError(
@@ -331,10 +335,15 @@ def create_segment():
             conds.append(_condition(item, at))
         except AudienceError as exc:
             raise ApiError(422, f"{at}: {_sentence(str(exc))}", at) from None
+    return name, Definition(tuple(conds), match)
+
+
+def _save_segment(name: str, d: Definition, segment_id: int | None = None) -> int:
+    """Save it; 409 when another segment has the name (compared without case)."""
     store = services().store
     user = token_user().username
-    existing = store.audiences.segment_named(name.strip())
-    if existing is not None:
+    existing = store.audiences.segment_named(name)
+    if existing is not None and existing["id"] != segment_id:
         raise ApiError(
             409,
             f"A segment named {existing['name']!r} already exists (id {existing['id']}); "
@@ -343,12 +352,34 @@ def create_segment():
             code="duplicate",
         )
     try:
-        sid = store.audiences.save_segment(name, Definition(tuple(conds), match), user=user)
-    except AudienceError as exc:
-        status = 409 if store.audiences.segment_named(name.strip()) is not None else 422
+        sid = store.audiences.save_segment(name, d, segment_id=segment_id, user=user)
+    except AudienceError as exc:  # the name was taken in between
+        status = 409 if store.audiences.segment_named(name) is not None else 422
         raise ApiError(status, _sentence(str(exc)), exc.field) from None
-    store.audit.add("segment.save", actor=user, id=sid, name=name.strip())
+    store.audit.add("segment.save", actor=user, id=sid, name=name)
+    return sid
+
+
+@bp.post("/segments")
+def create_segment():
+    name, definition = _segment_body(json_object())
+    sid = _save_segment(name, definition)
     return jsonify(segment_json(segment_or_404(sid), sample=SAMPLE)), 201
+
+
+@bp.patch("/segments/<int:segment_id>")
+def update_segment(segment_id: int):
+    old = segment_or_404(segment_id)
+    try:
+        name, definition = _segment_body(json_object(), old)
+    except AudienceError:  # its stored conditions cannot be read: send new ones
+        raise ApiError(
+            422,
+            "This segment's saved conditions cannot be read; send new conditions.",
+            "conditions",
+        ) from None
+    _save_segment(name, definition, segment_id)
+    return jsonify(segment_json(segment_or_404(segment_id), sample=SAMPLE))
 
 
 @bp.delete("/segments/<int:segment_id>")

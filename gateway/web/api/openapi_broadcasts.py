@@ -278,6 +278,10 @@ SCHEMAS: dict[str, Schema] = {
     },
 }
 SCHEMAS["SegmentList"] = _list_of("Segment")
+SCHEMAS["SegmentChange"] = {
+    **{k: v for k, v in SCHEMAS["SegmentNew"].items() if k != "required"},
+    "description": "Only the fields given change.",
+}
 
 BROADCAST_ID = _path_id("id", "The broadcast's id.")
 SEGMENT_ID = _path_id("id", "The segment's id.")
@@ -377,6 +381,22 @@ PATHS: dict[str, dict[str, Schema]] = {
         },
     },
     "/segments/{id}": {
+        "patch": {
+            "tags": ["Broadcasts"],
+            "operationId": "updateSegment",
+            "summary": "Change a segment",
+            "description": "Only the fields given change (`conditions` replaces them all). "
+            "Broadcasts already made keep their recipients.",
+            "parameters": [SEGMENT_ID],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("SegmentChange")}},
+            },
+            "responses": {
+                "200": _json(_ref("Segment"), "Saved, with its count and sample."),
+                **_errors(*BODY_ERRORS, 404, 409),
+            },
+        },
         "get": {
             "tags": ["Broadcasts"],
             "operationId": "getSegment",
