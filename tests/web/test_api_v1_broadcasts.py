@@ -93,8 +93,13 @@ def test_a_broadcast_to_a_segment_or_a_list_by_name_or_id(api: Api) -> None:
         "Trip", [ids["Ann Lee"], ids["Dee Adams"], ids["Cy Opted"]]
     )
     assert added == 3
+    [listed] = c.get("/api/v1/lists").json["data"]
+    assert (listed["name"], listed["members"], listed["source"]) == ("Trip", 3, "Profiles table")
     trip = c.post("/api/v1/broadcasts", lincoln(audience={"list": "Trip"}))
     assert trip.status_code == 201 and (trip.json["recipients"], trip.json["skipped"]) == (2, 1)
+    by_id = c.post("/api/v1/broadcasts", lincoln(audience={"list": listed["id"]}))
+    assert by_id.status_code == 201 and by_id.json["audience"]["list"] == "Trip"
+    assert c.get("/api/v1/lists?x=1").status_code == 422
 
 
 def test_a_scheduled_broadcast_keeps_its_time(api: Api) -> None:
@@ -386,6 +391,7 @@ ALL = [
     ("get", "/api/v1/segments/1"),
     ("patch", "/api/v1/segments/1"),
     ("delete", "/api/v1/segments/1"),
+    ("get", "/api/v1/lists"),
 ]
 
 
@@ -440,6 +446,8 @@ def tour(c: ApiClient) -> None:
     c.post("/api/v1/segments", {"name": "x", "conditions": ["nonsense"]})
     c.get("/api/v1/segments")
     c.get("/api/v1/segments?x=1")
+    c.get("/api/v1/lists")
+    c.get("/api/v1/lists?x=1")
     c.get(f"/api/v1/segments/{seg['id']}")
     c.get("/api/v1/segments/999")
     c.patch(f"/api/v1/segments/{seg['id']}", {"match": "any"})

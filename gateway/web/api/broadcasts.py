@@ -1,6 +1,7 @@
-"""``/api/v1/broadcasts`` and ``/api/v1/segments``: create a broadcast (one text with merge
-fields to a segment, a list or conditions, now or at a set time), follow its counters, pause,
-resume or cancel it; list, read, create and delete segments with their count and a sample.
+"""``/api/v1/broadcasts``, ``/api/v1/segments`` and ``/api/v1/lists``: create a broadcast
+(one text with merge fields to a segment, a list or conditions, now or at a set time), follow
+its counters, pause, resume or cancel it; list, read, create, change and delete segments with
+their count and a sample; list the static lists (made in the web app) with their sizes.
 
 Thin over :class:`gateway.messaging.broadcasts.BroadcastService` and the store's audiences,
 as the web app's Broadcasts pages are: the same checks (text, merge fields, short code,
@@ -391,6 +392,27 @@ def delete_segment(segment_id: int):
     store.audiences.delete_segment(segment_id)
     store.audit.add("segment.delete", actor=token_user().username, id=segment_id, name=row["name"])
     return jsonify(body)
+
+
+# -- lists (read only: they are made in the web app, from a CSV file or the Profiles table) --
+
+
+@bp.get("/lists")
+def list_lists():
+    query_args(set())
+    return jsonify(
+        data=[
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "source": r["source"],
+                "members": int(r["members"]),
+                "created_by": r["created_by"],
+                "created_at": r["created_at"],
+            }
+            for r in services().store.audiences.lists()
+        ]
+    )
 
 
 add_broadcast_paths()

@@ -278,6 +278,20 @@ SCHEMAS: dict[str, Schema] = {
     },
 }
 SCHEMAS["SegmentList"] = _list_of("Segment")
+SCHEMAS["List"] = {
+    "type": "object",
+    "required": ["id", "name", "source", "members", "created_by", "created_at"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "source": {"type": "string", "description": "CSV upload or Profiles table."},
+        "members": COUNT,
+        "created_by": _nullable("string"),
+        "created_at": TIME,
+    },
+}
+SCHEMAS["ListList"] = _list_of("List")
 SCHEMAS["SegmentChange"] = {
     **{k: v for k, v in SCHEMAS["SegmentNew"].items() if k != "required"},
     "description": "Only the fields given change.",
@@ -379,6 +393,16 @@ PATHS: dict[str, dict[str, Schema]] = {
                 **_errors(*BODY_ERRORS, 409),
             },
         },
+    },
+    "/lists": {
+        "get": {
+            "tags": ["Broadcasts"],
+            "operationId": "listLists",
+            "summary": "Static lists with their sizes",
+            "description": "By name. Lists are made in the web app (a CSV file, or profiles "
+            'ticked in the Profiles table); a broadcast takes one as `{"list": NAME or ID}`.',
+            "responses": {"200": _json(_ref("ListList"), "Every list."), **_errors(422)},
+        }
     },
     "/segments/{id}": {
         "patch": {
