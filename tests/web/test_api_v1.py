@@ -530,6 +530,10 @@ def test_every_operation_answers_as_documented_in_success_and_error(api: Api) ->
     mine = api.web.store.api_tokens.list("agent")[0]["id"]
     c.delete(f"/api/v1/tokens/{mine}")
     c.get("/api/v1/me")  # revoked now: 401
+    from .test_api_v1_broadcasts import tour as tour_broadcasts  # (it imports this module)
+
+    tour_broadcasts(api.admin)
+    c.seen |= api.admin.seen
 
     for path, methods in DOC["paths"].items():
         for method in methods:
