@@ -37,7 +37,7 @@ from .base import (
     token_user,
 )
 from .openapi_broadcasts import add_broadcast_paths
-from .shapes import profile_json
+from .shapes import profiles_json
 
 CREATE_FIELDS = {
     "text",
@@ -266,7 +266,7 @@ def segment_json(row: Any, *, sample: int = 0) -> dict[str, Any]:
         count=preview.count,
     )
     if sample:
-        out["sample"] = [profile_json(p) for p in preview.sample]
+        out["sample"] = profiles_json(list(preview.sample))
     return out
 
 
