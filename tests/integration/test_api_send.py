@@ -1,14 +1,46 @@
 """A text sent through the REST API over the real daemon and the simulator: it reaches the
-handset, and its status (sent, then delivered) and its parts are visible through GET."""
+handset, its status (sent, then delivered) and its parts are visible through GET, and the
+status changes arrive at the short code's webhook, signed."""
 
 from __future__ import annotations
 
+import json
+
+from webhooks.receiver import Receiver
+
+from gateway.messaging.webhooks import verify
 from gateway.web.app import create_app
 
 from .harness import ALICE, NUM_A, SUPPORT, wait_until
 
 
 def test_a_text_sent_through_the_api_arrives_and_its_status_shows(gateway):
+    receiver = Receiver()
+    receiver.set("up")
+    try:
+        hook = gateway.services.webhooks.add(SUPPORT, receiver.url, ["status"], user="test")
+        _send_and_follow(gateway)
+        mid = gateway.store.db.value("SELECT MAX(id) FROM messages WHERE direction = 'out'")
+        receiver.wait_for(
+            lambda got: any(
+                json.loads(b)["type"] == "message.delivered"
+                and json.loads(b)["data"]["message_id"] == mid
+                for _, b in got
+            )
+        )
+        types: dict[str, str] = {}  # by event id: at least once, so a repeat counts once
+        for headers, body in receiver.got:
+            assert verify(hook.secret, headers["X-Gateway-Timestamp"], body,
+                          headers["X-Gateway-Signature"])  # fmt: skip
+            event = json.loads(body)
+            if event["data"]["message_id"] == mid:
+                types[event["id"]] = event["type"]
+        assert list(types.values()) == ["message.sent", "message.delivered"]
+    finally:
+        receiver.close()
+
+
+def _send_and_follow(gateway) -> None:
     gateway.store.users.add("clinic", "a-long-password", role="agent")
     secret = gateway.store.api_tokens.create("clinic", "bookings").secret
     client = create_app(gateway.services, TESTING=True).test_client()
