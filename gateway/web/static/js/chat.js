@@ -434,11 +434,8 @@
       if (this.profileId === null || this.sending) return;
       if (this.state && !this.state.chat_available) return;
       const text = this.textarea.value;
-      if (!text.trim()) {
-        this.showError("Type a message first.");
-        this.textarea.focus();
-        return;
-      }
+      // Send is off with its title saying why; Enter lands here too and adds no second message.
+      if (!text.trim()) return;
       const analysis = this.counter.analysis();
       if (analysis && analysis.too_long) return; // Send is off; the counter says why
 

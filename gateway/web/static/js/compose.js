@@ -108,11 +108,11 @@
       }
     });
     // Back/forward cache: a page restored after sending must be usable again.
+    // Every pageshow, not only from the cache: the browser may put back the text of a page
+    // loaded again after this script ran, and Send (off while the text is empty) must follow.
     window.addEventListener("pageshow", function (event) {
-      if (event.persisted && send) {
-        send.textContent = "Send Message";
-        syncSend();
-      }
+      if (event.persisted && send) send.textContent = "Send Message";
+      syncSend();
     });
   }
 
