@@ -428,6 +428,8 @@ def soak(
             time.sleep(0.05)
         time.sleep(5)  # the modems finish their start-up
         rss_start = proc_status(proc.pid)["VmRSS"] / 1024
+        data_dir = folder / "data"
+        memory_start = request(data_dir, "memory")  # where it is (gateway/diagnostics.py)
         peak = [rss_start]
 
         def sample() -> None:
@@ -444,7 +446,6 @@ def soak(
         ]
         for t in streams:
             t.start()
-        data_dir = folder / "data"
         numbers = [f"+1555200{i:04d}" for i in range(500)]
         started = time.monotonic()
         done = {k: 0 for k in day}
@@ -520,7 +521,13 @@ def soak(
         stop.set()
         time.sleep(5)  # streams closed, the daemon idle again
         end = proc_status(proc.pid)
+        memory_end = request(data_dir, "memory", top=40)
+        # What malloc_trim would give back now (a measure of the heaps' free pages).
+        memory_trimmed = request(data_dir, "memory", top=0, trim=True)
         return {
+            "memory_start": memory_start,
+            "memory_end": memory_end,
+            "memory_trimmed": memory_trimmed,
             "modems": modems,
             "day": done,
             "stream_events": events[0],
@@ -593,6 +600,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['rss_end_busy_mb']:.1f} MB | {r['rss_end_idle_mb']:.1f} MB | "
                 f"{r['vmhwm_mb']:.1f} MB | {r['threads']} |"
             )
+            for when in ("memory_start", "memory_end", "memory_trimmed"):
+                m = r.get(when) or {}
+                heap = m.get("c_heap") or {}
+                print(
+                    f"{when}: RSS {m.get('rss', 0) / 2**20:.1f} MiB, C heap in use "
+                    f"{heap.get('in_use', 0) / 2**20:.1f} MiB, free "
+                    f"{heap.get('free', 0) / 2**20:.1f} MiB, mapped "
+                    f"{heap.get('mapped', 0) / 2**20:.1f} MiB; SQLite "
+                    f"{(m.get('sqlite_heap') or 0) / 2**20:.1f} MiB; store connections "
+                    f"{m.get('store_connections')}; threads {m.get('thread_names')}"
+                )
+                resident = m.get("resident") or {}
+                print(
+                    "  resident: "
+                    + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in resident.items())
+                )
             if r["errors"]:
                 print("errors:", r["errors"])
             if r["refused_503"]:

@@ -37,6 +37,7 @@ COMMANDS = {
     "demo": "gateway.commands.daemon",
     "send": "gateway.commands.ops",
     "modems": "gateway.commands.ops",
+    "memory": "gateway.commands.ops",
     "user": "gateway.commands.ops",
     "backup": "gateway.commands.ops",
     "restore": "gateway.commands.ops",
@@ -47,6 +48,9 @@ COMMANDS = {
     "token": "gateway.commands.token",
     "webhook": "gateway.commands.webhook",
 }
+
+
+DAEMON_COMMANDS = ("run", "demo")  # the long-running ones: started with the allocator's settings
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -76,7 +80,14 @@ def _command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_command(args_list))
+    command = _command(args_list)
+    if argv is None and command in DAEMON_COMMANDS and not {"-h", "--help"} & set(args_list):
+        from .memory import restart_with_tunables
+
+        # First, before the command's module is imported (0.1 s): the daemon runs with
+        # glibc's per-thread caches off, a setting glibc reads at exec only (gateway/memory.py).
+        restart_with_tunables()
+    parser = build_parser(command)
     args = parser.parse_args(args_list)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -48,6 +48,9 @@ class _RequestHandler(socketserver.StreamRequestHandler):
         except Exception as exc:  # a bad request must not take the daemon down; log it
             log.exception("control request failed")
             reply = {"ok": False, "error": f"internal error: {exc!r}"}
+        finally:
+            if server.after_request is not None:
+                server.after_request()
         self.wfile.write(json.dumps(reply, ensure_ascii=False, default=str).encode() + b"\n")
 
 
@@ -75,9 +78,17 @@ class ControlSocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamSe
 
     daemon_threads = True
 
-    def __init__(self, data_dir: Path, handlers: dict[str, Handler]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        handlers: dict[str, Handler],
+        after_request: Callable[[], None] | None = None,
+    ) -> None:
         self.path = Path(data_dir) / SOCKET_NAME
         self.handlers = handlers
+        # Run on the request's thread once its handler is done (the daemon gives the thread's
+        # store connection back: each request has a thread of its own, which then ends).
+        self.after_request = after_request
         if self.path.exists():
             if is_running(data_dir):
                 raise ControlError(f"another gateway is already running on {self.path}")

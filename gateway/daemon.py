@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from . import diagnostics, memory
 from .config import Config
 from .control import ControlSocketServer
 from .housekeeping import Housekeeper
@@ -81,9 +82,11 @@ class Daemon:
                 "ping": self._op_ping,
                 "send": self._op_send,
                 "modems": self._op_modems,
+                "memory": self._op_memory,
                 "keyword": s.keywords.control,  # gateway keyword add|list|remove
                 **s.broadcasts.control_ops(),
             },
+            after_request=s.store.release_connection,
         )
         self._running.add("control")
         self.control.start()  # first: it refuses when another gateway runs on this data dir
@@ -119,6 +122,10 @@ class Daemon:
             s.manager.release_storage()
         self._running.add("housekeeping")
         self.housekeeper.start()
+        self._running.add("trimmer")
+        memory.start_trimmer()  # gives back what bursts freed, a few seconds after them
+        s.store.release_connection()  # the main thread only waits from here on
+        diagnostics.mark_baseline()  # GATEWAY_TRACEMALLOC: growth is counted from here
         notify("READY=1\nSTATUS=running")
         interval = watchdog_interval()
         if interval:
@@ -135,7 +142,16 @@ class Daemon:
     def _op_ping(self, request: dict) -> dict:
         return {"ok": True}
 
+    def _op_memory(self, request: dict) -> dict:
+        """Where the memory is (gateway/diagnostics.py); ``trim``: give the C heap's free
+        memory back first."""
+        if request.get("trim"):
+            memory.give_back()
+        top = int(request.get("top", 25))
+        return {"ok": True, **diagnostics.report(self.services.store.connection_counts(), top)}
+
     def _op_send(self, request: dict) -> dict:
+        memory.after_work()  # a burst of sends: what it freed goes back in a few seconds
         try:
             # The same rules as the web API and the form (messaging/requests.py).
             req = SendRequest.from_mapping(request, user=True, ignore=frozenset({"op"}))
@@ -218,6 +234,7 @@ class Daemon:
                 ("modems", manager.stop if manager is not None else _nothing),
                 # Last of the threads: the events of the modems' last work are recorded.
                 ("webhooks", s.webhooks.stop),
+                ("trimmer", memory.stop_trimmer),
             )
             if name in self._running
         ]

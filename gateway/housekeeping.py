@@ -66,6 +66,8 @@ class Housekeeper:
             except Exception:  # a failed chore is logged and retried later, never fatal
                 log.exception("housekeeping failed; trying again in a minute")
                 timeouts.append(60.0)
+            # Hours between chores: the connection goes back to the store's pool meanwhile.
+            self.store.release_connection()
             self._wake.wait(max(0.5, min(timeouts)))
             self._wake.clear()
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from . import memory
 from .config import Config, ModemConfig
 from .messaging.agent import AgentDesk
 from .messaging.broadcasts import BroadcastService
@@ -263,6 +264,7 @@ class ModemHooks:
             # A modem's threads use the store a moment per SMS and then wait for hours: their
             # connection goes back to the store's small pool (Store.release_connection).
             self.store.release_connection()
+            memory.after_work()
 
     def on_up(self, modem_id: str, modem: Modem) -> None:
         status = self.manager.status(modem_id)
@@ -281,11 +283,13 @@ class ModemHooks:
             model=ident.model if ident else None,
             firmware=ident.firmware if ident else None,
         )
+        self.store.release_connection()  # the modem's thread may not need it for hours
         # The dispatcher already knows: the manager's status change ran follow_state.
         self.events.publish("modem.up", id=modem_id)
 
     def on_down(self, modem_id: str, reason: str) -> None:
         self.store.modems.down(modem_id)
+        self.store.release_connection()
         self.events.publish("modem.down", id=modem_id, reason=reason)
 
     def on_status(self, status: ModemStatus) -> None:

@@ -38,9 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(config, *, demo: bool) -> int:
-    from .. import memory
+    from .. import diagnostics, memory
 
     memory.tune()  # before the daemon's threads exist: their arenas are made as they allocate
+    diagnostics.start_tracing()  # GATEWAY_TRACEMALLOC=N only: a debugging aid
     from ..daemon import Daemon, DaemonError
     from ..web.errors import WebServerError  # not the server: Flask loads after the modems
 

@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     modems.add_argument("--json", action="store_true", help="print JSON")
     modems.set_defaults(func=cmd_modems)
 
+    mem = sub.add_parser("memory", help="where the running daemon's memory is (JSON)")
+    _common(mem)
+    mem.add_argument("--trim", action="store_true", help="give free heap memory back first")
+    mem.add_argument("--top", type=int, default=25, help="lines of Python growth (traced)")
+    mem.set_defaults(func=cmd_memory)
+
     user = sub.add_parser("user", help="add users or change their passwords")
     verbs = user.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
@@ -108,6 +114,18 @@ def cmd_send(args: argparse.Namespace) -> int:
     except ControlError as exc:
         return _fail(str(exc))
     print(json.dumps(reply, ensure_ascii=False))
+    return 0 if reply.get("ok") else 1
+
+
+def cmd_memory(args: argparse.Namespace) -> int:
+    """The daemon's ``memory`` op (gateway/diagnostics.py) as JSON: resident size by kind, the
+    C heap, SQLite's heap, the store's connections, threads, and with GATEWAY_TRACEMALLOC set
+    in the daemon's environment the Python allocations that grew most."""
+    try:
+        reply = request(_data_dir(args), "memory", trim=args.trim, top=args.top)
+    except ControlError as exc:
+        return _fail(str(exc))
+    print(json.dumps(reply, ensure_ascii=False, indent=2))
     return 0 if reply.get("ok") else 1
 
 

@@ -49,7 +49,7 @@ from .events import EventBus
 from .outbound import PRIORITY_BULK, Outbox, expand_emoji
 from .profiles import CsvFileError
 from .profiles import _read_csv as read_csv  # the one reader of uploaded CSV files
-from .requests import SendRefused, check_text
+from .requests import IdempotencyConflict, SendRefused, check_text
 
 __all__ = ["TZ_FIELD", "BroadcastService", "SendRefused", "merge_fields"]
 
@@ -299,11 +299,13 @@ class BroadcastService:
         request_key: str | None = None,
     ) -> dict[str, Any]:
         """Check and commit a broadcast; its reply (id, recipients, skipped, scheduled_for,
-        state, and ``created``: False when ``request_key`` was already used, for the
-        broadcast made then). Raises SendRefused naming the field."""
+        state, and ``created``: False when ``request_key`` was already used for the same
+        request, for the broadcast made then). Raises SendRefused naming the field, and
+        IdempotencyConflict when ``request_key`` was used for another broadcast."""
         if request_key:
             known = self.store.broadcasts.by_request_key(request_key)
             if known is not None:
+                self._same_request(known, text, short_code, audience, name, at, timezone)
                 return {**self._created_reply(known), "created": False}
         body = self.check_body(text)
         if not short_code:
@@ -378,6 +380,57 @@ class BroadcastService:
         b = self.store.broadcasts.get(bid)
         assert b is not None
         return {**self._created_reply(b), "created": created}
+
+    def _same_request(
+        self,
+        known: Mapping[str, Any],
+        text: str,
+        short_code: str,
+        audience: Audience,
+        name: str | None,
+        at: str | datetime | None,
+        timezone: str | None,
+    ) -> None:
+        """IdempotencyConflict unless a request whose key is stored asks for what the stored
+        broadcast is (a retry): never "created" for a broadcast that was not made."""
+        differs = []
+        try:
+            body = expand_emoji(check_text(text) or "")
+        except SendRefused:
+            body = None
+        if body != known["body"]:
+            differs.append("text")
+        try:
+            code = self.outbox.short_code_for(short_code).code if short_code else None
+        except SendRefused:
+            code = None
+        if code != known["short_code"]:
+            differs.append("short code")
+        if json.loads(known["audience"]) != audience.description:
+            differs.append("audience")
+        if (name or "").strip() and name.strip() != known["name"]:
+            differs.append("name")
+        if not self._same_time(known, at, timezone):
+            differs.append("time")
+        if differs:
+            raise IdempotencyConflict(
+                f"This idempotency key was already used for broadcast {known['id']} with "
+                f"another {' and '.join(differs)}; use a new key for a new broadcast."
+            )
+
+    @staticmethod
+    def _same_time(known: Mapping[str, Any], at: str | datetime | None, zone: str | None) -> bool:
+        """Whether ``at`` (read in ``zone``, else the stored broadcast's zone, as create reads
+        it) is the stored broadcast's time ("now" only matches "now")."""
+        if at in (None, "") or known["scheduled_for"] is None:
+            return at in (None, "") and known["scheduled_for"] is None
+        try:
+            moment = at if isinstance(at, datetime) else _parse_at(str(at))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(zone or known["timezone"]))
+        except (SendRefused, zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return False
+        return parse(known["scheduled_for"]) == moment
 
     @staticmethod
     def _created_reply(b: Mapping[str, Any]) -> dict[str, Any]:
@@ -563,6 +616,10 @@ class BroadcastService:
             except Exception:  # the feeder must survive a bad row; say so and go on
                 log.exception("broadcasts: a feeder pass failed; trying again shortly")
                 timeout = 5.0
+            if not self._any_active:
+                # No broadcast sending: the connection goes back to the store's pool until one
+                # is (while one sends, the feeder wakes for every message and keeps it).
+                self.store.release_connection()
             # Blocks until something happens on the bus (a message of a broadcast moved, a
             # broadcast changed) or the next timer; nothing is read while the gateway idles.
             while not self._stop.is_set():

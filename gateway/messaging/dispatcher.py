@@ -699,6 +699,10 @@ class Dispatcher:
                 # woken when that one's PDU goes out instead (_send): woken now, it would take
                 # the interpreter from this thread between the answer and the next PDU.
                 if slot.jobs.empty():
+                    # Nothing more in hand: the connection goes back to the store's small pool
+                    # (eight senders each holding one were ~3 MiB of SQLite's heap for good);
+                    # the next message takes one from the pool.
+                    self.store.release_connection()
                     self.wake()
 
     def _give_back(self, slot: _Slot, message_id: int) -> None:

@@ -339,6 +339,9 @@ class WebhookService:
             except Exception:  # a store fault, a bug: logged, tried again, never the end
                 log.exception("webhook delivery pass failed; trying again in 30 s")
                 delay = 30.0
+            if delay is None or delay > 1.0:
+                # Nothing due soon: the connection goes back to the store's pool meanwhile.
+                self.store.release_connection()
             self._wake.wait(delay)
 
     def run_once(self) -> float | None:

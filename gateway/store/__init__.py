@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .audiences import Audiences
 from .broadcasts import Broadcasts
@@ -133,6 +134,10 @@ class Store:
         request): its connection goes back to a small pool instead of staying with a thread
         that may not need it again for hours."""
         self.db.release()
+
+    def connection_counts(self) -> dict[str, Any]:
+        """The store's SQLite connections: held by threads (and which), and pooled."""
+        return self.db.connection_counts()
 
     def backup(self, target: str | Path) -> Path:
         """A consistent copy of the store, taken while the gateway runs."""

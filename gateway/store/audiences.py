@@ -26,6 +26,8 @@ from .subscriptions import subscribed_sql
 from .times import iso, now
 
 SAMPLE_SIZE = 20
+MAX_FIELD_CHARS = 64  # a custom field's name, as a merge field takes it
+MAX_DAYS = 36_600  # "within N days": a century back is every date the store has
 
 
 class AudienceError(ValueError):
@@ -144,6 +146,14 @@ def checked(c: Condition) -> Condition:
     name = c.field
     if not name:
         raise AudienceError("conditions", "a condition needs a field")
+    if any(ch < " " or ch == "\x7f" for ch in name) or len(name) > MAX_FIELD_CHARS:
+        raise AudienceError(
+            "conditions",
+            f"{name[:40]!r} is not a field name (no control characters, at most"
+            f" {MAX_FIELD_CHARS} characters)",
+        )
+    if "\x00" in c.value:
+        raise AudienceError("conditions", f"{name}: the value holds a NUL character")
     ops = FIELDS.get(name, CUSTOM_OPS)
     if c.op not in ops:
         raise AudienceError(
@@ -156,8 +166,12 @@ def checked(c: Condition) -> Condition:
     if name == "subscribed" and c.value.lower() not in _YES | _NO:
         raise AudienceError("conditions", f"subscribed is yes or no, not {c.value!r}")
     if c.op in ("within", "not within"):
-        if not c.value.isdigit():
-            raise AudienceError("conditions", f"{name} {c.op}: a number of days, not {c.value!r}")
+        # ASCII digits only ("²".isdigit() is true) and a span a date can take.
+        if not (c.value.isascii() and c.value.isdigit()) or int(c.value) > MAX_DAYS:
+            raise AudienceError(
+                "conditions",
+                f"{name} {c.op}: a number of days from 0 to {MAX_DAYS}, not {c.value!r}",
+            )
     elif c.op in ("before", "after"):
         _when(name, c.value)
     return c

@@ -296,6 +296,17 @@ class Database:
         except sqlite3.Error as exc:
             log.warning("closing a store connection: %s", exc)
 
+    def connection_counts(self) -> dict[str, Any]:
+        """Connections open now: ``held`` by a thread, ``pooled`` (given back, kept for the
+        next thread), and ``held_by``: the names of the threads holding one. Each is a copy
+        of the schema, prepared statements and a page cache."""
+        with self._all_lock:
+            return {
+                "held": len(self._all),
+                "pooled": len(self._idle),
+                "held_by": sorted(t.name for t, _ in self._all),
+            }
+
     def close(self) -> None:
         """Close every thread's connection (at shutdown, after the threads have stopped); a
         check still running is interrupted first (writes stay refused)."""

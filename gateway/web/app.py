@@ -175,6 +175,8 @@ def create_app(services: Services, **overrides: object) -> Flask:
         services.store.release_connection()
         if request.endpoint in EXPORT_ENDPOINTS:
             memory.give_back()  # what the export's batches took goes back to the system
+        else:
+            memory.after_work()  # and what the pages took, a few seconds later
 
     @app.after_request
     def security_headers(response):

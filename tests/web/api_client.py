@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from gateway import __version__
+from gateway.web.api import routes  # noqa: F401  (every group adds its paths on import)
 from gateway.web.api.openapi import document
 
 DOC = document(__version__)

@@ -351,6 +351,21 @@ def test_profile_create_read_change_deactivate(api: Api) -> None:
     assert (back["status"], back["subscribed"]) == ("active", False)  # re-subscribing is apart
 
 
+def test_a_profile_shows_its_subscription_to_each_short_code(api: Api) -> None:
+    """Issue 11/12: a STOP to one short code shows in ``subscriptions`` (one page query for
+    the list), while ``subscribed``, the all-short-codes switch, stays on."""
+    store = api.web.store
+    one = store.profiles.add("+15551230091", "Stopped one")
+    other = store.profiles.add("+15551230092", "Subscribed")
+    store.subscriptions.set_one(one, "55123", False)
+    got = api.agent.get(f"/api/v1/profiles/{one}").json
+    assert got["subscribed"] is True
+    assert got["subscriptions"] == {"55123": False, "55999": True}
+    listed = {p["id"]: p["subscriptions"] for p in api.agent.get("/api/v1/profiles").json["data"]}
+    assert listed[one] == {"55123": False, "55999": True}
+    assert listed[other] == {"55123": True, "55999": True}
+
+
 def test_profile_duplicates_are_409_and_bad_fields_422(api: Api) -> None:
     api.agent.post("/api/v1/profiles", {"phone": PHONE})
     other = api.agent.post("/api/v1/profiles", {"phone": OTHER}).json
@@ -530,6 +545,10 @@ def test_every_operation_answers_as_documented_in_success_and_error(api: Api) ->
     mine = api.web.store.api_tokens.list("agent")[0]["id"]
     c.delete(f"/api/v1/tokens/{mine}")
     c.get("/api/v1/me")  # revoked now: 401
+    from .test_api_v1_broadcasts import tour as tour_broadcasts  # (it imports this module)
+
+    tour_broadcasts(api.admin)
+    c.seen |= api.admin.seen
 
     for path, methods in DOC["paths"].items():
         for method in methods:

@@ -44,6 +44,17 @@ def token_user() -> TokenUser:
     return user
 
 
+@bp.url_value_preprocessor
+def _ascii_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # Werkzeug's int converter takes any Unicode digit ("/profiles/൧" is profile 1); an id in
+    # this API is written in ASCII digits, as the document says, and anything else is no
+    # address here.
+    if values and not request.path.isascii():
+        raise ApiError(
+            404, "There is nothing at this address; see /api/v1/openapi.json for the API's paths."
+        )
+
+
 @bp.before_request
 def _authenticate() -> Any:
     if request.endpoint in PUBLIC:

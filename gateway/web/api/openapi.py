@@ -191,6 +191,7 @@ SCHEMAS: dict[str, Schema] = {
             "phone",
             "status",
             "subscribed",
+            "subscriptions",
             "custom",
             "created_at",
             "updated_at",
@@ -202,7 +203,16 @@ SCHEMAS: dict[str, Schema] = {
             "name": {"type": "string"},
             "phone": {"type": "string", "description": "E.164."},
             "status": {"type": "string", "enum": list(PROFILE_STATUSES)},
-            "subscribed": {"type": "boolean"},
+            "subscribed": {
+                "type": "boolean",
+                "description": "The all-short-codes switch (false after STOP ALL).",
+            },
+            "subscriptions": {
+                "type": "object",
+                "additionalProperties": {"type": "boolean"},
+                "description": "For each configured short code, whether the profile takes"
+                " texts from it (a STOP to one short code turns only that one off).",
+            },
             "custom": {"type": "object", "additionalProperties": {"type": "string"}},
             "created_at": TIME,
             "updated_at": TIME,

@@ -30,7 +30,7 @@ from .base import (
     query_args,
     token_user,
 )
-from .shapes import message_json, profile_json
+from .shapes import message_json, profile_json, profiles_json
 
 FIELDS = {"name", "phone", "status", "subscribed", "custom"}
 MAX_QUERY = 200
@@ -97,7 +97,7 @@ def list_profiles():
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify(
-        data=[profile_json(r) for r in rows],
+        data=profiles_json(rows),
         next=str(rows[-1]["id"]) if more and rows else None,
     )
 

@@ -4,7 +4,7 @@ OpenAPI document)."""
 
 from __future__ import annotations
 
-from . import account, docs, messages, profiles, status  # noqa: F401  (they add the routes)
+from . import account, broadcasts, docs, messages, profiles, status  # noqa: F401  (they add the routes)
 from .base import bp
 
 __all__ = ["bp"]

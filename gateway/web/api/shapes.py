@@ -8,6 +8,7 @@ from typing import Any
 
 from ...store.profiles import custom_fields
 from ...store.tokens import NewToken
+from ..context import services
 
 
 def part_json(p: sqlite3.Row) -> dict[str, Any]:
@@ -46,12 +47,29 @@ def message_json(m: sqlite3.Row, parts: list[sqlite3.Row]) -> dict[str, Any]:
 
 
 def profile_json(p: sqlite3.Row) -> dict[str, Any]:
+    """One profile (see :func:`profiles_json` for a page of them)."""
+    return profiles_json([p])[0]
+
+
+def profiles_json(rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    """Profiles with ``subscriptions``: for each configured short code whether the profile may
+    get texts from it by the store's one rule (``subscribed`` is the all-short-codes switch);
+    one query for the page's exceptions."""
+    ctx = services()
+    codes = [sc.code for sc in ctx.config.short_codes]
+    own = ctx.store.subscriptions.differing([int(r["id"]) for r in rows]) if rows else {}
+    return [_profile(p, codes, own.get(int(p["id"]), {})) for p in rows]
+
+
+def _profile(p: sqlite3.Row, codes: list[str], own: dict[str, bool]) -> dict[str, Any]:
+    everywhere = bool(p["subscribed"])
     return {
         "id": p["id"],
         "name": p["name"],
         "phone": p["phone"],
         "status": p["status"],
-        "subscribed": bool(p["subscribed"]),
+        "subscribed": everywhere,
+        "subscriptions": {code: own.get(code, everywhere) for code in codes},
         "custom": {str(k): str(v) for k, v in custom_fields(p).items()},
         "created_at": p["created_at"],
         "updated_at": p["updated_at"],

@@ -291,14 +291,17 @@
       this.syncSend();
     }
 
-    /** Send is off while chat is unavailable (the notice says why), while sending, and while the
-     *  counter says the text is too long (its own warning is the one message about it). */
+    /** Send is off while chat is unavailable (the notice says why), while sending, while the
+     *  text is empty, and while the counter says the text is too long (its own warning is the
+     *  one message about it). */
     syncSend() {
       const off = Boolean(this.unavailable);
       const analysis = this.counter.analysis();
       const tooLong = Boolean(analysis && analysis.too_long);
-      this.sendButton.disabled = off || this.sending || tooLong;
+      const empty = !this.textarea.value.trim();
+      this.sendButton.disabled = off || this.sending || tooLong || empty;
       if (tooLong) this.sendButton.title = "Shorten the message to send it: see the count.";
+      else if (empty && !off) this.sendButton.title = "Write the message to send it.";
       else this.sendButton.removeAttribute("title");
     }
 
@@ -431,11 +434,8 @@
       if (this.profileId === null || this.sending) return;
       if (this.state && !this.state.chat_available) return;
       const text = this.textarea.value;
-      if (!text.trim()) {
-        this.showError("Type a message first.");
-        this.textarea.focus();
-        return;
-      }
+      // Send is off with its title saying why; Enter lands here too and adds no second message.
+      if (!text.trim()) return;
       const analysis = this.counter.analysis();
       if (analysis && analysis.too_long) return; // Send is off; the counter says why
 

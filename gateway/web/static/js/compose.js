@@ -7,7 +7,8 @@
  *     once the emoji catalog is loaded the counter counts :name: as the emoji the server sends;
  *   - EmojiPicker.attach([data-emoji-button], textarea, {catalogUrl}) (which also turns a typed
  *     :name: into its emoji);
- *   - Send is disabled while the counter says the text is too long or cannot be sent (its
+ *   - Send is disabled while the text is empty (or only spaces), while the counter says the
+ *     text is too long or cannot be sent (its
  *     own warning is the one message about it: a server refusal of the same text is hidden), or
  *     when the server marked the button data-blocked (the profile cannot be texted; the page
  *     says why once, and the button points at it with aria-describedby);
@@ -68,7 +69,8 @@
       const unsendable = Boolean(
         counter && output && (output.dataset.error === "true" || (result && result.too_long))
       );
-      send.disabled = send.hasAttribute("data-blocked") || unsendable;
+      const empty = !textarea.value.trim();
+      send.disabled = send.hasAttribute("data-blocked") || unsendable || empty;
       if (unsendable) {
         send.setAttribute("aria-describedby", output.id);
         send.title = "Shorten the message to send it: see the count.";
@@ -76,7 +78,8 @@
       } else if (!send.hasAttribute("data-blocked")) {
         if (sendDescribedBy) send.setAttribute("aria-describedby", sendDescribedBy);
         else send.removeAttribute("aria-describedby");
-        send.removeAttribute("title");
+        if (empty) send.title = "Write the message to send it.";
+        else send.removeAttribute("title");
       }
     }
     textarea.addEventListener("input", function () {
@@ -105,11 +108,11 @@
       }
     });
     // Back/forward cache: a page restored after sending must be usable again.
+    // Every pageshow, not only from the cache: the browser may put back the text of a page
+    // loaded again after this script ran, and Send (off while the text is empty) must follow.
     window.addEventListener("pageshow", function (event) {
-      if (event.persisted && send) {
-        send.textContent = "Send Message";
-        syncSend();
-      }
+      if (event.persisted && send) send.textContent = "Send Message";
+      syncSend();
     });
   }
 

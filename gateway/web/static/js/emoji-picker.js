@@ -209,6 +209,33 @@
       visible = Array.from(list.querySelectorAll(".emoji-picker-group:not([hidden]) [role=option]:not([hidden])"));
       message.textContent = searching ? (visible.length ? `${visible.length} found` : "No emoji found") : "";
       setActive(visible.length ? 0 : -1, false);
+      fitRows();
+    }
+
+    /** The list shows whole rows: it ends at the bottom of the last row that fits, so no row
+     *  is cut in half just above the hint line (a new user read that as the hint covering the
+     *  last row). The few pixels left over go between the list and the hint. */
+    function fitRows() {
+      list.style.flex = "";
+      list.style.height = "";
+      if (!isOpen()) return;
+      const room = list.clientHeight;
+      if (list.scrollHeight <= room) return; // all of it shows: nothing is cut
+      // Offsets in the list's content (as if scrolled to the top), so a scrolled list fits too.
+      const origin = list.getBoundingClientRect().top + list.clientTop - list.scrollTop;
+      let fit = 0;
+      scan: for (const group of list.querySelectorAll(".emoji-picker-group:not([hidden])")) {
+        for (const option of group.querySelectorAll("[role=option]:not([hidden])")) {
+          const r = option.getBoundingClientRect();
+          if (r.top - origin >= room) break scan;
+          if (r.bottom - origin <= room) fit = r.bottom - origin;
+        }
+      }
+      if (fit > 0 && fit < room) {
+        // Not rounded: a pixel more would show the top of the next row, a pixel less cut this.
+        list.style.flex = "0 0 auto";
+        list.style.height = `${fit}px`;
+      }
     }
 
     function setActive(index, scroll) {
@@ -276,6 +303,7 @@
       dialog.classList.toggle("emoji-picker--sheet", Boolean(narrow));
       if (narrow) {
         dialog.style.left = dialog.style.top = "";
+        fitRows();
         return;
       }
       const margin = 8;
@@ -287,6 +315,7 @@
       const top = below + h <= global.innerHeight - margin || b.top - h - 4 < margin ? below : b.top - h - 4;
       dialog.style.left = `${Math.max(margin, left)}px`;
       dialog.style.top = `${Math.max(margin, top)}px`;
+      fitRows();
     }
 
     function open() {
