@@ -118,7 +118,8 @@ def sim_child(modems: int, latency: float) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     base = tempfile.mkdtemp(prefix="sendsim-sim-")
     try:
-        with Network(base, seed=1, status_report_delay=0) as net:
+        # The peers text made-up numbers: the network gives each a handset.
+        with Network(base, seed=1, status_report_delay=0, auto_handsets=True) as net:
             for _ in range(modems):
                 m = net.add_modem(family="generic", send_latency=latency, boot_time=0)
                 index[id(m)] = len(index)

@@ -319,6 +319,19 @@ class ModemHooks:
 # -- the simulator ----------------------------------------------------------------------------
 
 
+def _route_short_codes(config: Config, network: Network) -> None:
+    """A handset texting a short code (``55123``) reaches its default modem (else its first),
+    as an operator routes a short code to the SIM behind it, when that modem is simulated."""
+    for sc in config.short_codes:
+        wanted = config.modem(sc.default_modem or sc.modems[0])
+        for sim_modem in network.modems:
+            if (wanted.imei and sim_modem.imei == wanted.imei) or (
+                wanted.iccid and sim_modem.iccid.rstrip("F") == wanted.iccid
+            ):
+                network.serve_number(sc.code, sim_modem)
+                break
+
+
 def _simulator(config: Config) -> Simulator:
     # Imported here: a gateway without a simulator does not load its 3.6k lines.
     from .sim import ControlServer as SimServer
@@ -333,6 +346,7 @@ def _simulator(config: Config) -> Simulator:
         sim.dir or config.data_dir / "sim",  # the loader's default, for a config made in code
         seed=sim.seed,
         status_report_delay=DEFAULT_REPORT_DELAY if delay is None else delay,
+        auto_handsets=sim.auto_handsets,
     )
     try:
         for m in sim.modems:
@@ -347,6 +361,7 @@ def _simulator(config: Config) -> Simulator:
             )
         for h in sim.handsets:
             network.add_handset(h.number)
+        _route_short_codes(config, network)
         control = SimControl(network)
         server = None
         if sim.control_port is not None:

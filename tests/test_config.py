@@ -107,7 +107,9 @@ def test_demo_loads() -> None:
     assert any(p.opted_out for p in demo.profiles)
     assert any(p.status == "inactive" for p in demo.profiles)
     assert all("school" in p.custom for p in demo.profiles)
-    assert 4 <= len(sim.handsets) <= 5
+    # The simulator invents no phones in the demo: every profile has its own handset.
+    assert not sim.auto_handsets
+    assert {h.number for h in sim.handsets} == {p.phone for p in demo.profiles}
 
 
 def test_demo_data_dir_override_moves_derived_paths(tmp_path: Path) -> None:
@@ -474,7 +476,7 @@ def test_check_command_ok() -> None:
     assert code == 0
     assert out.startswith(f"{DEMO}: OK\n")
     assert "modems: 3" in out and "55123 Support: support-a, support-b" in out
-    assert "simulator: 3 modems, 5 handsets" in out
+    assert "simulator: 3 modems, 10 handsets" in out
 
 
 def test_check_command_errors(tmp_path: Path) -> None:

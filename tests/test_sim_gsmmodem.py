@@ -58,3 +58,25 @@ def test_gsmmodem_sends_and_receives(tmp_path, family):
             modem.close()
     [sms] = received
     assert (sms.number, sms.text) == ("+15551230001", "hello to gsmmodem")
+
+
+def test_gsmmodem_sees_a_text_to_a_number_nobody_has_fail(tmp_path):
+    """The network invents no phone for the number: GsmModem's send is accepted (a TP-MR) and
+    its delivery report, read by GsmModem's own decoder, says failed with TP-Status 0x43."""
+    reports: list = []
+    with Network(tmp_path, seed=1, status_report_delay=0.2) as net:
+        m = net.add_modem(family="generic", number="+15550000001", boot_time=0)
+        modem = gsmmodem.GsmModem(
+            m.port, 115200, smsStatusReportCallback=reports.append, requestDelivery=True
+        )
+        modem.connect()
+        try:
+            sent = modem.sendSms(
+                "+15559870000", "anyone there?", waitForDeliveryReport=True, deliveryTimeout=10
+            )
+        finally:
+            modem.close()
+        assert net.handsets == []
+    assert sent.reference == m.sent[-1].reference
+    assert sent.status == gsmmodem.SentSms.FAILED
+    assert sent.report.deliveryStatus == 0x43

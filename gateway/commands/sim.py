@@ -52,6 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--command-latency", type=float, default=0.0, metavar="S")
     p.add_argument("--send-latency", type=float, default=0.0, metavar="S")
     p.add_argument(
+        "--auto-handsets",
+        action="store_true",
+        help="a text to a number no handset has creates one (default: it fails with a "
+        "'not obtainable' status report, as on a real network)",
+    )
+    p.add_argument(
         "--report-delay",
         type=_report_delay,
         default=DEFAULT_REPORT_DELAY,
@@ -96,7 +102,12 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: stop.set())
     base = args.dir or tempfile.mkdtemp(prefix="gateway-sim-")
     try:
-        with Network(base, seed=args.seed, status_report_delay=args.report_delay) as net:
+        with Network(
+            base,
+            seed=args.seed,
+            status_report_delay=args.report_delay,
+            auto_handsets=args.auto_handsets,
+        ) as net:
             options = {
                 "command_latency": args.command_latency,
                 "send_latency": args.send_latency,

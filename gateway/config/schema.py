@@ -315,6 +315,9 @@ class SimulatorConfig:
     seed: int = setting(integer(), 1)
     # Seconds from a delivery to its status report; None: 1-3 s at random, as on real networks.
     status_report_delay: float | None = setting(optional(decimal(0)), None)
+    # True: a text to a number no handset has creates a handset for it (load tests). False: it
+    # fails as on a real network, with a "not obtainable" status report.
+    auto_handsets: bool = setting(boolean, False)
     modems: tuple[SimModemConfig, ...] = setting(list_of(section(SimModemConfig)), ())
     handsets: tuple[SimHandsetConfig, ...] = setting(list_of(section(SimHandsetConfig)), ())
 

@@ -18,6 +18,25 @@ log = logging.getLogger(__name__)
 MATCH_WINDOW = timedelta(days=3)
 
 
+# What a failed report means for the person who sent the text, for the TP-Status values a
+# network really gives (TS 23.040 §9.2.3.15 has the codes; these say what to do about them).
+_FAILURE_REASONS = {
+    0x41: "the phone cannot receive this kind of message",
+    0x42: "the recipient's phone refused it",
+    0x43: "the number does not exist or is not in service; check the number",
+    0x46: "the phone could not be reached before the message expired",
+    0x48: "the operator deleted it",
+}
+
+
+def failure_reason(status: int) -> str:
+    """The error a failed message shows for a report with this TP-Status: what happened in
+    words a user can act on, then the report's own code and TS 23.040 meaning."""
+    _category, meaning = status_meaning(status)
+    why = _FAILURE_REASONS.get(status, meaning)
+    return f"the network could not deliver it: {why} (status report 0x{status:02X}, {meaning})"
+
+
 def report_meaning(status: int) -> tuple[str, str]:
     """(category, meaning) of a status report's TP-ST value, for people: category is delivered,
     pending or failed; meaning is TS 23.040's words for it."""
@@ -41,8 +60,10 @@ def apply_status_report(
             MATCH_WINDOW,
         )
         return None
+    # 0x40 and above: the service centre has given up (TS 23.040 §9.2.3.15).
+    reason = failure_reason(report.status) if report.status >= 0x40 else None
     message_id, status = store.messages.part_report(
-        part["id"], report.status, report.status_category
+        part["id"], report.status, report.status_category, reason
     )
     msg = store.messages.get(message_id)
     data = {

@@ -24,7 +24,9 @@ Python API::
         m.port        # the by-id symlink (follows the pty across unplugs and resets)
         m.device      # the /dev/pts/N it points at now (None while unplugged)
         m.imei, m.iccid, m.imsi, m.number, m.family
-        h = net.add_handset("+15551230001")
+        net.serve_number("55123", m)                 # a short code routed to this modem
+        h = net.add_handset("+15551230001")           # auto_handsets=False (default): only
+                                                       # numbers added here exist
         h.send(to="+15550000001", text="hello")       # -> the PDUs, in delivery order
         h.inbox                                        # [InboxMessage(sender, text, time, parts)]
         h.wait_for_message(timeout=5.0, predicate=None)  # next one not returned before
@@ -48,6 +50,7 @@ from gateway.sim.control import ControlServer, SimControl
 from gateway.sim.errors import (
     DuplicateNumber,
     FaultError,
+    NoSuchNumber,
     PortError,
     SimError,
     UnknownHandset,
@@ -67,6 +70,7 @@ __all__ = [
     "Handset",
     "InboxMessage",
     "Network",
+    "NoSuchNumber",
     "PortError",
     "SimControl",
     "SimError",

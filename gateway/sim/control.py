@@ -4,7 +4,8 @@ app's Phones page call, and the same as JSON over HTTP on loopback (:class:`Cont
 HTTP routes (JSON in and out; errors are ``{"error": "..."}`` with 400, 403, 404 or 415):
 
 =======  ==============================  ====================================================
-GET      /modems                         [{port, imei, iccid, number, family, ...}]
+GET      /modems                         [{port, imei, iccid, number, family, serves, ...}]
+                                        (serves: the short codes routed to it)
 GET      /modems/IMEI                    one modem
 GET      /modems/IMEI/stored             its storage
 POST     /modems/IMEI/fault              {"kind", "when"?, params...}: inject a fault now,
@@ -13,7 +14,9 @@ DELETE   /modems/IMEI/fault[?kind=K]     clear one fault (or all)
 POST     /modems/IMEI/replug             plug it back in
 GET      /handsets                       [{number, ...}]
 POST     /handsets                       {"number"}: add a handset
-POST     /handsets/NUMBER/send           {"to", "text"}: the handset texts
+POST     /handsets/NUMBER/send           {"to", "text"}: the handset texts; 400
+                                        "not delivered: no such number TO" when no
+                                        modem or handset has or serves TO
 GET      /handsets/NUMBER/inbox          [{sender, text, time, parts}]
 =======  ==============================  ====================================================
 
@@ -64,10 +67,14 @@ class SimControl:
         self.network = network
 
     def modems(self) -> list[dict[str, Any]]:
-        return [m.summary() for m in self.network.modems]
+        return [self._summary(m) for m in self.network.modems]
 
     def modem(self, imei: str) -> dict[str, Any]:
-        return self.network.modem(imei).summary()
+        return self._summary(self.network.modem(imei))
+
+    def _summary(self, modem: Any) -> dict[str, Any]:
+        """A modem's summary with the other numbers (short codes) routed to it."""
+        return {**modem.summary(), "serves": self.network.served_numbers(modem)}
 
     def add_modem(self, **options: Any) -> dict[str, Any]:
         return self.network.add_modem(**options).summary()
@@ -97,7 +104,8 @@ class SimControl:
         return self.network.add_handset(number).summary()
 
     def send(self, number: str, to: str, text: str) -> dict[str, Any]:
-        """The handset ``number`` texts ``to``; returns how many PDUs went out."""
+        """The handset ``number`` texts ``to``; returns how many PDUs went out. NoSuchNumber
+        (400 over HTTP, "not delivered: no such number ...") when nobody has or serves ``to``."""
         if not isinstance(to, str) or not to:
             raise BadRequest('"to" must be a phone number')
         if not isinstance(text, str):

@@ -23,6 +23,15 @@ class UnknownHandset(SimError, LookupError):
         super().__init__(f"no virtual handset with number {number!r}")
 
 
+class NoSuchNumber(SimError, LookupError):
+    """A handset texted a number no modem or handset on the network has or serves: the network
+    refuses it (the phone shows "not sent"), it is not carried anywhere."""
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+        super().__init__(f"not delivered: no such number {number}")
+
+
 class FaultError(SimError, ValueError):
     """A fault kind or one of its parameters is not valid."""
 

@@ -73,7 +73,8 @@ class Handset:
     def send(self, to: str, text: str, *, reorder: bool | None = None) -> list[str]:
         """Text ``to`` (a modem or another handset). Returns the SMS-DELIVER PDUs in the order
         the network hands them over (a long text may arrive out of order; ``reorder`` forces it
-        one way or the other, None lets the seeded network decide)."""
+        one way or the other, None lets the seeded network decide). NoSuchNumber when no modem
+        or handset has or serves ``to``: the network refuses it, as a phone shows "not sent"."""
         return self.network.send_from_handset(self.number, to, text, reorder=reorder)
 
     @property

@@ -19,7 +19,7 @@ from typing import Any
 from gateway.modem import pdu as codec
 from gateway.modem.errors import CodecError
 from gateway.sim.clock import NetworkClock
-from gateway.sim.errors import DuplicateNumber, UnknownHandset, UnknownModem
+from gateway.sim.errors import DuplicateNumber, NoSuchNumber, UnknownHandset, UnknownModem
 from gateway.sim.families import family as family_profile
 from gateway.sim.handset import Handset, ReportDelay, check_report_delay
 from gateway.sim.identity import make_iccid, make_imei, make_imsi
@@ -30,9 +30,17 @@ log = logging.getLogger(__name__)
 
 BALANCE_CODES = {"*100#", "*101#", "*123#", "*124#"}
 NUMBER_CODES = {"*111#", "*#100#", "*135#"}
+# TP-Status values (3GPP TS 23.040 §9.2.3.15). 0x40-0x5F are permanent errors: the service
+# centre makes no more attempts. A number no subscriber has is "not obtainable" (0x43), the code
+# for a destination that cannot be reached at all (the Symbian TSmsStatus and Windows RIL tables
+# of the same spec name it ESmsPermErrorNotObtainable / RIL_MSGDLVSTATUS_NOTOBTAINABLE); 0x41
+# "incompatible destination" is for a recipient that cannot take this kind of message.
 STATUS_DELIVERED = 0x00
-STATUS_NOT_OBTAINABLE = 0x43
 STATUS_INCOMPATIBLE = 0x41
+STATUS_NOT_OBTAINABLE = 0x43
+# Fewer digits than this is a short code (3-8 digits in the countries that have them), never a
+# subscriber's number: ``auto_handsets`` does not invent a phone for it.
+MIN_SUBSCRIBER_DIGITS = 9
 # Seconds from delivery to the status report reaching the sender: on real networks one to a few
 # seconds (the SMSC hears back from the recipient's MSC, then submits the report).
 DEFAULT_REPORT_DELAY = (1.0, 3.0)
@@ -49,8 +57,12 @@ class Network:
     ``base_dir/by-id/`` holds one stable symlink per modem. ``seed`` makes identities,
     TP-MRs, concatenation references, out-of-order delivery and faults reproducible.
     ``reorder_probability`` is the chance a multipart text from a handset arrives shuffled.
-    ``auto_handsets``: a message to an unknown number creates a handset for it (otherwise it
-    fails with status "not obtainable").
+    ``auto_handsets``: a message to an unknown subscriber number (9 digits or more) creates a
+    handset for it. Off (the default), the network behaves like a real one: a submit to a
+    number nobody has is accepted (+CMGS with its TP-MR) and its status report, when asked
+    for, says "not obtainable" (0x43, a permanent error); a handset texting such a number is
+    refused with :class:`NoSuchNumber`. A short code is never invented: it reaches a modem
+    that serves it (:meth:`serve_number`) or nothing.
     ``status_report_delay``: seconds from delivery to the status report, fixed or drawn from a
     (shortest, longest) range; a handset may have its own (:meth:`Handset.set_report_delay`).
     0 gives the report at once; a modem with the ``instant_reports`` fault gets its reports
@@ -67,7 +79,7 @@ class Network:
         smsc: str = "+10000000000",
         clock_start: datetime | None = None,
         reorder_probability: float = 0.5,
-        auto_handsets: bool = True,
+        auto_handsets: bool = False,
         status_report_delay: ReportDelay = DEFAULT_REPORT_DELAY,
     ) -> None:
         self.base_dir = Path(base_dir)
@@ -86,7 +98,8 @@ class Network:
         self._modems: list[SimModem] = []
         self._handsets: list[Handset] = []
         self._by_number: dict[str, SimModem | Handset] = {}
-        self.traffic: list[dict[str, Any]] = []  # every message the network carried, for tests
+        # Every message the network carried (and each it refused: kind "refused"), for tests.
+        self.traffic: list[dict[str, Any]] = []
         self._closed = False
         # Status reports on their way back: (due, seq, deliver), run by one timer thread.
         self._pending: list[tuple[float, int, Callable[[], None]]] = []
@@ -226,6 +239,26 @@ class Network:
             self._by_number[number_key(number)] = handset
             return handset
 
+    def serve_number(self, number: str, modem: SimModem) -> None:
+        """Route texts to ``number`` (a short code, or a second number) to ``modem`` as well, as
+        an operator routes a short code to the SIM behind it. The sender sees ``number`` as the
+        recipient; the modem receives them like texts to its own number."""
+        with self._lock:
+            found = self._by_number.get(number_key(number))
+            if found is modem:
+                return
+            if found is not None:
+                raise DuplicateNumber(f"number {number} is already on the network")
+            if modem not in self._modems:
+                raise UnknownModem(modem.imei)
+            self._by_number[number_key(number)] = modem
+
+    def served_numbers(self, modem: SimModem) -> list[str]:
+        """The numbers that reach ``modem`` besides its own (see :meth:`serve_number`)."""
+        own = number_key(modem.number)
+        with self._lock:
+            return sorted(k for k, v in self._by_number.items() if v is modem and k != own)
+
     @property
     def modems(self) -> list[SimModem]:
         with self._lock:
@@ -254,8 +287,14 @@ class Network:
 
     def _destination(self, number: str) -> SimModem | Handset | None:
         with self._lock:
-            found = self._by_number.get(number_key(number))
-            if found is None and self.auto_handsets and number_key(number).isdigit():
+            key = number_key(number)
+            found = self._by_number.get(key)
+            if (
+                found is None
+                and self.auto_handsets
+                and key.isdigit()
+                and len(key) >= MIN_SUBSCRIBER_DIGITS
+            ):
                 found = self.add_handset(number)
             return found
 
@@ -269,15 +308,18 @@ class Network:
     def send_from_handset(
         self, sender: str, to: str, text: str, *, reorder: bool | None = None
     ) -> list[str]:
-        """Carry a handset's text to ``to``; returns the SMS-DELIVER PDUs in delivery order."""
+        """Carry a handset's text to ``to``; returns the SMS-DELIVER PDUs in delivery order.
+        :class:`NoSuchNumber` when no modem or handset has (or serves) that number: the phone
+        shows "not sent", nothing is carried."""
         dest = self._destination(to)
+        if dest is None:
+            self._record(kind="refused", sender=sender, to=to, text=text)
+            raise NoSuchNumber(to)
         now = self.clock.now()
         self._record(kind="text", sender=sender, to=to, text=text)
         if isinstance(dest, Handset):
             dest.receive_text(sender, text, now)
             return []
-        if dest is None:
-            raise UnknownHandset(to)
         with self._lock:
             reference = self._rng.randrange(256)
             pdus = codec.encode_deliver(
@@ -339,12 +381,12 @@ class Network:
 
         dest = self._destination(to)
 
-        def report() -> None:
+        def report(status: int = STATUS_DELIVERED) -> None:
             if srr:
                 sr = codec.encode_status_report(
                     to,
                     mr,
-                    STATUS_DELIVERED,
+                    status,
                     submitted=submitted,
                     discharged=self.clock.now(),
                     smsc=self.smsc,
@@ -357,6 +399,8 @@ class Network:
             pdus = codec.encode_deliver(modem.number, text, timestamp=submitted, smsc=self.smsc)
             for i, p in enumerate(pdus):
                 dest.deliver(p, on_delivered=report if i == len(pdus) - 1 else None)
+        else:
+            report(STATUS_NOT_OBTAINABLE)
 
     # ------------------------------------------------------------------------------------------
     # Status reports on their way back

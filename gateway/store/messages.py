@@ -474,10 +474,11 @@ class Messages:
         )
 
     def part_report(
-        self, part_id: int, status: int, category: str
+        self, part_id: int, status: int, category: str, reason: str | None = None
     ) -> tuple[int, MessageStatus | None]:
         """Apply a status report to a part (``category``: the report's, delivered, failed or
-        pending); returns (message id, rolled-up message status)."""
+        pending); returns (message id, rolled-up message status). ``reason``: why it failed,
+        for people, kept as the message's error when this report fails it."""
         new = {"delivered": PartStatus.DELIVERED, "failed": PartStatus.FAILED}.get(
             category, PartStatus.SENT
         )
@@ -492,10 +493,11 @@ class Messages:
                     "SELECT message_id FROM message_parts WHERE id = ?", (part_id,)
                 ).fetchone()[0]
             )
-            return mid, self._rollup(mid)
+            return mid, self._rollup(mid, reason)
 
-    def _rollup(self, message_id: int) -> MessageStatus | None:
-        """The message's status from its parts' reports (None: no such message)."""
+    def _rollup(self, message_id: int, reason: str | None = None) -> MessageStatus | None:
+        """The message's status from its parts' reports (None: no such message); ``reason``
+        is the error recorded if it becomes failed."""
         with self.db.tx() as conn:
             msg = conn.execute(
                 "SELECT status, parts_total FROM messages WHERE id = ?", (message_id,)
@@ -520,7 +522,9 @@ class Messages:
             if status != old:
                 MESSAGE.check(old, status)
                 error = (
-                    "the network could not deliver it" if status is MessageStatus.FAILED else None
+                    (reason or "the network could not deliver it")
+                    if status is MessageStatus.FAILED
+                    else None
                 )
                 conn.execute(
                     "UPDATE messages SET status = ?, error = COALESCE(?, error), updated_at = ?"

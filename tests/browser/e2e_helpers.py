@@ -34,7 +34,7 @@ class GatewayUnderTest:
 
     def handset(self, phone: str) -> Any:
         """The simulated phone with this number; put on the network if the demo has none (the
-        demo's handsets are its first five profiles)."""
+        demo has one for each of its profiles; a test's own profiles need theirs)."""
         from gateway.sim.errors import UnknownHandset
 
         try:

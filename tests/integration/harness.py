@@ -69,6 +69,8 @@ modem_manager:
 simulator:
   seed: 7
   status_report_delay: 0
+  # The tests text many numbers of their own: a handset for each, unless a test says false.
+  auto_handsets: {auto_handsets}
   modems:
     - {{imei: "{imei_a}", number: "{num_a}", family: generic, send_latency: {latency}}}
     - {{imei: "{imei_b}", number: "{num_b}", family: generic, send_latency: {latency}}}
@@ -91,9 +93,11 @@ def make_config(
     probe: float = 0.3,
     probe_max: float = 2.0,
     modem_extra: dict[str, str] | None = None,
+    auto_handsets: bool = True,
 ) -> Path:
     """Write ``directory/gateway.yaml`` (data in ``directory/data``) and return its path.
-    ``modem_extra`` adds YAML flow keys to a modem, e.g. ``{"a": "status_reports: false"}``."""
+    ``modem_extra`` adds YAML flow keys to a modem, e.g. ``{"a": "status_reports: false"}``;
+    ``auto_handsets`` false: a number no handset has fails as on a real network."""
     extra = {k: f", {v}" for k, v in (modem_extra or {}).items()}
     text = CONFIG.format(
         data_dir=directory / "data",
@@ -118,6 +122,7 @@ def make_config(
         extra_a=extra.get("a", ""),
         extra_b=extra.get("b", ""),
         extra_c=extra.get("c", ""),
+        auto_handsets="true" if auto_handsets else "false",
     )
     path = directory / "gateway.yaml"
     path.write_text(text, encoding="utf-8")

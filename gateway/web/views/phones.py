@@ -32,8 +32,9 @@ def _control(ctx: Services) -> SimControl:
 
 
 def gateway_numbers(ctx) -> list[dict[str, Any]]:
-    """The simulated modems' numbers a handset can text, each with its short code (through the
-    configured modem of the same IMEI or ICCID)."""
+    """The numbers a handset can text: the simulated modems' own, each with its short code
+    (through the configured modem of the same IMEI or ICCID), and the short codes the network
+    routes to one of them."""
     by_imei = {m.imei: m for m in ctx.config.modems if m.imei}
     by_iccid = {m.iccid: m for m in ctx.config.modems if m.iccid}
     numbers = []
@@ -48,6 +49,17 @@ def gateway_numbers(ctx) -> list[dict[str, Any]]:
                 "label": f"{label} ({sim['number']})",
             }
         )
+        # A short code routed to this modem: what a person would really type.
+        for served in sim.get("serves", ()):
+            sc = next((c for c in ctx.config.short_codes if c.code == served), None)
+            name = f"{served} {sc.name}" if sc else served
+            numbers.append(
+                {
+                    "number": served,
+                    "short_code": sc.code if sc else None,
+                    "label": f"{name} (short code, to {sim['number']})",
+                }
+            )
     # Short codes first, in the configuration's order, then modems in none.
     order = {sc.code: i for i, sc in enumerate(ctx.config.short_codes)}
     numbers.sort(key=lambda n: (order.get(n["short_code"], len(order)), n["number"]))
