@@ -85,7 +85,7 @@ def test_emoji_picker_last_row_is_above_its_hint(
     logged_in_page, gateway_daemon, artifacts_dir, size
 ):
     page, gw = logged_in_page, gateway_daemon
-    pid = new_profile(gw, "+15551239203", "Lena Fischer")
+    pid = new_profile(gw, "+15551239203", "Lena Hartmann")
     page.set_viewport_size(size)
     page.goto(f"{gw.url}/profiles/{pid}/text")
     page.get_by_role("button", name="Emoji").click()
@@ -98,9 +98,9 @@ def test_emoji_picker_last_row_is_above_its_hint(
 
     # The chat panel's picker too.
     page.keyboard.press("Escape")
-    page.goto(f"{gw.url}/profiles?q=Lena+Fischer")
-    page.locator("tr", has_text="Lena Fischer").get_by_role("button", name="CHAT").click()
-    panel = page.get_by_role("dialog", name="Chat with Lena Fischer")
+    page.goto(f"{gw.url}/profiles?q=Lena+Hartmann")
+    page.locator("tr", has_text="Lena Hartmann").get_by_role("button", name="CHAT").click()
+    panel = page.get_by_role("dialog", name="Chat with Lena Hartmann")
     expect(panel.get_by_label("Message")).to_be_enabled()
     panel.get_by_role("button", name="Emoji").click()
     expect(page.get_by_role("dialog", name="Emoji")).to_be_visible()
