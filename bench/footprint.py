@@ -240,6 +240,33 @@ def burst(port: int, clients: int = 40) -> None:
         list(pool.map(wrong_login, [port] * clients))
 
 
+def start_gateway(folder: Path, config: Path, port: int, poll: float) -> subprocess.Popen:
+    """``gateway run`` with ``config``, its output in ``folder``/gateway.log, once its web app
+    answers (checked every ``poll`` seconds; its log's end raised when it does not in 60 s)."""
+    log = (folder / "gateway.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "-c", str(config)],
+        cwd=TREE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not web_answers(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_gateway(proc)
+            raise RuntimeError((folder / "gateway.log").read_text()[-3000:])
+        time.sleep(poll)
+    return proc
+
+
+def stop_gateway(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def one_run(modems: int, idle: float, large: Path | None) -> dict:
     """Start a simulator and a daemon, time the start, measure, stop both."""
     sim = Sim(modems)
@@ -251,19 +278,8 @@ def one_run(modems: int, idle: float, large: Path | None) -> dict:
         if large is not None:
             (folder / "data").mkdir()
             shutil.copy(large / "gateway.sqlite3", folder / "data" / "gateway.sqlite3")
-        log = (folder / "gateway.log").open("wb")
         t0 = time.time()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run", "-c", str(config)],
-            cwd=TREE,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while not web_answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "gateway.log").read_text()[-3000:])
-            time.sleep(0.005)
+        proc = start_gateway(folder, config, port, poll=0.005)
         ready = time.time() - t0
         first_at = sim.wait_first_at(10)
         result = {
@@ -298,11 +314,7 @@ def one_run(modems: int, idle: float, large: Path | None) -> dict:
         return result
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_gateway(proc)
         sim.close()
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -414,18 +426,7 @@ def soak(
         for name, password in users:
             store.users.add(name, password, role="admin")
         store.close()
-        log = (folder / "gateway.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run", "-c", str(config)],
-            cwd=TREE,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while not web_answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "gateway.log").read_text()[-3000:])
-            time.sleep(0.05)
+        proc = start_gateway(folder, config, port, poll=0.05)
         time.sleep(5)  # the modems finish their start-up
         rss_start = proc_status(proc.pid)["VmRSS"] / 1024
         data_dir = folder / "data"
@@ -545,11 +546,7 @@ def soak(
     finally:
         stop.set()
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_gateway(proc)
         sim.close()
         shutil.rmtree(folder, ignore_errors=True)
 

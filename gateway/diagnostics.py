@@ -11,7 +11,8 @@ What it reports, from cheap to costly:
   CPU and memory of its own), the Python allocations that grew most since the daemon was up,
   by file and line, N frames deep.
 
-A leaf module but for the standard library: the store's figures come from its caller.
+A leaf module but for gateway/memory.py (the C library, loaded once): the store's figures come
+from its caller.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import os
 import threading
 import tracemalloc
 from typing import Any
+
+from .memory import glibc
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +93,7 @@ def process_status() -> dict[str, int]:
 def c_heap() -> dict[str, int] | None:
     """glibc's view of the C heap in bytes (None elsewhere): ``in_use`` (allocated from the
     arenas), ``free`` (held by the arenas, not in use), ``mapped`` (blocks mapped alone)."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
+    libc = glibc()
     if libc is None or not hasattr(libc, "mallinfo2"):
         return None
     libc.mallinfo2.restype = _MallInfo2

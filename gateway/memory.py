@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -45,29 +46,19 @@ NO_TCACHE = "glibc.malloc.tcache_count=0"
 LARGE_BLOCK = 1 << 20  # blocks of this size and more are mapped, and unmapped when freed
 ARENAS = 2
 
-_libc_lock = threading.Lock()
-_libc: ctypes.CDLL | None = None
-_libc_loaded = False
 
-
-def _glibc() -> ctypes.CDLL | None:
-    """The C library when it has glibc's mallopt and malloc_trim, else None."""
-    global _libc, _libc_loaded
-    with _libc_lock:
-        if not _libc_loaded:
-            _libc_loaded = True
-            name = ctypes.util.find_library("c")
-            try:
-                lib = ctypes.CDLL(name) if name else None
-                if lib is not None and not (
-                    hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim")
-                ):
-                    lib = None
-            except OSError as exc:
-                log.debug("no C library to tune: %s", exc)
-                lib = None
-            _libc = lib
-        return _libc
+@functools.cache
+def glibc() -> ctypes.CDLL | None:
+    """The C library when it has glibc's mallopt and malloc_trim, else None (looked up once)."""
+    name = ctypes.util.find_library("c")
+    try:
+        lib = ctypes.CDLL(name) if name else None
+    except OSError as exc:
+        log.debug("no C library to tune: %s", exc)
+        return None
+    if lib is None or not (hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim")):
+        return None
+    return lib
 
 
 def return_large_blocks() -> bool:
@@ -76,7 +67,7 @@ def return_large_blocks() -> bool:
     Measured before: 16 password checks (then 19 MiB each) on 16 server threads kept ~300 MiB
     resident for good, however few ran at once; with a fixed threshold the resident size
     returns to where it was after each check."""
-    libc = _glibc()
+    libc = glibc()
     if libc is None:
         log.debug("no mallopt in the C library; large blocks are left to its defaults")
         return False
@@ -86,7 +77,7 @@ def return_large_blocks() -> bool:
 def tune() -> bool:
     """At the daemon's start, before its threads: at most :data:`ARENAS` malloc arenas, and
     large blocks returned (:func:`return_large_blocks`). True when the C library took both."""
-    libc = _glibc()
+    libc = glibc()
     if libc is None:
         return False
     arenas = bool(libc.mallopt(M_ARENA_MAX, ARENAS))
@@ -96,7 +87,7 @@ def tune() -> bool:
 def give_back() -> bool:
     """Return the allocator's free memory to the system (``malloc_trim(0)``): after an export
     or a burst of logins. True when some was returned."""
-    libc = _glibc()
+    libc = glibc()
     if libc is None:
         return False
     return bool(libc.malloc_trim(0))
@@ -111,7 +102,7 @@ def restart_with_tunables() -> None:
     test calling the command's function); the setting stays in the environment, so the
     second start does not restart again, and a systemd unit may set it itself."""
     tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if "glibc.malloc.tcache_count" in tunables or _glibc() is None:
+    if "glibc.malloc.tcache_count" in tunables or glibc() is None:
         return
     if not getattr(sys, "orig_argv", None) or os.path.basename(sys.argv[0]) not in (
         "gateway",

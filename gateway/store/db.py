@@ -574,8 +574,7 @@ class StoreCheck:
     """The store's check at start (``quick_check``) running on its own thread and connection
     while the rest of the gateway starts (modems negotiate, the web app loads). Writers call
     :meth:`wait`: it returns once the store passed, and raises :class:`StoreDamaged` (naming the
-    newest good backup) when it failed, for every writer, for good. ``on_done`` callbacks get
-    the failure or None."""
+    newest good backup) when it failed, for every writer, for good."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -618,21 +617,11 @@ class StoreCheck:
             log.critical("%s", failure)
         self._done.set()
 
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the check is done (``timeout`` seconds at most: then
-        :class:`TimeoutError`); raise its failure if it failed."""
-        if not self._done.wait(timeout):
-            raise TimeoutError(f"the check of the message store {self.db.path} is still running")
+    def wait(self) -> None:
+        """Block until the check is done; raise its failure if it failed."""
+        self._done.wait()
         if self._failure is not None:
             raise self._failure
-
-    def failure(self) -> StoreError | None:
-        """The check's failure once done (None: passed or still running)."""
-        return self._failure
 
     def cancel(self) -> None:
         """Interrupt a running check (the store is being closed) and wait for its thread."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -329,6 +330,36 @@ class SimProcess:
                 self.proc.wait(10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_sim_config(path: Path, data_dir: Path, port: int, modems: list[dict[str, Any]]) -> Path:
+    """A configuration for ``gateway run`` over a :class:`SimProcess`'s modems (``m0``,
+    ``m1``, ...), all serving short code 55123, web on 127.0.0.1:``port``, no nightly backup,
+    no modem scan; written to ``path``."""
+    ids = ", ".join(f"m{i}" for i in range(len(modems)))
+    lines = [
+        f"data_dir: {data_dir}",
+        "default_region: US",
+        f"web: {{bind: 127.0.0.1, port: {port}}}",
+        "modems:",
+        *[
+            f'  - {{id: m{i}, imei: "{m["imei"]}", port: "{m["port"]}"}}'
+            for i, m in enumerate(modems)
+        ],
+        "short_codes:",
+        f'  - {{code: "55123", name: Support, modems: [{ids}]}}',
+        "retention: {nightly_backups: 0}",
+        "modem_manager: {scan: []}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def spawn_gateway(config: Path, log: Path, verbosity: str = "-v") -> subprocess.Popen:

@@ -10,7 +10,6 @@ Also: the daemon runs with glibc's per-thread caches off (it restarts itself onc
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from gateway.memory import NO_TCACHE
 from gateway.store import Store
 from gateway.store.states import MessageStatus
 
-from .harness import SimProcess, poll, spawn_gateway
+from .harness import SimProcess, free_port, poll, spawn_gateway, write_sim_config
 
 MODEMS = 8
 SENDS = 48
@@ -34,12 +33,6 @@ CLIENTS = 3  # at once on the control socket
 # request's thread (until a new connection swept it) kept one: 13 held once the modems were up.
 HELD_AT_MOST = 2
 POOLED_AT_MOST = 4  # gateway/store/db.py IDLE_CONNECTIONS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def count(db: Path, sql: str) -> int:
@@ -56,23 +49,7 @@ def test_after_a_burst_the_modems_threads_hold_no_store_connection(tmp_path: Pat
     proc = None
     try:
         data = tmp_path / "data"
-        ids = ", ".join(f"m{i}" for i in range(MODEMS))
-        lines = [
-            f"data_dir: {data}",
-            "default_region: US",
-            f"web: {{bind: 127.0.0.1, port: {free_port()}}}",
-            "modems:",
-            *[
-                f'  - {{id: m{i}, imei: "{m["imei"]}", port: "{m["port"]}"}}'
-                for i, m in enumerate(sim.modems)
-            ],
-            "short_codes:",
-            f'  - {{code: "55123", name: Support, modems: [{ids}]}}',
-            "retention: {nightly_backups: 0}",
-            "modem_manager: {scan: []}",
-        ]
-        config = tmp_path / "gateway.yaml"
-        config.write_text("\n".join(lines) + "\n")
+        config = write_sim_config(tmp_path / "gateway.yaml", data, free_port(), sim.modems)
         Store.open(data).close()
         log = tmp_path / "gateway.log"
         proc = spawn_gateway(config, log)

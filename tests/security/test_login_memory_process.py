@@ -15,7 +15,7 @@ from pathlib import Path
 
 import argon2
 import pytest
-from integration.harness import SimProcess, poll, spawn_gateway
+from integration.harness import SimProcess, free_port, poll, spawn_gateway, write_sim_config
 
 from gateway.store import Store
 
@@ -40,36 +40,12 @@ def status_kib(pid: int) -> dict[str, int]:
     return out
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_burst_of_logins_grows_the_daemon_by_one_check_and_gives_it_back(tmp_path, monkeypatch):
     sim = SimProcess(tmp_path / "sim", "--modems", "8")
     proc = None
     try:
         port = free_port()
-        ids = ", ".join(f"m{i}" for i in range(8))
-        lines = [
-            f"data_dir: {tmp_path / 'data'}",
-            "default_region: US",
-            f"web: {{bind: 127.0.0.1, port: {port}}}",
-            "modems:",
-            *[
-                f'  - {{id: m{i}, imei: "{m["imei"]}", port: "{m["port"]}"}}'
-                for i, m in enumerate(sim.modems)
-            ],
-            "short_codes:",
-            f'  - {{code: "55123", name: Support, modems: [{ids}]}}',
-            "retention: {nightly_backups: 0}",
-            "modem_manager: {scan: []}",
-        ]
-        config = tmp_path / "gateway.yaml"
-        config.write_text("\n".join(lines) + "\n")
+        config = write_sim_config(tmp_path / "gateway.yaml", tmp_path / "data", port, sim.modems)
         # The real hasher (the suite's conftest makes a cheap one for speed).
         monkeypatch.setattr("gateway.store.users.PasswordHasher", argon2.PasswordHasher)
         store = Store.open(tmp_path / "data")
