@@ -46,6 +46,12 @@ def message_json(m: sqlite3.Row, parts: list[sqlite3.Row]) -> dict[str, Any]:
     }
 
 
+def messages_json(rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    """A page of messages: every outbound one's parts read in one query."""
+    parts = services().store.messages.parts_of(m["id"] for m in rows if m["direction"] == "out")
+    return [message_json(m, parts.get(m["id"], [])) for m in rows]
+
+
 def profile_json(p: sqlite3.Row) -> dict[str, Any]:
     """One profile (see :func:`profiles_json` for a page of them)."""
     return profiles_json([p])[0]
