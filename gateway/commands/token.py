@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-from ..config import ConfigError, load_config
-from ..store import Store, StoreDamaged, StoreError, TokenError
-from .daemon import DEFAULT_CONFIG
+from ..store import TokenError
+from .ops import _common, _fail, _store  # the same options and store as ``gateway user``
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,32 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(revoke)
     revoke.add_argument("id", type=int, metavar="ID")
     revoke.set_defaults(func=cmd_revoke)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"default {DEFAULT_CONFIG}")
-    p.add_argument("--data-dir", help="the data directory (instead of reading it from -c)")
-
-
-def _store(args: argparse.Namespace) -> Store:
-    if args.data_dir:
-        data_dir = Path(args.data_dir)
-    else:
-        try:
-            data_dir = load_config(args.config, log_warnings=False).data_dir
-        except ConfigError as exc:
-            raise SystemExit(f"{exc}\n(or give --data-dir)") from exc
-    try:
-        return Store.open(data_dir)
-    except StoreDamaged as exc:
-        raise SystemExit(f"gateway: {exc.advice(None if args.data_dir else args.config)}") from exc
-    except StoreError as exc:
-        raise SystemExit(f"gateway: {exc}") from exc
-
-
-def _fail(message: str) -> int:
-    print(f"gateway: {message}", file=sys.stderr)
-    return 1
 
 
 def _print(value: object) -> None:
