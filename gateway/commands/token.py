@@ -9,6 +9,7 @@ import argparse
 import json
 
 from ..store import TokenError
+from ..store.tokens import token_json
 from .ops import _common, _fail, _store  # the same options and store as ``gateway user``
 
 
@@ -35,19 +36,6 @@ def _print(value: object) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2))
 
 
-def _listed(row) -> dict:
-    return {
-        "id": row["id"],
-        "user": row["username"],
-        "label": row["label"],
-        "hint": row["hint"] + "…",
-        "created": row["created_at"],
-        "created_by": row["created_by"],
-        "last_used": row["last_used_at"],
-        "revoked": row["revoked_at"],
-    }
-
-
 def cmd_create(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
@@ -57,15 +45,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     finally:
         store.close()
-    _print(
-        {
-            "id": token.id,
-            "token": token.secret,
-            "user": token.user,
-            "label": token.label,
-            "created": token.created,
-        }
-    )
+    _print(token.to_json())
     return 0
 
 
@@ -75,7 +55,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = store.api_tokens.list(args.user)
     finally:
         store.close()
-    _print([_listed(r) for r in rows])
+    _print([token_json(r) for r in rows])
     return 0
 
 
@@ -90,5 +70,5 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     finally:
         store.close()
-    _print({**_listed(row), "changed": changed})
+    _print({**token_json(row), "changed": changed})
     return 0
