@@ -173,16 +173,16 @@ def _schema() -> list[str]:
 SCHEMA: list[str] = _schema()
 
 
-# A webhook with its pending and dead counts (parameters: the two states), in one query: on
-# webhook_deliveries_queue, and the backlog is capped (max_pending), so each count is bounded.
-_WITH_COUNTS = (
-    "SELECT w.*,"
-    " (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.state = ?)"
+# A webhook's pending and dead counts as columns of a query on ``webhooks w`` (parameters:
+# the two states): on webhook_deliveries_queue, and the backlog is capped (max_pending), so
+# each count is bounded.
+_COUNTS = (
+    "(SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.state = ?)"
     " AS pending,"
     " (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.state = ?)"
     " AS dead"
-    " FROM webhooks w"
 )
+_WITH_COUNTS = f"SELECT w.*, {_COUNTS} FROM webhooks w"
 
 
 @dataclass(frozen=True)
@@ -645,11 +645,7 @@ class Webhooks:
         dead_count, discarded_count and the oldest pending delivery's time (for /metrics)."""
         return self.db.q(
             "SELECT w.id, w.short_code, w.url, w.delivered_count, w.failed_attempts,"
-            " w.dead_count, w.discarded_count,"
-            " (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id"
-            "  AND d.state = ?) AS pending,"
-            " (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id"
-            "  AND d.state = ?) AS dead,"
+            f" w.dead_count, w.discarded_count, {_COUNTS},"
             " (SELECT created_at FROM webhook_deliveries d WHERE d.webhook_id = w.id"
             "  AND d.state = ? ORDER BY d.id LIMIT 1) AS oldest"
             " FROM webhooks w ORDER BY w.id",
