@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-from ..config import ConfigError, load_config
-from ..store import Store, StoreDamaged, StoreError, TokenError
-from .daemon import DEFAULT_CONFIG
+from ..store import TokenError
+from ..store.tokens import token_json
+from .ops import _common, _fail, _store  # the same options and store as ``gateway user``
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,47 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     revoke.set_defaults(func=cmd_revoke)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"default {DEFAULT_CONFIG}")
-    p.add_argument("--data-dir", help="the data directory (instead of reading it from -c)")
-
-
-def _store(args: argparse.Namespace) -> Store:
-    if args.data_dir:
-        data_dir = Path(args.data_dir)
-    else:
-        try:
-            data_dir = load_config(args.config, log_warnings=False).data_dir
-        except ConfigError as exc:
-            raise SystemExit(f"{exc}\n(or give --data-dir)") from exc
-    try:
-        return Store.open(data_dir)
-    except StoreDamaged as exc:
-        raise SystemExit(f"gateway: {exc.advice(None if args.data_dir else args.config)}") from exc
-    except StoreError as exc:
-        raise SystemExit(f"gateway: {exc}") from exc
-
-
-def _fail(message: str) -> int:
-    print(f"gateway: {message}", file=sys.stderr)
-    return 1
-
-
 def _print(value: object) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2))
-
-
-def _listed(row) -> dict:
-    return {
-        "id": row["id"],
-        "user": row["username"],
-        "label": row["label"],
-        "hint": row["hint"] + "…",
-        "created": row["created_at"],
-        "created_by": row["created_by"],
-        "last_used": row["last_used_at"],
-        "revoked": row["revoked_at"],
-    }
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -86,15 +45,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     finally:
         store.close()
-    _print(
-        {
-            "id": token.id,
-            "token": token.secret,
-            "user": token.user,
-            "label": token.label,
-            "created": token.created,
-        }
-    )
+    _print(token.to_json())
     return 0
 
 
@@ -104,7 +55,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = store.api_tokens.list(args.user)
     finally:
         store.close()
-    _print([_listed(r) for r in rows])
+    _print([token_json(r) for r in rows])
     return 0
 
 
@@ -119,5 +70,5 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     finally:
         store.close()
-    _print({**_listed(row), "changed": changed})
+    _print({**token_json(row), "changed": changed})
     return 0

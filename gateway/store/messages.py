@@ -668,6 +668,22 @@ class Messages:
                 states.setdefault(p["message_id"], {})[p["status"]] = p["n"]
         return states
 
+    def parts_of(self, message_ids: Iterable[int]) -> dict[int, list[sqlite3.Row]]:
+        """The parts of many messages (as :meth:`parts`, in seq order): {message id: parts};
+        a message without parts is not in it."""
+        ids = list(message_ids)
+        parts: dict[int, list[sqlite3.Row]] = {}
+        for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for p in self.db.q(
+                f"SELECT * FROM message_parts WHERE message_id IN ({marks})"
+                " ORDER BY message_id, seq",
+                chunk,
+            ):
+                parts.setdefault(p["message_id"], []).append(p)
+        return parts
+
     def get(self, message_id: int) -> sqlite3.Row | None:
         return self.db.q1("SELECT * FROM messages WHERE id = ?", (message_id,))
 

@@ -57,6 +57,32 @@ class NewToken:
     label: str
     created: str
 
+    def to_json(self) -> dict:
+        """What ``gateway token create`` prints, the secret with it."""
+        return {
+            "id": self.id,
+            "token": self.secret,
+            "user": self.user,
+            "label": self.label,
+            "created": self.created,
+        }
+
+
+def token_json(row: sqlite3.Row) -> dict:
+    """A token as listed (``/api/v1/tokens``, ``gateway token list``), from a row of
+    :meth:`ApiTokens.list` or :meth:`ApiTokens.get`: never its secret (the store does not have
+    it)."""
+    return {
+        "id": row["id"],
+        "user": row["username"],
+        "label": row["label"],
+        "hint": row["hint"] + "…",
+        "created": row["created_at"],
+        "created_by": row["created_by"],
+        "last_used": row["last_used_at"],
+        "revoked": row["revoked_at"],
+    }
+
 
 def token_hash(secret: str) -> str:
     """What the store keeps of a token."""

@@ -173,6 +173,18 @@ def _schema() -> list[str]:
 SCHEMA: list[str] = _schema()
 
 
+# A webhook's pending and dead counts as columns of a query on ``webhooks w`` (parameters:
+# the two states): on webhook_deliveries_queue, and the backlog is capped (max_pending), so
+# each count is bounded.
+_COUNTS = (
+    "(SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.state = ?)"
+    " AS pending,"
+    " (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.state = ?)"
+    " AS dead"
+)
+_WITH_COUNTS = f"SELECT w.*, {_COUNTS} FROM webhooks w"
+
+
 @dataclass(frozen=True)
 class Webhook:
     """One webhook: where its short code's events of ``events`` go, and how it is doing."""
@@ -197,7 +209,8 @@ class Webhook:
     dead: int = 0
 
     @classmethod
-    def of(cls, row: sqlite3.Row, pending: int = 0, dead: int = 0) -> Webhook:
+    def of(cls, row: sqlite3.Row) -> Webhook:
+        """From a row of :data:`_WITH_COUNTS`."""
         return cls(
             id=int(row["id"]),
             short_code=row["short_code"],
@@ -215,8 +228,8 @@ class Webhook:
             last_success_at=row["last_success_at"],
             last_error=row["last_error"],
             last_error_at=row["last_error_at"],
-            pending=pending,
-            dead=dead,
+            pending=int(row["pending"]),
+            dead=int(row["dead"]),
         )
 
     def to_json(self, *, secret: bool = False) -> dict:
@@ -382,26 +395,15 @@ class Webhooks:
         return changed
 
     def get(self, webhook_id: int) -> Webhook | None:
-        row = self.db.q1("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
-        if row is None:
-            return None
-        return Webhook.of(row, self._count(webhook_id, _P), self._count(webhook_id, _D))
+        row = self.db.q1(f"{_WITH_COUNTS} WHERE w.id = ?", (_P, _D, webhook_id))
+        return None if row is None else Webhook.of(row)
 
     def all(self) -> list[Webhook]:
         """Every webhook, by short code and id, with its pending and dead counts."""
         return [
-            Webhook.of(r, self._count(r["id"], _P), self._count(r["id"], _D))
-            for r in self.db.q("SELECT * FROM webhooks ORDER BY short_code, id")
+            Webhook.of(r)
+            for r in self.db.q(f"{_WITH_COUNTS} ORDER BY w.short_code, w.id", (_P, _D))
         ]
-
-    def _count(self, webhook_id: int, state: DeliveryState) -> int:
-        # On webhook_deliveries_queue: the backlog is capped (max_pending), so this is bounded.
-        return int(
-            self.db.value(
-                "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ? AND state = ?",
-                (webhook_id, state),
-            )
-        )
 
     # -- recording an event in code (broadcast completion) ----------------------------------
 
@@ -643,11 +645,7 @@ class Webhooks:
         dead_count, discarded_count and the oldest pending delivery's time (for /metrics)."""
         return self.db.q(
             "SELECT w.id, w.short_code, w.url, w.delivered_count, w.failed_attempts,"
-            " w.dead_count, w.discarded_count,"
-            " (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id"
-            "  AND d.state = ?) AS pending,"
-            " (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id"
-            "  AND d.state = ?) AS dead,"
+            f" w.dead_count, w.discarded_count, {_COUNTS},"
             " (SELECT created_at FROM webhook_deliveries d WHERE d.webhook_id = w.id"
             "  AND d.state = ? ORDER BY d.id LIMIT 1) AS oldest"
             " FROM webhooks w ORDER BY w.id",

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from ...store.tokens import token_json
 from ..context import services
 from ..helpers import MAX_ID
 from .base import ApiError, bp, query_args, token_user
-from .shapes import token_json
 
 
 @bp.get("/me")

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 MAX_BODY_BYTES = 64 * 1024  # a send or a profile is a few KiB at most
+TOO_LARGE = f"The request body is too large ({MAX_BODY_BYTES // 1024} KiB at most)."
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 # Endpoints anyone may read: the API's own description.
@@ -112,7 +113,7 @@ def http_error(exc: HTTPException):
     message = {
         404: "There is nothing at this address; see /api/v1/openapi.json for the API's paths.",
         405: f"{request.method} does not work at this address; see /api/v1/openapi.json.",
-        413: f"The request body is too large ({MAX_BODY_BYTES // 1024} KiB at most).",
+        413: TOO_LARGE,
     }.get(status, exc.description or "The request failed.")
     headers = {}
     valid = getattr(exc, "valid_methods", None)
@@ -136,14 +137,10 @@ def json_object() -> dict[str, Any]:
     """The request's JSON object; 400 for a body that is not JSON or not an object, 413 for
     one over ``MAX_BODY_BYTES``."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(
-            413, f"The request body is too large ({MAX_BODY_BYTES // 1024} KiB at most)."
-        )
+        raise ApiError(413, TOO_LARGE)
     raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(
-            413, f"The request body is too large ({MAX_BODY_BYTES // 1024} KiB at most)."
-        )
+        raise ApiError(413, TOO_LARGE)
     if not request.is_json:
         raise ApiError(
             400, "Send the body as JSON with the header 'Content-Type: application/json'."

@@ -33,7 +33,7 @@ from .base import (
     token_user,
     whole,
 )
-from .shapes import message_json
+from .shapes import message_json, messages_json
 
 DIRECTIONS = ("in", "out")
 STATUSES = tuple(s.value for s in MessageStatus)
@@ -118,9 +118,8 @@ def list_messages():
         since=time_arg("since"),
     )
     limit = limit_arg()
-    store = services().store
-    result = store.messages.page(f, before=cursor_arg(), limit=limit)
+    result = services().store.messages.page(f, before=cursor_arg(), limit=limit)
     return jsonify(
-        data=[message_json(m, store.messages.parts(m["id"])) for m in result.rows],
+        data=messages_json(result.rows),
         next=str(result.older_than) if result.older_than is not None else None,
     )

@@ -53,6 +53,15 @@ def _page_of(name: str, what: str) -> Schema:
 
 TIME = {"type": "string", "description": "UTC, ISO 8601 with microseconds and offset."}
 
+# What a client may give for a profile, new (ProfileNew) or changed (ProfileChange).
+_PROFILE_FIELDS: Schema = {
+    "name": {"type": "string"},
+    "phone": {"type": "string"},
+    "status": {"type": "string", "enum": list(PROFILE_STATUSES)},
+    "subscribed": {"type": "boolean"},
+    "custom": {"type": "object", "additionalProperties": {"type": "string"}},
+}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": {
         "type": "object",
@@ -224,25 +233,13 @@ SCHEMAS: dict[str, Schema] = {
         "type": "object",
         "required": ["phone"],
         "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string"},
-            "phone": {"type": "string"},
-            "status": {"type": "string", "enum": list(PROFILE_STATUSES)},
-            "subscribed": {"type": "boolean"},
-            "custom": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
+        "properties": _PROFILE_FIELDS,
     },
     "ProfileChange": {
         "type": "object",
         "description": "Only the fields given change; `custom` replaces all custom fields.",
         "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string"},
-            "phone": {"type": "string"},
-            "status": {"type": "string", "enum": list(PROFILE_STATUSES)},
-            "subscribed": {"type": "boolean"},
-            "custom": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
+        "properties": _PROFILE_FIELDS,
     },
     "ShortCode": {
         "type": "object",

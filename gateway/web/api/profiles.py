@@ -30,7 +30,7 @@ from .base import (
     query_args,
     token_user,
 )
-from .shapes import message_json, profile_json, profiles_json
+from .shapes import messages_json, profile_json, profiles_json
 
 FIELDS = {"name", "phone", "status", "subscribed", "custom"}
 MAX_QUERY = 200
@@ -172,11 +172,12 @@ def profile_messages(profile_id: int):
     query_args({"cursor", "limit"})
     profile_or_404(profile_id)
     limit = limit_arg()
-    store = services().store
-    rows = store.messages.conversation_page(profile_id, before=cursor_arg(), limit=limit + 1)
+    rows = services().store.messages.conversation_page(
+        profile_id, before=cursor_arg(), limit=limit + 1
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify(
-        data=[message_json(m, store.messages.parts(m["id"])) for m in rows],
+        data=messages_json(rows),
         next=str(rows[-1]["id"]) if more and rows else None,
     )

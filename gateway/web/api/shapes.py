@@ -7,7 +7,6 @@ import sqlite3
 from typing import Any
 
 from ...store.profiles import custom_fields
-from ...store.tokens import NewToken
 from ..context import services
 
 
@@ -46,6 +45,12 @@ def message_json(m: sqlite3.Row, parts: list[sqlite3.Row]) -> dict[str, Any]:
     }
 
 
+def messages_json(rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    """A page of messages: every outbound one's parts read in one query."""
+    parts = services().store.messages.parts_of(m["id"] for m in rows if m["direction"] == "out")
+    return [message_json(m, parts.get(m["id"], [])) for m in rows]
+
+
 def profile_json(p: sqlite3.Row) -> dict[str, Any]:
     """One profile (see :func:`profiles_json` for a page of them)."""
     return profiles_json([p])[0]
@@ -75,22 +80,3 @@ def _profile(p: sqlite3.Row, codes: list[str], own: dict[str, bool]) -> dict[str
         "updated_at": p["updated_at"],
         "last_message_at": p["last_message_at"],
     }
-
-
-def token_json(t: sqlite3.Row) -> dict[str, Any]:
-    """A token as listed: never its secret (the store does not have it)."""
-    return {
-        "id": t["id"],
-        "user": t["username"],
-        "label": t["label"],
-        "hint": t["hint"] + "…",
-        "created": t["created_at"],
-        "created_by": t["created_by"],
-        "last_used": t["last_used_at"],
-        "revoked": t["revoked_at"],
-    }
-
-
-def new_token_json(t: NewToken) -> dict[str, Any]:
-    """A token just created, with its secret (shown this once)."""
-    return {"id": t.id, "token": t.secret, "user": t.user, "label": t.label, "created": t.created}

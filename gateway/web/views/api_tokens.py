@@ -34,8 +34,10 @@ def _is_admin() -> bool:
 
 def _page(new_token: Any = None, error: str | None = None, label: str = "", status: int = 200):
     ctx = services()
-    tokens = ctx.store.api_tokens.list(None if _is_admin() else g.user["username"])
-    users = [u["username"] for u in ctx.store.users.all() if not u["disabled"]]
+    admin = _is_admin()
+    tokens = ctx.store.api_tokens.list(None if admin else g.user["username"])
+    # The owner picker of the create form, shown to administrators only.
+    users = [u["username"] for u in ctx.store.users.all() if not u["disabled"]] if admin else []
     return render_template(
         "api_tokens/index.html",
         tokens=tokens,
@@ -43,7 +45,7 @@ def _page(new_token: Any = None, error: str | None = None, label: str = "", stat
         new_token=new_token,
         error=error,
         label=label,
-        is_admin=_is_admin(),
+        is_admin=admin,
         shown_time=shown_time,
         rate=ctx.config.api,
     ), status
