@@ -47,8 +47,7 @@ from ..store.times import iso, now, parse
 from .eligibility import number_refusal
 from .events import EventBus
 from .outbound import PRIORITY_BULK, Outbox, expand_emoji
-from .profiles import CsvFileError
-from .profiles import _read_csv as read_csv  # the one reader of uploaded CSV files
+from .profiles import CsvFileError, read_csv
 from .requests import IdempotencyConflict, SendRefused, check_text
 
 __all__ = ["TZ_FIELD", "BroadcastService", "SendRefused", "merge_fields"]
