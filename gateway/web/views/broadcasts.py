@@ -371,11 +371,11 @@ def _compose_form() -> dict[str, Any]:
 def new():
     ctx = services()
     bs = ctx.broadcasts
-    codes = short_codes_status(ctx)
+    codes = ctx.config.short_codes
     form = {
         "name": "",
         "campaign": "",
-        "short_code": codes[0]["code"] if codes else "",
+        "short_code": codes[0].code if codes else "",
         "text": "",
         "audience": "segment",
         "segment_id": request.args.get("segment", ""),
