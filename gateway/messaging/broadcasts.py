@@ -174,22 +174,14 @@ class BroadcastService:
             raise SendRefused("audience", "choose one audience: a segment, a list or conditions")
         au = self.store.audiences
         if segment not in (None, ""):
-            row = (
-                au.segment(int(segment))
-                if isinstance(segment, int) or str(segment).isdigit()
-                else au.segment_named(str(segment))
-            )
+            row = _by_name_or_id(segment, au.segment, au.segment_named)
             if row is None:
                 raise SendRefused("audience", f"no segment named {segment!r}")
             d = Definition.from_json(row["definition"])
             where, params = definition_sql(d)
             return Audience({"segment": row["name"], "segment_id": row["id"]}, where, params)
         if list_name not in (None, ""):
-            row = (
-                au.list_(int(list_name))
-                if isinstance(list_name, int) or str(list_name).isdigit()
-                else au.list_named(str(list_name))
-            )
+            row = _by_name_or_id(list_name, au.list_, au.list_named)
             if row is None:
                 raise SendRefused("audience", f"no list named {list_name!r}")
             d = Definition((Condition("list", "=", row["name"]),))
@@ -809,6 +801,11 @@ def progress(b: Mapping[str, Any]) -> dict[str, Any]:
         "cancelled": int(b["n_cancelled"]),
         "parts": int(b["parts"]),
     }
+
+
+def _by_name_or_id(ref: str | int, by_id: Callable[[int], Any], named: Callable[[str], Any]):
+    """The segment or list ``ref`` names: by its id when it is a number, else by its name."""
+    return by_id(int(ref)) if isinstance(ref, int) or str(ref).isdigit() else named(str(ref))
 
 
 def _parse_at(text: str) -> datetime:
