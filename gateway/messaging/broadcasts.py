@@ -530,8 +530,7 @@ class BroadcastService:
             )
         self.store.broadcasts.take_back(broadcast_id, cancel=False)
         self.store.audit.add("broadcast.pause", actor=user, id=broadcast_id)
-        self._changed(broadcast_id)
-        return self.status(broadcast_id)
+        return self._changed(broadcast_id) or self.status(broadcast_id)
 
     def resume(self, broadcast_id: int, user: str | None = None) -> dict[str, Any]:
         """A paused broadcast goes on (or waits again for its time)."""
@@ -541,8 +540,7 @@ class BroadcastService:
         if not self.store.broadcasts.move(broadcast_id, new, _BS.PAUSED):
             raise SendRefused("state", f"broadcast {broadcast_id} is {b['state']}, not paused")
         self.store.audit.add("broadcast.resume", actor=user, id=broadcast_id)
-        self._changed(broadcast_id)
-        return self.status(broadcast_id)
+        return self._changed(broadcast_id) or self.status(broadcast_id)
 
     def cancel(self, broadcast_id: int, user: str | None = None) -> dict[str, Any]:
         """Stop it for good: what has not gone to a modem never will; what went stays."""
@@ -551,8 +549,7 @@ class BroadcastService:
             raise SendRefused("state", f"broadcast {broadcast_id} is {b['state']}; it has ended")
         self.store.broadcasts.take_back(broadcast_id, cancel=True)
         self.store.audit.add("broadcast.cancel", actor=user, id=broadcast_id)
-        self._changed(broadcast_id)
-        return self.status(broadcast_id)
+        return self._changed(broadcast_id) or self.status(broadcast_id)
 
     def _get(self, broadcast_id: int):
         b = self.store.broadcasts.get(broadcast_id)
@@ -565,13 +562,17 @@ class BroadcastService:
         turn or in the queue), ``sent`` what the network took (delivered included)."""
         return progress(self._get(broadcast_id))
 
-    def _changed(self, broadcast_id: int) -> None:
+    def _changed(self, broadcast_id: int) -> dict[str, Any] | None:
+        """Publish its progress and wake the feeder; the progress published."""
         b = self.store.broadcasts.get(broadcast_id)
+        p = None
         if b is not None:
+            p = progress(b)
             self._any_active = True
             self._progress.pop(broadcast_id, None)
-            self.events.publish("broadcast.progress", **progress(b))
+            self.events.publish("broadcast.progress", **p)
         self.wake()
+        return p
 
     # -- the feeder ---------------------------------------------------------------------------
 
