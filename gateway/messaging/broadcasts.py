@@ -697,10 +697,8 @@ class BroadcastService:
                     self._wake_dispatcher()
                 if len(rows) == room:
                     return at  # more are due: the next pass at once
-        nxt = self.store.broadcasts.next_pending_time(bid)
-        if nxt is not None and parse(nxt) > at:
-            return parse(nxt)
-        return None
+        when = parse(self.store.broadcasts.next_pending_time(bid))
+        return when if when is not None and when > at else None
 
     def _publish(self, bid: int) -> list[datetime]:
         """A progress event when the counters changed (at most every PROGRESS_EVERY s); the
