@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ..control import ControlError, request
-from .daemon import DEFAULT_CONFIG
+from .ops import _common, _data_dir  # as keyword.py: the commands' shared -c/--data-dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,14 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=cmd_list)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"default {DEFAULT_CONFIG}")
-    p.add_argument("--data-dir", help="the data directory (instead of reading it from -c)")
-
-
 def _ask(args: argparse.Namespace, op: str, **fields: Any) -> dict[str, Any]:
-    from .ops import _data_dir  # the one way to find the daemon's data directory
-
     try:
         return request(_data_dir(args), op, **fields)
     except ControlError as exc:

@@ -47,8 +47,7 @@ from ..store.times import iso, now, parse
 from .eligibility import number_refusal
 from .events import EventBus
 from .outbound import PRIORITY_BULK, Outbox, expand_emoji
-from .profiles import CsvFileError
-from .profiles import _read_csv as read_csv  # the one reader of uploaded CSV files
+from .profiles import CsvFileError, read_csv
 from .requests import IdempotencyConflict, SendRefused, check_text
 
 __all__ = ["TZ_FIELD", "BroadcastService", "SendRefused", "merge_fields"]
@@ -175,22 +174,14 @@ class BroadcastService:
             raise SendRefused("audience", "choose one audience: a segment, a list or conditions")
         au = self.store.audiences
         if segment not in (None, ""):
-            row = (
-                au.segment(int(segment))
-                if isinstance(segment, int) or str(segment).isdigit()
-                else au.segment_named(str(segment))
-            )
+            row = _by_name_or_id(segment, au.segment, au.segment_named)
             if row is None:
                 raise SendRefused("audience", f"no segment named {segment!r}")
             d = Definition.from_json(row["definition"])
             where, params = definition_sql(d)
             return Audience({"segment": row["name"], "segment_id": row["id"]}, where, params)
         if list_name not in (None, ""):
-            row = (
-                au.list_(int(list_name))
-                if isinstance(list_name, int) or str(list_name).isdigit()
-                else au.list_named(str(list_name))
-            )
+            row = _by_name_or_id(list_name, au.list_, au.list_named)
             if row is None:
                 raise SendRefused("audience", f"no list named {list_name!r}")
             d = Definition((Condition("list", "=", row["name"]),))
@@ -539,8 +530,7 @@ class BroadcastService:
             )
         self.store.broadcasts.take_back(broadcast_id, cancel=False)
         self.store.audit.add("broadcast.pause", actor=user, id=broadcast_id)
-        self._changed(broadcast_id)
-        return self.status(broadcast_id)
+        return self._changed(broadcast_id) or self.status(broadcast_id)
 
     def resume(self, broadcast_id: int, user: str | None = None) -> dict[str, Any]:
         """A paused broadcast goes on (or waits again for its time)."""
@@ -550,8 +540,7 @@ class BroadcastService:
         if not self.store.broadcasts.move(broadcast_id, new, _BS.PAUSED):
             raise SendRefused("state", f"broadcast {broadcast_id} is {b['state']}, not paused")
         self.store.audit.add("broadcast.resume", actor=user, id=broadcast_id)
-        self._changed(broadcast_id)
-        return self.status(broadcast_id)
+        return self._changed(broadcast_id) or self.status(broadcast_id)
 
     def cancel(self, broadcast_id: int, user: str | None = None) -> dict[str, Any]:
         """Stop it for good: what has not gone to a modem never will; what went stays."""
@@ -560,8 +549,7 @@ class BroadcastService:
             raise SendRefused("state", f"broadcast {broadcast_id} is {b['state']}; it has ended")
         self.store.broadcasts.take_back(broadcast_id, cancel=True)
         self.store.audit.add("broadcast.cancel", actor=user, id=broadcast_id)
-        self._changed(broadcast_id)
-        return self.status(broadcast_id)
+        return self._changed(broadcast_id) or self.status(broadcast_id)
 
     def _get(self, broadcast_id: int):
         b = self.store.broadcasts.get(broadcast_id)
@@ -574,13 +562,17 @@ class BroadcastService:
         turn or in the queue), ``sent`` what the network took (delivered included)."""
         return progress(self._get(broadcast_id))
 
-    def _changed(self, broadcast_id: int) -> None:
+    def _changed(self, broadcast_id: int) -> dict[str, Any] | None:
+        """Publish its progress and wake the feeder; the progress published."""
         b = self.store.broadcasts.get(broadcast_id)
+        p = None
         if b is not None:
+            p = progress(b)
             self._any_active = True
             self._progress.pop(broadcast_id, None)
-            self.events.publish("broadcast.progress", **progress(b))
+            self.events.publish("broadcast.progress", **p)
         self.wake()
+        return p
 
     # -- the feeder ---------------------------------------------------------------------------
 
@@ -705,10 +697,8 @@ class BroadcastService:
                     self._wake_dispatcher()
                 if len(rows) == room:
                     return at  # more are due: the next pass at once
-        nxt = self.store.broadcasts.next_pending_time(bid)
-        if nxt is not None and parse(nxt) > at:
-            return parse(nxt)
-        return None
+        when = parse(self.store.broadcasts.next_pending_time(bid))
+        return when if when is not None and when > at else None
 
     def _publish(self, bid: int) -> list[datetime]:
         """A progress event when the counters changed (at most every PROGRESS_EVERY s); the
@@ -810,6 +800,11 @@ def progress(b: Mapping[str, Any]) -> dict[str, Any]:
         "cancelled": int(b["n_cancelled"]),
         "parts": int(b["parts"]),
     }
+
+
+def _by_name_or_id(ref: str | int, by_id: Callable[[int], Any], named: Callable[[str], Any]):
+    """The segment or list ``ref`` names: by its id when it is a number, else by its name."""
+    return by_id(int(ref)) if isinstance(ref, int) or str(ref).isdigit() else named(str(ref))
 
 
 def _parse_at(text: str) -> datetime:

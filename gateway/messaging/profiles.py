@@ -36,6 +36,7 @@ __all__ = [
     "ProfileNotFound",
     "ProfileService",
     "RowResult",
+    "read_csv",
 ]
 
 log = logging.getLogger(__name__)
@@ -338,7 +339,7 @@ class ProfileService:
         or rejected with its reason. An unreadable file raises CsvFileError, changing nothing.
         Importing never re-subscribes someone who opted out: only they or an agent by hand can.
         """
-        header, records = _read_csv(data)
+        header, records = read_csv(data)
         report = ImportReport()
         columns = _columns(header, report)
         report.columns = [name for _, name in columns]
@@ -514,7 +515,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _read_csv(data: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def read_csv(data: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the data records (with their spreadsheet row numbers) of an upload."""
     if not data.strip():
         raise CsvFileError("the file is empty")

@@ -350,7 +350,7 @@ class Audiences:
     def preview(self, d: Definition, *, sample: int = SAMPLE_SIZE) -> Preview:
         """The count of the profiles ``d`` matches and the first ``sample`` of them."""
         where, params = definition_sql(d)
-        count = int(self.db.value(f"SELECT COUNT(*) FROM profiles p WHERE {where}", params))
+        count = self.count(where, params)
         rows = (
             self.db.q(
                 f"SELECT p.* FROM profiles p WHERE {where} ORDER BY p.id LIMIT ?",

@@ -301,13 +301,6 @@ class Broadcasts:
                 self._record_completed(conn, broadcast_id)
             return moved
 
-    def reschedule(self, broadcast_id: int, scheduled_for: str | None) -> None:
-        with self.db.tx() as conn:
-            conn.execute(
-                "UPDATE broadcasts SET scheduled_for = ?, updated_at = ? WHERE id = ?",
-                (scheduled_for, iso(now()), broadcast_id),
-            )
-
     def materialise(
         self,
         broadcast_id: int,

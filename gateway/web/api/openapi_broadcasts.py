@@ -53,6 +53,21 @@ CONDITION_OBJECT: Schema = {
     },
 }
 
+
+def _by_name_or_id(key: str) -> Schema:
+    """An audience object naming a segment or a list by its name or its id."""
+    name_or_id = [
+        {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+        {"type": "integer", "minimum": 1, "maximum": 2**62},
+    ]
+    return {
+        "type": "object",
+        "required": [key],
+        "additionalProperties": False,
+        "properties": {key: {"oneOf": name_or_id}},
+    }
+
+
 BROADCAST_REQUIRED = [
     "id",
     "name",
@@ -155,32 +170,8 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "Exactly one of a segment (name or id), a list (name or id) or "
                 "conditions that all must hold.",
                 "oneOf": [
-                    {
-                        "type": "object",
-                        "required": ["segment"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "segment": {
-                                "oneOf": [
-                                    {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
-                                    {"type": "integer", "minimum": 1, "maximum": 2**62},
-                                ]
-                            }
-                        },
-                    },
-                    {
-                        "type": "object",
-                        "required": ["list"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "list": {
-                                "oneOf": [
-                                    {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
-                                    {"type": "integer", "minimum": 1, "maximum": 2**62},
-                                ]
-                            }
-                        },
-                    },
+                    _by_name_or_id("segment"),
+                    _by_name_or_id("list"),
                     {
                         "type": "object",
                         "required": ["where"],

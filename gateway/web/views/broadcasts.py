@@ -50,7 +50,7 @@ from ...store.audiences import (
 from ...store.broadcasts import SKIP_REASONS
 from ...store.states import BroadcastState, RecipientState
 from ..context import services
-from ..helpers import short_codes_status, whole_number
+from ..helpers import sentence, short_codes_status, whole_number
 
 bp = Blueprint("broadcasts", __name__)
 
@@ -371,11 +371,11 @@ def _compose_form() -> dict[str, Any]:
 def new():
     ctx = services()
     bs = ctx.broadcasts
-    codes = short_codes_status(ctx)
+    codes = ctx.config.short_codes
     form = {
         "name": "",
         "campaign": "",
-        "short_code": codes[0]["code"] if codes else "",
+        "short_code": codes[0].code if codes else "",
         "text": "",
         "audience": "segment",
         "segment_id": request.args.get("segment", ""),
@@ -437,7 +437,7 @@ def new():
                     )
                 return redirect(url_for("broadcasts.show", broadcast_id=reply["id"]))
         except SendRefused as exc:
-            errors[exc.field if exc.field in _FORM_FIELDS else "audience"] = _sentence(exc.reason)
+            errors[exc.field if exc.field in _FORM_FIELDS else "audience"] = sentence(exc.reason)
     return render_template(
         "broadcasts/new.html",
         form=form,
@@ -456,14 +456,6 @@ def new():
 _FORM_FIELDS = {"text", "short_code", "audience", "at", "timezone", "test_to", "name", "to"}
 
 
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else text + "."
-
-
 @bp.post("/broadcasts/longest")
 def longest():
     """For the compose page: the audience's count, each merge field's longest values (the
@@ -475,9 +467,9 @@ def longest():
         audience = _audience_from(request.form)
         body = ctx.broadcasts.check_body(text) if text.strip() else ""
     except SendRefused as exc:  # 200: a text or condition being typed, shown by the page
-        return jsonify(ok=False, field=exc.field, error=_sentence(exc.reason))
+        return jsonify(ok=False, field=exc.field, error=sentence(exc.reason))
     except AudienceError as exc:
-        return jsonify(ok=False, field="audience", error=_sentence(str(exc)))
+        return jsonify(ok=False, field="audience", error=sentence(str(exc)))
     au = ctx.store.audiences
     count = au.count(audience.where, audience.params)
     sample = au.first(audience.where, audience.params)
@@ -542,7 +534,7 @@ def _act(broadcast_id: int, action: str):
     try:
         st = fn(broadcast_id, user=_actor())
     except SendRefused as exc:
-        flash(_sentence(exc.reason), "error")
+        flash(sentence(exc.reason), "error")
     else:
         flash(f"Broadcast {STATE_LABELS.get(st['state'], st['state']).lower()}.", "success")
     return redirect(url_for("broadcasts.show", broadcast_id=broadcast_id))
