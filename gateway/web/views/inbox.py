@@ -70,6 +70,8 @@ def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
     reasons: dict[int, str | None] = {}
     rows = []
     answered = ctx.store.broadcasts.replied_to(messages)  # the broadcast each one answers
+    # Each profile's short codes whose own row differs from its default: one query for the page.
+    own = ctx.store.subscriptions.differing(list({int(m["profile_id"]) for m in messages}))
     for m in messages:
         pid = int(m["profile_id"])
         if pid not in profiles:
@@ -81,7 +83,7 @@ def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
             continue
         shown = profile_json(profile)
         # Subscribed to the short code this message came in on: what the row's buttons change.
-        shown["subscribed"] = ctx.store.subscriptions.subscribed(pid, m["short_code"])
+        shown["subscribed"] = own.get(pid, {}).get(m["short_code"], bool(profile["subscribed"]))
         rows.append(
             {
                 "message": message_json(m),
