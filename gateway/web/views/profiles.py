@@ -357,20 +357,18 @@ def show(profile_id: int):
 
 
 def _subscription_rows(ctx, profile) -> list[dict[str, Any]]:
-    """Each configured short code (and any other the profile has a row for) with whether the
-    profile is subscribed to it and whether that is its own choice or the profile's default."""
+    """Each configured short code with whether the profile is subscribed to it and whether
+    that is its own choice or the profile's default."""
     own = ctx.store.subscriptions.of_profile(profile["id"])
-    rows = []
-    for sc in ctx.config.short_codes:
-        rows.append(
-            {
-                "code": sc.code,
-                "name": sc.name,
-                "subscribed": own.get(sc.code, bool(profile["subscribed"])),
-                "own": sc.code in own,
-            }
-        )
-    return rows
+    return [
+        {
+            "code": sc.code,
+            "name": sc.name,
+            "subscribed": own.get(sc.code, bool(profile["subscribed"])),
+            "own": sc.code in own,
+        }
+        for sc in ctx.config.short_codes
+    ]
 
 
 # -- Text This Profile -------------------------------------------------------------------
