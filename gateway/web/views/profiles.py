@@ -42,6 +42,7 @@ from ..context import services
 from ..helpers import (
     chat_available,
     chat_unavailable_reason,
+    form_short_code,
     short_codes_status,
     shown_time,
     whole_number,
@@ -302,9 +303,7 @@ def _set_subscribed(profile_id: int, subscribed: bool):
     none."""
     ctx = services()
     _profile_or_404(profile_id)
-    code = request.form.get("short_code", "").strip() or None
-    if code is not None and code not in {sc.code for sc in ctx.config.short_codes}:
-        abort(400, description=f"{code!r} is not a configured short code.")
+    code = form_short_code(ctx)
     subscriptions = ctx.subscriptions
     by = OptSource.by_hand(_actor())
     if subscribed:
