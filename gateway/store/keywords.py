@@ -232,9 +232,6 @@ class KeywordPaths:
                 ).rowcount
             )
 
-    def get(self, path_id: int) -> sqlite3.Row | None:
-        return self.db.q1("SELECT * FROM keyword_paths WHERE id = ?", (path_id,))
-
     def expire_due(self, at: str) -> int:
         """Open paths whose time ran out before ``at`` end as expired; how many did."""
         with self.db.tx() as conn:
