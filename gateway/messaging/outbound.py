@@ -101,17 +101,11 @@ class Outbox:
         self.events = events
         self._wake = wake
 
-    def short_code_for(self, code: str | None, profile_id: int | None = None) -> ShortCodeConfig:
-        """The named short code, else the one this profile last talked with, else the first."""
-        profile = None
-        if not code and profile_id is not None and self.config.short_codes:
-            profile = self.store.profiles.get(profile_id)
-        return self._short_code_for(code, profile_id, profile)
-
-    def _short_code_for(
-        self, code: str | None, profile_id: int | None, profile: Any
+    def short_code_for(
+        self, code: str | None, profile_id: int | None = None, *, profile: Any = None
     ) -> ShortCodeConfig:
-        """:meth:`short_code_for` with the profile's row already read (None: no such profile)."""
+        """The named short code, else the one this profile last talked with (and may be texted
+        from), else the first. ``profile``: its row, when the caller has read it already."""
         if not self.config.short_codes:
             raise SendRefused("short_code", "No short code is configured on this gateway.")
         if code:
@@ -124,6 +118,8 @@ class Outbox:
                 ) from exc
         if profile_id is None:
             return self.config.short_codes[0]
+        if profile is None:
+            profile = self.store.profiles.get(profile_id)
         candidates = list(self.config.short_codes)
         last = self.store.messages.last_short_code(profile_id)
         if last:
@@ -193,7 +189,7 @@ class Outbox:
             if refusal is not None:  # before a profile is made for a number never texted
                 raise SendRefused("to", refusal)
             profile, _ = self.store.profiles.get_or_create(phone)
-        sc = self._short_code_for(short_code, profile["id"], profile)
+        sc = self.short_code_for(short_code, profile["id"], profile=profile)
         refusal = why_not_textable(self.store, profile, sc.code, allow_opted_out=allow_unsubscribed)
         if refusal is not None:
             raise SendRefused("profile", refusal)

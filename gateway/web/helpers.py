@@ -30,8 +30,10 @@ def chat_unavailable_reason(ctx: Services, profile: sqlite3.Row) -> str | None:
     may be texted from the short code a chat reply would go from (messaging/eligibility.py,
     the rule every send obeys; the one it last talked with, else the first it may be texted
     from), and some short code must have a healthy modem."""
-    code = ctx.config.short_codes and ctx.outbox.short_code_for(None, profile["id"]).code
-    refusal = why_not_textable(ctx.store, profile, code or None)
+    code = None
+    if ctx.config.short_codes:
+        code = ctx.outbox.short_code_for(None, profile["id"], profile=profile).code
+    refusal = why_not_textable(ctx.store, profile, code)
     if refusal is not None:
         return refusal
     if not any(s["up"] for s in short_codes_status(ctx)):
