@@ -383,7 +383,7 @@ def text(profile_id: int):
         # others are shown disabled with the reason (messaging/eligibility.py).
         sc["refusal"] = why_not_textable(ctx.store, profile, sc["code"])
     try:
-        default_code = ctx.outbox.short_code_for(None, profile_id).code
+        default_code = ctx.outbox.short_code_for(None, profile_id, profile=profile).code
     except SendRefused:
         default_code = ""
     form = {"text": "", "short_code": default_code, "idempotency_key": uuid.uuid4().hex}
