@@ -11,7 +11,7 @@ queued). Whether the profile is subscribed to a short code is the store's one ru
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..phone import is_mobile_capable
@@ -24,7 +24,6 @@ __all__ = [
     "number_refusal",
     "opted_out_of",
     "refusal",
-    "textable_codes",
     "why_not_textable",
 ]
 
@@ -93,10 +92,3 @@ def why_not_textable(
     else:
         subscribed = bool(profile["subscribed"])
     return refusal(profile, subscribed, short_code, allow_opted_out=allow_opted_out)
-
-
-def textable_codes(
-    store: Store, profile: Mapping[str, Any], codes: Iterable[str]
-) -> dict[str, str | None]:
-    """For each short code, why the profile may not be texted from it (None: it may)."""
-    return {code: why_not_textable(store, profile, code) for code in codes}

@@ -524,19 +524,14 @@ class OptinPaths:
             self.store.keyword_paths.move(path["id"], PathState.EXPIRED, PathState(path["state"]))
             log.info("keyword path %d (%s) expired", path["id"], path["word"])
             path = None
+        state = path["state"] if path is not None else None
+        if state == PathState.CONFIRMING and keywords.squash(body) in CONFIRM_WORDS:
+            return PathPlan(KIND_CONFIRM, at, path=path, body=body)
         word = keywords.first_word(body)
-        if path is not None:
-            if path["state"] == PathState.CONFIRMING and keywords.squash(body) in CONFIRM_WORDS:
-                return PathPlan(KIND_CONFIRM, at, path=path, body=body)
-            if path["state"] == PathState.ASKING:
-                # Every text is the answer (or the way out), unless it starts a keyword.
-                if word and self.store.keywords.find(sc.code, word) is None:
-                    return PathPlan(KIND_ANSWER, at, path=path, body=body)
-                if not word:
-                    return PathPlan(KIND_ANSWER, at, path=path, body=body)
-        if not word:
-            return None
-        keyword = self.store.keywords.find(sc.code, word)
+        keyword = self.store.keywords.find(sc.code, word) if word else None
+        if state == PathState.ASKING and keyword is None:
+            # Every text is the answer (or the way out), unless it starts a keyword.
+            return PathPlan(KIND_ANSWER, at, path=path, body=body)
         if keyword is None:
             return None
         return PathPlan(KIND_KEYWORD, at, keyword=keyword, body=body)

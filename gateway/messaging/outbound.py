@@ -21,6 +21,7 @@ from ..store import NewOutbound, Store
 from ..store.states import MessageStatus
 from ..store.times import iso, now
 from .eligibility import number_refusal, why_not_textable
+from .eligibility import refusal as profile_refusal
 from .events import EventBus
 from .requests import (
     IdempotencyConflict,
@@ -100,8 +101,11 @@ class Outbox:
         self.events = events
         self._wake = wake
 
-    def short_code_for(self, code: str | None, profile_id: int | None = None) -> ShortCodeConfig:
-        """The named short code, else the one this profile last talked with, else the first."""
+    def short_code_for(
+        self, code: str | None, profile_id: int | None = None, *, profile: Any = None
+    ) -> ShortCodeConfig:
+        """The named short code, else the one this profile last talked with (and may be texted
+        from), else the first. ``profile``: its row, when the caller has read it already."""
         if not self.config.short_codes:
             raise SendRefused("short_code", "No short code is configured on this gateway.")
         if code:
@@ -114,6 +118,8 @@ class Outbox:
                 ) from exc
         if profile_id is None:
             return self.config.short_codes[0]
+        if profile is None:
+            profile = self.store.profiles.get(profile_id)
         candidates = list(self.config.short_codes)
         last = self.store.messages.last_short_code(profile_id)
         if last:
@@ -121,12 +127,12 @@ class Outbox:
                 candidates.insert(0, self.config.short_code(last))
             except KeyError:
                 log.info("short code %s of an old message is no longer configured", last)
-        profile = self.store.profiles.get(profile_id)
-        if profile is not None:
-            # The one it last talked with when it may be texted from it, else the first one
-            # it may be texted from (a STOP to one short code leaves the others).
+        # The one it last talked with when it may be texted from it, else the first one it may
+        # be texted from (a STOP to one short code leaves the others). Being active and having
+        # a number that can receive SMS are the same for every short code: checked once.
+        if profile is not None and profile_refusal(profile, True, None) is None:
             for sc in candidates:
-                if why_not_textable(self.store, profile, sc.code) is None:
+                if self.store.subscriptions.subscribed(profile_id, sc.code):
                     return sc
         return candidates[0]
 
@@ -183,7 +189,7 @@ class Outbox:
             if refusal is not None:  # before a profile is made for a number never texted
                 raise SendRefused("to", refusal)
             profile, _ = self.store.profiles.get_or_create(phone)
-        sc = self.short_code_for(short_code, profile["id"])
+        sc = self.short_code_for(short_code, profile["id"], profile=profile)
         refusal = why_not_textable(self.store, profile, sc.code, allow_opted_out=allow_unsubscribed)
         if refusal is not None:
             raise SendRefused("profile", refusal)

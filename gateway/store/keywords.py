@@ -51,6 +51,22 @@ def questions_of(row: sqlite3.Row) -> list[dict[str, Any]]:
     return value if isinstance(value, list) else []
 
 
+def _settings(k: NewKeyword) -> tuple[Any, ...]:
+    """What a keyword does, in the column order of :meth:`Keywords.add` and
+    :meth:`Keywords.update` (reply through exit_reply)."""
+    return (
+        k.reply,
+        k.campaign_id,
+        int(k.double_opt_in),
+        k.confirm_prompt,
+        k.time_limit_minutes,
+        json.dumps(list(k.questions), ensure_ascii=False),
+        k.done_reply,
+        k.exit_word,
+        k.exit_reply,
+    )
+
+
 class Keywords:
     """Live and removed keywords; a removed one keeps its row for the paths that name it."""
 
@@ -65,22 +81,7 @@ class Keywords:
                     " double_opt_in, confirm_prompt, time_limit_minutes, questions, done_reply,"
                     " exit_word, exit_reply, created_at, created_by)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        k.short_code,
-                        k.word,
-                        k.match_key,
-                        k.reply,
-                        k.campaign_id,
-                        int(k.double_opt_in),
-                        k.confirm_prompt,
-                        k.time_limit_minutes,
-                        json.dumps(list(k.questions), ensure_ascii=False),
-                        k.done_reply,
-                        k.exit_word,
-                        k.exit_reply,
-                        iso(now()),
-                        k.created_by,
-                    ),
+                    (k.short_code, k.word, k.match_key, *_settings(k), iso(now()), k.created_by),
                 )
         except sqlite3.IntegrityError as exc:
             raise KeywordExists(
@@ -95,18 +96,7 @@ class Keywords:
                 "UPDATE keywords SET reply = ?, campaign_id = ?, double_opt_in = ?,"
                 " confirm_prompt = ?, time_limit_minutes = ?, questions = ?, done_reply = ?,"
                 " exit_word = ?, exit_reply = ? WHERE id = ? AND removed_at IS NULL",
-                (
-                    k.reply,
-                    k.campaign_id,
-                    int(k.double_opt_in),
-                    k.confirm_prompt,
-                    k.time_limit_minutes,
-                    json.dumps(list(k.questions), ensure_ascii=False),
-                    k.done_reply,
-                    k.exit_word,
-                    k.exit_reply,
-                    keyword_id,
-                ),
+                (*_settings(k), keyword_id),
             )
 
     def get(self, keyword_id: int) -> sqlite3.Row | None:
@@ -241,9 +231,6 @@ class KeywordPaths:
                     (*params, path_id),
                 ).rowcount
             )
-
-    def get(self, path_id: int) -> sqlite3.Row | None:
-        return self.db.q1("SELECT * FROM keyword_paths WHERE id = ?", (path_id,))
 
     def expire_due(self, at: str) -> int:
         """Open paths whose time ran out before ``at`` end as expired; how many did."""

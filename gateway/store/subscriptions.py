@@ -12,7 +12,6 @@ written once.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from .db import Database
@@ -100,9 +99,3 @@ class ShortCodeSubscriptions:
             ):
                 found.setdefault(int(r["profile_id"]), {})[r["short_code"]] = bool(r["subscribed"])
         return found
-
-    def rows(self, profile_id: int) -> list[sqlite3.Row]:
-        """The profile's rows with the time each last changed."""
-        return self.db.q(
-            "SELECT * FROM subscriptions WHERE profile_id = ? ORDER BY short_code", (profile_id,)
-        )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, tzinfo
 
-from flask import has_app_context
+from flask import abort, has_app_context, request
 
 from ..messaging.eligibility import why_not_textable
 from .context import Services, services
@@ -30,13 +30,24 @@ def chat_unavailable_reason(ctx: Services, profile: sqlite3.Row) -> str | None:
     may be texted from the short code a chat reply would go from (messaging/eligibility.py,
     the rule every send obeys; the one it last talked with, else the first it may be texted
     from), and some short code must have a healthy modem."""
-    code = ctx.config.short_codes and ctx.outbox.short_code_for(None, profile["id"]).code
-    refusal = why_not_textable(ctx.store, profile, code or None)
+    code = None
+    if ctx.config.short_codes:
+        code = ctx.outbox.short_code_for(None, profile["id"], profile=profile).code
+    refusal = why_not_textable(ctx.store, profile, code)
     if refusal is not None:
         return refusal
     if not any(s["up"] for s in short_codes_status(ctx)):
         return "No short code has a modem up."
     return None
+
+
+def form_short_code(ctx: Services) -> str | None:
+    """The form's ``short_code`` (None when it names none: every short code); 400 when it is
+    not a configured one."""
+    code = request.form.get("short_code", "").strip() or None
+    if code is not None and code not in {sc.code for sc in ctx.config.short_codes}:
+        abort(400, description=f"{code!r} is not a configured short code.")
+    return code
 
 
 def chat_available(ctx: Services, profile: sqlite3.Row) -> bool:

@@ -18,7 +18,13 @@ from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template
 from ...messaging.subscriptions import OptSource, ProfileNotFound
 from ...store.search import MessageFilter
 from ..context import services
-from ..helpers import chat_unavailable_reason, short_codes_status, shown_time, whole_number
+from ..helpers import (
+    chat_unavailable_reason,
+    form_short_code,
+    short_codes_status,
+    shown_time,
+    whole_number,
+)
 from .api import json_error, message_json, profile_json
 
 bp = Blueprint("inbox", __name__)
@@ -70,6 +76,8 @@ def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
     reasons: dict[int, str | None] = {}
     rows = []
     answered = ctx.store.broadcasts.replied_to(messages)  # the broadcast each one answers
+    # Each profile's short codes whose own row differs from its default: one query for the page.
+    own = ctx.store.subscriptions.differing(list({int(m["profile_id"]) for m in messages}))
     for m in messages:
         pid = int(m["profile_id"])
         if pid not in profiles:
@@ -81,7 +89,7 @@ def _rows(messages: list[sqlite3.Row]) -> list[dict[str, Any]]:
             continue
         shown = profile_json(profile)
         # Subscribed to the short code this message came in on: what the row's buttons change.
-        shown["subscribed"] = ctx.store.subscriptions.subscribed(pid, m["short_code"])
+        shown["subscribed"] = own.get(pid, {}).get(m["short_code"], bool(profile["subscribed"]))
         rows.append(
             {
                 "message": message_json(m),
@@ -162,9 +170,7 @@ def _set_subscription(profile_id: int, subscribed: bool):
     the message came in on), or to every short code when the form names none."""
     ctx = services()
     who = _who(profile_id)
-    code = request.form.get("short_code", "").strip() or None
-    if code is not None and code not in {sc.code for sc in ctx.config.short_codes}:
-        abort(400, description=f"{code!r} is not a configured short code.")
+    code = form_short_code(ctx)
     subscriptions = ctx.subscriptions
     by = OptSource.by_hand(g.user["username"])
     try:

@@ -26,6 +26,7 @@ from ..helpers import whole_number
 bp = Blueprint("keywords", __name__)
 
 QUESTION_ROWS = 3  # blank question rows the form offers (the CLI takes up to MAX_QUESTIONS)
+BLANK_QUESTION = {"field": "", "ask": "", "choices": "", "invalid": ""}
 
 
 @bp.before_request
@@ -47,7 +48,7 @@ def _blank_form() -> dict[str, Any]:
         "done_reply": "",
         "exit_word": "EXIT",
         "exit_reply": "",
-        "questions": [{"field": "", "ask": "", "choices": "", "invalid": ""}] * QUESTION_ROWS,
+        "questions": [BLANK_QUESTION] * QUESTION_ROWS,
     }
 
 
@@ -85,7 +86,6 @@ def _form_of(kw: dict[str, Any]) -> dict[str, Any]:
         }
         for q in kw["questions"]
     ]
-    blank = {"field": "", "ask": "", "choices": "", "invalid": ""}
     rows = max(QUESTION_ROWS, len(questions) + 1)
     return {
         "short_code": kw["short_code"],
@@ -98,7 +98,7 @@ def _form_of(kw: dict[str, Any]) -> dict[str, Any]:
         "done_reply": kw["done_reply"],
         "exit_word": kw["exit_word"],
         "exit_reply": kw["exit_reply"],
-        "questions": questions + [blank] * (rows - len(questions)),
+        "questions": questions + [BLANK_QUESTION] * (rows - len(questions)),
     }
 
 
@@ -107,10 +107,17 @@ def _posted(rows: int) -> tuple[dict[str, Any], list[Question], int | None, dict
     the fields only this page reads."""
     f = request.form
     form = _blank_form()
-    for key in ("short_code", "word", "reply", "campaign", "confirm_prompt", "done_reply"):
+    for key in (
+        "short_code",
+        "word",
+        "reply",
+        "campaign",
+        "confirm_prompt",
+        "done_reply",
+        "exit_word",
+        "exit_reply",
+    ):
         form[key] = f.get(key, "")
-    form["exit_word"] = f.get("exit_word", "")
-    form["exit_reply"] = f.get("exit_reply", "")
     form["time_limit_minutes"] = f.get("time_limit_minutes", "").strip()
     form["double_opt_in"] = f.get("double_opt_in") == "yes"
     form["questions"] = [

@@ -42,6 +42,7 @@ from ..context import services
 from ..helpers import (
     chat_available,
     chat_unavailable_reason,
+    form_short_code,
     short_codes_status,
     shown_time,
     whole_number,
@@ -302,9 +303,7 @@ def _set_subscribed(profile_id: int, subscribed: bool):
     none."""
     ctx = services()
     _profile_or_404(profile_id)
-    code = request.form.get("short_code", "").strip() or None
-    if code is not None and code not in {sc.code for sc in ctx.config.short_codes}:
-        abort(400, description=f"{code!r} is not a configured short code.")
+    code = form_short_code(ctx)
     subscriptions = ctx.subscriptions
     by = OptSource.by_hand(_actor())
     if subscribed:
@@ -357,20 +356,18 @@ def show(profile_id: int):
 
 
 def _subscription_rows(ctx, profile) -> list[dict[str, Any]]:
-    """Each configured short code (and any other the profile has a row for) with whether the
-    profile is subscribed to it and whether that is its own choice or the profile's default."""
+    """Each configured short code with whether the profile is subscribed to it and whether
+    that is its own choice or the profile's default."""
     own = ctx.store.subscriptions.of_profile(profile["id"])
-    rows = []
-    for sc in ctx.config.short_codes:
-        rows.append(
-            {
-                "code": sc.code,
-                "name": sc.name,
-                "subscribed": own.get(sc.code, bool(profile["subscribed"])),
-                "own": sc.code in own,
-            }
-        )
-    return rows
+    return [
+        {
+            "code": sc.code,
+            "name": sc.name,
+            "subscribed": own.get(sc.code, bool(profile["subscribed"])),
+            "own": sc.code in own,
+        }
+        for sc in ctx.config.short_codes
+    ]
 
 
 # -- Text This Profile -------------------------------------------------------------------
@@ -386,7 +383,7 @@ def text(profile_id: int):
         # others are shown disabled with the reason (messaging/eligibility.py).
         sc["refusal"] = why_not_textable(ctx.store, profile, sc["code"])
     try:
-        default_code = ctx.outbox.short_code_for(None, profile_id).code
+        default_code = ctx.outbox.short_code_for(None, profile_id, profile=profile).code
     except SendRefused:
         default_code = ""
     form = {"text": "", "short_code": default_code, "idempotency_key": uuid.uuid4().hex}
