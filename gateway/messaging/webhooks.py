@@ -191,7 +191,7 @@ class WebhookService:
         self._thread: threading.Thread | None = None
         self._unlisten: Callable[[], None] | None = None
         self._next_retire: datetime | None = None  # on self.clock
-        if getattr(store, "check", None) is None:
+        if store.check is None:
             # A store still being checked in the background takes no write yet: the daemon's
             # start() syncs once the check has passed, before anything can make an event.
             self.sync_config()

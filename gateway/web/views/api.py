@@ -141,7 +141,7 @@ def conversation(profile_id: int):
     rows = ctx.store.messages.conversation(profile_id, after_id=after)
     reason = chat_unavailable_reason(ctx, profile)
     try:
-        default_code = ctx.outbox.short_code_for(None, profile_id).code
+        default_code = ctx.outbox.short_code_for(None, profile_id, profile=profile).code
     except SendRefused:
         default_code = None
     return jsonify(
