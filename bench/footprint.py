@@ -613,6 +613,14 @@ def main(argv: list[str] | None = None) -> int:
                     "  resident: "
                     + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in resident.items())
                 )
+                traced = m.get("python_traced")  # with GATEWAY_TRACEMALLOC=N only
+                if traced and when == "memory_end":
+                    print(f"  Python traced now {traced['now'] / 2**20:.1f} MiB; grew most:")
+                    for row in traced["top_growth"] or []:
+                        print(
+                            f"    {row['growth'] / 1024:+9.1f} KiB ({row['count']} blocks) "
+                            f"{row['where']}"
+                        )
             if r["errors"]:
                 print("errors:", r["errors"])
             if r["refused_503"]:

@@ -11,19 +11,22 @@ holds that thread. So that a few such clients cannot take every thread (and the 
   trickle (cheroot's own timeout is per read);
 - one address may have at most ``PER_ADDRESS`` requests in the reading-and-working stage at
   once (until the response starts); a connection beyond that is answered 503 at once;
-- the thread pool has a thread for every live-update stream the app allows plus
-  ``REQUEST_THREADS`` for everything else (streams are rationed in views/live.py);
+- the thread pool has ``REQUEST_THREADS`` threads; a live-update stream holds one only while
+  its request is answered, then its connection is handed to the stream hub
+  (gateway/web/stream_hub.py), which serves every open stream on one thread (streams are
+  rationed in views/live.py);
 - over HTTPS, the TLS handshake happens on the worker thread, within the same limits: cheroot
   does it on the one thread that accepts every connection, where three silent connections
   stalled every page for 10 s each.
 
 Each worker can also tell the app whether the browser has closed the connection
-(``environ["gateway.client_gone"]``), so a closed live-update stream gives back its thread and
-slot within half a second instead of at its next keep-alive write.
+(``environ["gateway.client_gone"]``), for a stream served on a worker (the hub sees a closed
+connection by itself).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import select
@@ -43,7 +46,8 @@ from ..memory import return_large_blocks
 from .app import create_app
 from .context import Services, app_state
 from .errors import WebServerError
-from .views.live import CLIENT_GONE, SSE_MAX_STREAMS
+from .stream_hub import StreamHub
+from .views.live import CLIENT_GONE, HUB_STREAM, STREAM_HUB
 
 __all__ = ["AddressGuard", "WebServer", "WebServerError", "self_signed"]
 
@@ -52,7 +56,11 @@ log = logging.getLogger(__name__)
 HEAD_SECONDS = 10.0  # a request's line and headers, from its first byte
 BODY_SECONDS = 120.0  # the whole request with its body (CSV imports are 8 MB at most)
 PER_ADDRESS = 10  # requests of one address being read or worked on at once
-REQUEST_THREADS = 24  # threads for requests other than live-update streams
+# Threads answering requests (a live stream's only until it is handed to the hub). Enough that
+# slow clients from 7 addresses (PER_ADDRESS each) leave some for everyone else; the ones that
+# are not needed cost little: work goes to the thread idle for the shortest time
+# (_HotFirstQueue), so most threads never run a page and keep their stacks untouched.
+REQUEST_THREADS = 74
 SOCKET_TIMEOUT = 10  # cheroot's timeout for one read or write, and for an idle keep-alive
 
 
@@ -293,7 +301,81 @@ class _Gateway(wsgi.Gateway_10):
     def get_environ(self) -> dict:
         env = super().get_environ()
         env[CLIENT_GONE] = self.req.conn.client_gone
+        hub = self.req.server.hub
+        if hub is not None:
+            env[STREAM_HUB] = hub
         return env
+
+    def respond(self) -> None:
+        try:
+            super().respond()
+        except BaseException:
+            stream = self.env.pop(HUB_STREAM, None)
+            if stream is not None:
+                self.req.server.hub.abandon(stream)
+            raise
+        stream = self.env.pop(HUB_STREAM, None)
+        if stream is not None:
+            self._hand_over(stream)
+
+    def _hand_over(self, stream) -> None:
+        """A live stream's head and first chunk are written: give its connection to the hub
+        (which writes the rest and the end of the response) and let this thread go. The
+        connection is not kept alive nor closed here (``linger``)."""
+        req, hub = self.req, self.req.server.hub
+        conn = req.conn
+        if req.method != b"GET" or not req.sent_headers or not req.status.startswith(b"200"):
+            hub.abandon(stream)
+            return
+        try:
+            conn.wfile.flush()
+        except OSError as exc:
+            log.debug("a live stream's browser went away before the hand-over: %s", exc)
+            hub.abandon(stream)
+            return
+        chunked = req.chunked_write
+        req.chunked_write = False  # the hub ends the chunked body when the stream ends
+        req.close_connection = True
+        conn.linger = True
+        conn.wfile.close()  # its hold on the socket; the socket itself stays open
+        hub.attach(stream, conn.socket, chunked=chunked)
+
+
+class _HotFirstQueue:
+    """The queue between cheroot's accepting thread and its workers (``put``, ``get``,
+    ``qsize`` of :class:`queue.Queue`, unbounded), except that a connection goes to the worker
+    that became idle last rather than first. With a FIFO every one of the 74 workers takes
+    turns, and each keeps the stack pages and allocator caches one page view touched; this way
+    a quiet gateway runs its pages on the same few threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: collections.deque = collections.deque()
+        self._waiting: list[list] = []  # [lock held until an item is handed over, the item]
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        with self._lock:
+            if not self._waiting:
+                self._items.append(item)
+                return
+            waiter = self._waiting.pop()  # the one that started waiting last
+        waiter[1] = item
+        waiter[0].release()
+
+    def get(self):
+        with self._lock:
+            if self._items:
+                return self._items.popleft()
+            handed = threading.Lock()
+            handed.acquire()
+            waiter = [handed, None]
+            self._waiting.append(waiter)
+        handed.acquire()
+        return waiter[1]
+
+    def qsize(self) -> int:
+        with self._lock:
+            return len(self._items)
 
 
 class _Server(wsgi.Server):
@@ -304,6 +386,9 @@ class _Server(wsgi.Server):
     def __init__(self, *args, per_address: int, head_seconds: float, body_seconds: float, **kw):
         super().__init__(*args, **kw)
         self.gateway = _Gateway
+        self.requests._queue = _HotFirstQueue()  # before the pool starts its workers
+        self.requests.get = self.requests._queue.get
+        self.hub: StreamHub | None = None
         self.guard = AddressGuard(per_address)
         self.head_seconds = head_seconds
         self.body_seconds = body_seconds
@@ -326,8 +411,7 @@ class WebServer:
         web = services.config.web
         return_large_blocks()
         self.app = create_app(services, **app_config)
-        streams = int(self.app.config.get("GATEWAY_SSE_MAX_STREAMS", SSE_MAX_STREAMS))
-        threads = threads or streams + REQUEST_THREADS
+        threads = threads or REQUEST_THREADS
         self.server = _Server(
             (web.bind, web.port),
             self.app,
@@ -341,6 +425,8 @@ class WebServer:
             head_seconds=head_seconds,
             body_seconds=body_seconds,
         )
+        self.hub = StreamHub(services.events)
+        self.server.hub = self.hub
         self.scheme = "http"
         if web.https:
             cert, key = web.tls_cert, web.tls_key
@@ -362,6 +448,7 @@ class WebServer:
         except OSError as exc:
             web = self.services.config.web
             raise WebServerError(f"cannot listen on {web.bind}:{web.port}: {exc}") from exc
+        self.hub.start()
         self._thread = threading.Thread(target=self.server.serve, name="web", daemon=True)
         self._thread.start()
         log.info("web app on %s", self.url)
@@ -377,7 +464,8 @@ class WebServer:
         return f"{self.scheme}://{shown}:{self.port}"
 
     def stop(self) -> None:
-        app_state(self.app).stopping.set()  # ends open event streams
+        app_state(self.app).stopping.set()  # ends event streams served on a worker
+        self.hub.stop()
         self.server.stop()
         if self._thread is not None:
             self._thread.join(5)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import time
 
+from gateway.web.context import app_state
+
 from .conftest import ADMIN, AGENT, HttpClient, Web
 
 
@@ -35,6 +37,12 @@ class Stream:
         self.conn.close()
 
 
+def open_streams(server) -> int:
+    """Streams holding a slot; the hub must agree (each open stream is served there)."""
+    slots = app_state(server.app).stream_slots.count()
+    return slots if slots == server.hub.count() else -1
+
+
 def wait_for(condition, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -52,8 +60,8 @@ def test_closed_streams_give_their_slot_back_at_once(web: Web, serve) -> None:
         stream = Stream(agent)
         assert stream.status == 200, f"page {n + 1}: live updates refused ({stream.status})"
         stream.close()
-    assert wait_for(lambda: web.events.subscriber_count == 0, timeout=2.0), (
-        f"{web.events.subscriber_count} closed streams still held after 2 s"
+    assert wait_for(lambda: open_streams(server) == 0, timeout=2.0), (
+        f"{open_streams(server)} closed streams still held after 2 s"
     )
     print(
         f"\n30 streams opened and closed; all slots free after {time.monotonic() - started:.2f} s"
@@ -70,7 +78,7 @@ def test_one_users_many_tabs_leave_streams_for_the_team(web: Web, serve) -> None
         # Beyond one person's share the oldest tabs were told to pause, and ended.
         for old in tabs[:4]:
             assert b"event: live.replaced" in old.rest()
-        assert wait_for(lambda: web.events.subscriber_count == 8, timeout=2.0)
+        assert wait_for(lambda: open_streams(server) == 8, timeout=2.0)
         colleague = Stream(logged_in(server, ADMIN))
         assert colleague.status == 200
         colleague.close()
@@ -91,3 +99,24 @@ def test_a_full_gateway_says_so_and_when_to_retry(web: Web, serve) -> None:
     finally:
         for stream in held:
             stream.close()
+
+
+def test_open_streams_hold_no_server_thread(web: Web, serve) -> None:
+    """Two server threads, six open streams: each stream gets every event and pages still
+    answer (when each stream held a thread, two took both and the page timed out)."""
+    server = serve(threads=2)
+    agent = logged_in(server, AGENT)
+    streams = [Stream(agent) for _ in range(6)]
+    try:
+        assert [s.status for s in streams] == [200] * 6
+        status, _, _ = agent.request("GET", "/home")
+        assert status == 200
+        event = web.events.publish("message.new", id=7, profile_id=1)
+        for stream in streams:
+            while stream.resp.readline() != f"id: {event.id}\n".encode():
+                pass
+        assert open_streams(server) == 6
+    finally:
+        for stream in streams:
+            stream.close()
+    assert wait_for(lambda: open_streams(server) == 0, timeout=2.0)

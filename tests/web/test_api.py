@@ -347,4 +347,4 @@ def test_live_server_streams_each_event_at_once(web: Web, server: WebServer) -> 
     assert b"data:" not in stream.read()  # the stream ends cleanly, with no further event
     stopper.join(5)
     assert time.monotonic() - started < 4
-    assert web.events.subscriber_count == 0
+    assert server.hub.count() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import ssl
+import threading
 import urllib.request
 
 import pytest
@@ -59,3 +60,31 @@ def test_missing_certificate_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(WebServerError, match=r"web\.tls_cert"):
         WebServer(ctx)
     ctx.store.close()
+
+
+def _switches(thread) -> int:
+    with open(f"/proc/self/task/{thread.native_id}/status") as f:
+        line = next(x for x in f if x.startswith("voluntary_ctxt_switches"))
+    return int(line.split()[1])
+
+
+def test_a_quiet_server_answers_on_the_same_few_threads(tmp_path) -> None:
+    """Pages one after another go to the worker that became idle last, not to each of the
+    pool's threads in turn (each thread that ever ran a page keeps its stack's pages and its
+    allocator's caches). Observed as which workers ever woke up."""
+    ctx = _ctx(tmp_path, "  port: 0\n")
+    server = WebServer(ctx, threads=20)
+    server.start()
+    try:
+        workers = [t for t in threading.enumerate() if t.name.startswith("CP Server")]
+        assert len(workers) == 20
+        before = {t: _switches(t) for t in workers}
+        for _ in range(30):
+            with urllib.request.urlopen(f"{server.url}/login", timeout=5) as resp:
+                assert resp.status == 200
+                resp.read()
+        woke = [t for t in workers if _switches(t) > before[t]]
+        assert len(woke) <= 3, f"{len(woke)} of 20 workers ran the 30 pages"
+    finally:
+        server.stop()
+        ctx.store.close()

@@ -2,14 +2,19 @@
 ``event: <kind>``, ``data: <json>``), a ``: keep-alive`` comment every 15 s; the stream ends
 after 55 s or when the app stops, and the browser's EventSource reconnects by itself.
 
-Each open stream holds one of the WSGI server's threads for its whole life, so streams are
-rationed (:class:`StreamSlots`): at most ``SSE_MAX_STREAMS`` at once for the whole team and
+Under the gateway's own server (gateway/web/server.py) the request is answered like any page
+and then its connection is handed to the stream hub (gateway/web/stream_hub.py), which serves
+every open stream on one thread; under another server or the test client the stream is a
+generator on the request's thread (:func:`sse_stream`), with the same events, keep-alives and
+end. Each stream still holds a socket and a subscriber's place, so streams are rationed
+(:class:`StreamSlots`): at most ``SSE_MAX_STREAMS`` at once for the whole team and
 ``SSE_PER_USER`` for one user. A user's stream beyond their share ends their oldest stream
 (with a ``live.replaced`` event, so that tab's script waits until it is looked at again rather
 than taking the slot back at once); a stream beyond the team's total is answered 503 with
 ``Retry-After``. A stream whose browser went away is noticed within ``SSE_POLL`` seconds when
-the server can see the connection (``gateway.client_gone`` from gateway/web/server.py), else at
-the next keep-alive, and its slot is free again.
+the server can see the connection (at once in the hub; within ``SSE_POLL`` seconds through
+``gateway.client_gone`` on the generator's path), else at the next keep-alive, and its slot is
+free again.
 """
 
 from __future__ import annotations
@@ -34,13 +39,17 @@ SSE_SECONDS = 55.0  # a stream's life; the browser reconnects (proxies drop idle
 SSE_HEARTBEAT = 15.0
 SSE_POLL = 0.5  # how often a quiet stream looks at the stopping flag and its connection
 SSE_RETRY_MS = 2000  # how soon the browser reconnects after a stream ends
-SSE_MAX_STREAMS = 50  # for the whole team (gateway/web/server.py sizes its threads by it)
+SSE_MAX_STREAMS = 50  # for the whole team
 SSE_PER_USER = 8  # one person's open tabs
 SSE_FULL_RETRY = 10  # seconds a stream refused for want of slots waits before trying again
 
 # Set by gateway/web/server.py: a callable that is True once the browser has closed the
 # connection (absent under other servers and the test client: the keep-alive notices then).
 CLIENT_GONE = "gateway.client_gone"
+# Set by gateway/web/server.py: its StreamHub. The view then opens the stream in the hub and
+# leaves it under HUB_STREAM for the server to hand the connection over after the first chunk.
+STREAM_HUB = "gateway.stream_hub"
+HUB_STREAM = "gateway.hub_stream"
 
 
 @dataclass(eq=False)
@@ -101,6 +110,9 @@ REPLACED = (
 )
 
 
+CONNECTED = f"retry: {SSE_RETRY_MS}\n: connected\n\n"
+
+
 def sse_stream(
     sub: Subscription,
     stopping: threading.Event,
@@ -116,7 +128,7 @@ def sse_stream(
     subscription when it ends."""
     try:
         # A first chunk at once: the headers go out and the browser's EventSource opens.
-        yield f"retry: {SSE_RETRY_MS}\n: connected\n\n"
+        yield CONNECTED
         start = time.monotonic()
         deadline = start + seconds
         next_beat = start + heartbeat
@@ -156,10 +168,13 @@ def events():
         resp.status_code = 503
         resp.headers["Retry-After"] = str(SSE_FULL_RETRY)
         return resp
-    sub = state.services.events.subscribe()
-    stopping = state.stopping
     seconds = float(app.config.get("GATEWAY_SSE_SECONDS", SSE_SECONDS))
     heartbeat = float(app.config.get("GATEWAY_SSE_HEARTBEAT", SSE_HEARTBEAT))
+    hub = request.environ.get(STREAM_HUB)
+    if hub is not None:
+        return _hub_stream(hub, slots, ticket, seconds, heartbeat)
+    sub = state.services.events.subscribe()
+    stopping = state.stopping
     client_gone = request.environ.get(CLIENT_GONE)
     released = threading.Lock()
 
@@ -182,8 +197,32 @@ def events():
         finally:
             cleanup()
 
-    resp = Response(stream(), mimetype="text/event-stream")
+    resp = _stream_response(stream())
     resp.call_on_close(cleanup)
+    return resp
+
+
+def _hub_stream(hub, slots: StreamSlots, ticket: StreamTicket, seconds: float, heartbeat: float):
+    """The stream opened in the server's hub: events are kept for it from now on; the
+    server hands the connection over once the head and :data:`CONNECTED` are written, or
+    abandons it (which frees the slot) if the response goes wrong before."""
+    stream = hub.open(
+        release=lambda: slots.release(ticket),
+        replaced=ticket.replaced,
+        seconds=seconds,
+        heartbeat=heartbeat,
+    )
+    request.environ[HUB_STREAM] = stream
+    hub.wake()  # this user's replaced stream, if any, ends now
+
+    def first() -> Iterator[str]:
+        yield CONNECTED  # a generator: no Content-Length, so the response is chunked
+
+    return _stream_response(first())
+
+
+def _stream_response(body: Iterator[str]) -> Response:
+    resp = Response(body, mimetype="text/event-stream")
     resp.headers["Cache-Control"] = "no-cache"
     resp.headers["X-Accel-Buffering"] = "no"  # nginx or similar in front: do not buffer
     return resp
