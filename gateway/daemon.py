@@ -55,8 +55,11 @@ class Daemon:
         demo: bool = False,
         web: bool = True,
         on_started: Callable[[Daemon], None] | None = None,
+        whole_process: bool = False,
     ) -> None:
         self.config = config
+        # `gateway run`: the process is the daemon's alone, and may be tuned as a whole.
+        self.whole_process = whole_process
         self.demo = demo
         self.web = web
         self.on_started = on_started
@@ -123,7 +126,8 @@ class Daemon:
         self._running.add("housekeeping")
         self.housekeeper.start()
         self._running.add("trimmer")
-        memory.start_trimmer()  # gives back what bursts freed, a few seconds after them
+        # Gives back what bursts freed, a few seconds after them; freezes start-up's objects.
+        memory.start_trimmer(settle=self.whole_process)
         s.store.release_connection()  # the main thread only waits from here on
         diagnostics.mark_baseline()  # GATEWAY_TRACEMALLOC: growth is counted from here
         notify("READY=1\nSTATUS=running")

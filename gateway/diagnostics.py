@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 import threading
@@ -152,6 +153,9 @@ def report(store_connections: dict[str, int] | None = None, top: int = 25) -> di
         "c_heap": c_heap(),
         "sqlite_heap": sqlite_heap(),
         "store_connections": store_connections,
+        # Objects frozen at the end of start-up (gateway/memory.py, settle) and the
+        # collector's generations now.
+        "python_gc": {"frozen": gc.get_freeze_count(), "generations": list(gc.get_count())},
     }
     if tracemalloc.is_tracing():
         traced, peak = tracemalloc.get_traced_memory()

@@ -46,7 +46,12 @@ def _run(config, *, demo: bool) -> int:
     from ..web.errors import WebServerError  # not the server: Flask loads after the modems
 
     try:
-        daemon = Daemon(config, demo=demo, on_started=_print_demo_banner if demo else None)
+        daemon = Daemon(
+            config,
+            demo=demo,
+            on_started=_print_demo_banner if demo else None,
+            whole_process=True,
+        )
         daemon.run_forever()
     except StoreDamaged as exc:
         source = str(config.source) if config.source is not None else None
