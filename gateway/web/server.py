@@ -302,7 +302,7 @@ class _Gateway(wsgi.Gateway_10):
         env = super().get_environ()
         env[CLIENT_GONE] = self.req.conn.client_gone
         hub = self.req.server.hub
-        if hub is not None:
+        if hub is not None and hub.alive():
             env[STREAM_HUB] = hub
         return env
 

@@ -154,8 +154,11 @@ class StreamHub:
         ``sock`` (non-blocking from now on) and closes it when the stream ends."""
         stream.chunked = chunked
         sock.setblocking(False)
+        thread = self._thread
         with self._lock:
-            if self._stopping or stream.ended:  # stopped, or fell behind before this
+            if self._stopping or stream.ended or thread is None or not thread.is_alive():
+                # Stopped, fell behind before this, or the hub's thread failed (logged): the
+                # browser's EventSource reconnects, to a worker-served stream (alive()).
                 stopping = True
             else:
                 stopping = False
@@ -186,6 +189,12 @@ class StreamHub:
             self._woken = True
         with contextlib.suppress(BlockingIOError):  # a byte is already waiting
             self._wake_w.send(b"\0")
+
+    def alive(self) -> bool:
+        """True while the hub's thread serves streams (the server hands new ones to it only
+        then; else they are served on a worker as under other servers)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._stopping
 
     def count(self) -> int:
         """Streams open (attached or being handed over)."""
@@ -222,10 +231,12 @@ class StreamHub:
                 if self._turn(attached):
                     return
         except Exception:
+            # Logged once here; new streams are served on the web server's workers (alive()).
             log.exception("the live-streams thread failed; open streams are closed")
-            for stream in list(attached):
+            with self._lock:
+                arriving, self._attaching = self._attaching, []
+            for stream in [*attached, *arriving]:
                 self._end(stream, attached, cut=True)
-            raise
 
     def _turn(self, attached: set[HubStream]) -> bool:
         """Take what arrived (streams, events), apply the streams' times, write; True when

@@ -94,7 +94,7 @@ def test_a_browser_that_stops_reading_is_cut_off_not_buffered(hub) -> None:
 def test_a_quiet_hub_sleeps(hub) -> None:
     """Open streams and no events: the hub's thread blocks until the next keep-alive (no
     polling). Counted as the thread's voluntary context switches over one second."""
-    h, _ = hub
+    h, bus = hub
     streams = [opened(h, heartbeat=10)[0] for _ in range(5)]
     thread = next(t for t in threading.enumerate() if t.name == "live-streams")
     path = f"/proc/self/task/{thread.native_id}/status"
@@ -104,9 +104,31 @@ def test_a_quiet_hub_sleeps(hub) -> None:
             line = next(x for x in f if x.startswith("voluntary_ctxt_switches"))
         return int(line.split()[1])
 
-    time.sleep(0.2)  # the attachments are taken in
+    bus.publish("message.new", id=1)  # once every stream has it, the hub is back in select
+    for s in streams:
+        read_until(s, b"\n\n")
     before = switches()
     time.sleep(1.0)
     assert switches() - before <= 1
     for s in streams:
         s.close()
+
+
+def test_a_hub_whose_thread_failed_takes_no_more_streams(hub, monkeypatch) -> None:
+    """A bug that ends the hub's thread is logged, its streams closed, and the server serves
+    new streams on its workers (alive() is False) rather than handing them to no one."""
+    h, bus = hub
+    browser, released = opened(h)
+
+    def broken(event) -> str:
+        raise RuntimeError("a bug in formatting")
+
+    monkeypatch.setattr("gateway.web.stream_hub.sse_event", broken)
+    bus.publish("message.new", id=1)
+    assert released.wait(2) and browser.recv(10) == b""
+    deadline = time.monotonic() + 2
+    while h.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not h.alive()
+    late, late_released = opened(h)
+    assert late_released.wait(1) and late.recv(10) == b""
