@@ -31,7 +31,7 @@ from .views.live import REPLACED, sse_event
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING = 256 * 1024  # bytes a stream may have waiting for a browser that stops reading
+MAX_PENDING = 64 * 1024  # bytes a stream may keep for a browser that stops reading (x 50 streams)
 CLOSE_GRACE = 2.0  # seconds an ending stream has to take its last bytes before it is cut
 KEEP_ALIVE = ": keep-alive\n\n"
 

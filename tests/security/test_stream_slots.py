@@ -120,3 +120,40 @@ def test_open_streams_hold_no_server_thread(web: Web, serve) -> None:
         for stream in streams:
             stream.close()
     assert wait_for(lambda: open_streams(server) == 0, timeout=2.0)
+
+
+def test_streams_that_stop_reading_are_cut_off_and_free_their_slots(web: Web, serve) -> None:
+    """Twenty browsers open live streams and never read them while a flood of events goes
+    out: each is closed once 64 KiB wait for it (the hub keeps no more per stream), and every
+    slot comes back; a colleague's stream then opens and works."""
+    import socket
+
+    server = serve()
+    cookies = [logged_in(server, who).cookie for who in (AGENT, ADMIN)]
+    silent = []
+    for n in range(20):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.bind((f"127.0.0.{2 + n % 4}", 0))  # four machines: within the per-address cap
+        s.connect(("127.0.0.1", server.port))
+        request = f"GET /api/events HTTP/1.1\r\nHost: x\r\nCookie: {cookies[n % 2]}\r\n\r\n"
+        s.sendall(request.encode())
+        silent.append(s)
+    try:
+        assert wait_for(lambda: open_streams(server) == 16, timeout=5.0), (
+            app_state(server.app).stream_slots.count(),
+            server.hub.count(),
+        )  # 8 per user
+        padding = "x" * 1000
+        for n in range(3000):  # 3 MB for each stream
+            web.events.publish("message.new", id=n, text=padding)
+        assert wait_for(lambda: open_streams(server) == 0, timeout=10.0), open_streams(server)
+        colleague = Stream(logged_in(server, AGENT))
+        assert colleague.status == 200
+        event = web.events.publish("message.new", id=1)
+        while colleague.resp.readline() != f"id: {event.id}\n".encode():
+            pass
+        colleague.close()
+    finally:
+        for s in silent:
+            s.close()
