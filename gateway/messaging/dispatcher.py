@@ -541,12 +541,20 @@ class Dispatcher:
         with self._lock:
             idle = slot.held == 0  # only this thread hands jobs over: it stays so until then
         marked = None
+        early = None
+        if row["parts_total"] == 1:
+            # No concatenation reference to take from the store: encoded before the write lock
+            # is taken, which a modem's sender may be waiting for to commit before its PDU.
+            try:
+                early = self._encode(row, slot.config)
+            except Exception:
+                log.debug("message %d: not encoded ahead", row["id"], exc_info=True)
         with self.store.db.tx():
             if not self.store.messages.claim(row["id"], slot.modem_id):
                 return
             if not self.store.messages.parts(row["id"]):
                 try:
-                    encoded = self._encode(row, slot.config)
+                    encoded = early if early is not None else self._encode(row, slot.config)
                 except Exception:
                     log.debug("message %d: not encoded ahead", row["id"], exc_info=True)
                 else:
