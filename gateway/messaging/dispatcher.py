@@ -1019,8 +1019,14 @@ class Dispatcher:
                 if first_out:
                     self.wake()  # the router prepares the next message while the modem works
                     if need_row:
-                        read["row"] = self.store.messages.get(message_id)
-                        read["parts"] = self.store.messages.parts(message_id)
+                        # Only read ahead: a failure here must not pass for the send's own (the
+                        # part is out); it is read again after the answer.
+                        try:
+                            read["row"] = self.store.messages.get(message_id)
+                            read["parts"] = self.store.messages.parts(message_id)
+                        except Exception:
+                            log.exception("message %d: reading it ahead failed", message_id)
+                            read.clear()
 
             started = time.monotonic()
             try:

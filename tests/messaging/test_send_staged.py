@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from gateway.modem import pdu
+from gateway.store import StoreError
 
 from .conftest import World
 
@@ -37,6 +38,7 @@ class StagedModem:
         self.depth = threading.local()
         self.sub = world.events.subscribe()
         self.mr = 0
+        self.waiting = False  # in the caller's while_waiting
         original = world.store.db.tx
 
         @contextlib.contextmanager
@@ -91,7 +93,11 @@ class StagedModem:
             self.problems.append(f"{text!r} went out with {earlier} parts before it unanswered")
         self.note("PDU")
         if while_waiting is not None:
-            while_waiting()
+            self.waiting = True
+            try:
+                while_waiting()
+            finally:
+                self.waiting = False
         self.wait_for_the_next()
         self.note("answer")
         self.mr = (self.mr + 1) % 256
@@ -163,3 +169,34 @@ def test_between_the_parts_of_a_long_message_too(
     assert commits(modem.between("AT+CMGS", "PDU"))[1:] == [1] * 2
     parts = world.store.messages.parts(acc.message_id)
     assert [(p["status"], p["attempts"]) for p in parts] == [("sent", 1)] * 3
+
+
+def test_a_failed_read_while_the_modem_works_is_not_a_failed_send(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next message's rest is read ahead while the modem works on its first part: when
+    that read fails, the part is out all the same (not resent, not a possible duplicate)."""
+    modem = StagedModem(world, monkeypatch)
+    accs = [
+        world.outbox.submit(f"alert {i}", to=f"+1555010300{i}", short_code="55999")
+        for i in range(3)
+    ]
+    parts = world.store.messages.parts
+    failed: list[int] = []
+
+    def flaky(message_id: int):
+        if modem.waiting and not failed:
+            failed.append(message_id)
+            raise StoreError("disk I/O error (test)")
+        return parts(message_id)
+
+    monkeypatch.setattr(world.store.messages, "parts", flaky)
+    world.dispatcher.modem_up("c", modem)
+    for acc in accs:
+        assert world.wait_status(acc.message_id, {"sent"}) == "sent"
+    assert failed  # a read ahead did fail
+    assert modem.problems == []
+    assert len(modem.between("AT+CMGS", "PDU")) == 3  # each message written once
+    for acc in accs:
+        part = world.store.messages.parts(acc.message_id)[0]
+        assert (part["status"], part["attempts"], part["maybe_duplicate"]) == ("sent", 1, 0)
