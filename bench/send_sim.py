@@ -20,7 +20,11 @@ Figures, each system measured the same way at the simulator:
   recipient each, all queued before the system starts; efficiency = (sends x latency) / the time
   from a modem's first ``AT+CMGS`` to its last answer, over all modems (1.0: each modem never
   idle between two sends); messages/s = sends / (first ``AT+CMGS`` to last answer, any modem);
-  the gap: a modem's answer to the first byte of its next ``AT+CMGS`` (p50, p99);
+  the gap: a modem's answer to the first byte of its next ``AT+CMGS`` (p50, p99); the turn: the
+  simulator's ``> `` written to its Ctrl-Z read (the system typing the PDU); the simulator's own
+  time (the ``AT+CMGS`` line read to its ``> ``, and how late its answer came after the Ctrl-Z
+  plus the latency: the latency starts at the Ctrl-Z) and "eff. net", the efficiency with that
+  taken out of each modem's span; mean ms per send of each; the load average after each run;
 - **pick-up**: one modem, idle, ``--pickups`` messages submitted one at a time (the next after
   the previous one's answer and a random pause); submit to the first byte of its ``AT+CMGS``;
 - **CPU per message** at zero modem latency: CPU time of the system's processes (all threads,
@@ -32,6 +36,12 @@ Peers' settings (tuned, and why): bench/peers.md.
     .venv/bin/python bench/send_sim.py [--systems gateway,gsmmodem,smsd,gammu]
         [--modems 1,2,4,8] [--latency 0.5] [--per-modem 16] [--pickups 30] [--cpu-messages 300]
         [--skip saturation,pickup,cpu] [--tree /other/checkout] [--json out.json]
+        [--burn N] [--fsync-load N]
+
+``--burn`` and ``--fsync-load`` load the machine on purpose during the saturation runs: N
+CPU-bound processes, N processes writing 64 KiB and fdatasyncing in a loop, each in a session
+of its own (as another user's job; the simulator and every system have theirs too, which is
+what the kernel's autogroup scheduling shares the CPUs by).
 
 ``--tree`` runs another checkout's gateway (its ``gateway`` package first on the path, its own
 schema for the queued store): before and after in one way of measuring. A peer that is not
