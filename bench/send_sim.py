@@ -20,7 +20,11 @@ Figures, each system measured the same way at the simulator:
   recipient each, all queued before the system starts; efficiency = (sends x latency) / the time
   from a modem's first ``AT+CMGS`` to its last answer, over all modems (1.0: each modem never
   idle between two sends); messages/s = sends / (first ``AT+CMGS`` to last answer, any modem);
-  the gap: a modem's answer to the first byte of its next ``AT+CMGS`` (p50, p99);
+  the gap: a modem's answer to the first byte of its next ``AT+CMGS`` (p50, p99); the turn: the
+  simulator's ``> `` written to its Ctrl-Z read (the system typing the PDU); the simulator's own
+  time (the ``AT+CMGS`` line read to its ``> ``, and how late its answer came after the Ctrl-Z
+  plus the latency: the latency starts at the Ctrl-Z) and "eff. net", the efficiency with that
+  taken out of each modem's span; mean ms per send of each; the load average after each run;
 - **pick-up**: one modem, idle, ``--pickups`` messages submitted one at a time (the next after
   the previous one's answer and a random pause); submit to the first byte of its ``AT+CMGS``;
 - **CPU per message** at zero modem latency: CPU time of the system's processes (all threads,
@@ -32,6 +36,12 @@ Peers' settings (tuned, and why): bench/peers.md.
     .venv/bin/python bench/send_sim.py [--systems gateway,gsmmodem,smsd,gammu]
         [--modems 1,2,4,8] [--latency 0.5] [--per-modem 16] [--pickups 30] [--cpu-messages 300]
         [--skip saturation,pickup,cpu] [--tree /other/checkout] [--json out.json]
+        [--burn N] [--fsync-load N]
+
+``--burn`` and ``--fsync-load`` load the machine on purpose during the saturation runs: N
+CPU-bound processes, N processes writing 64 KiB and fdatasyncing in a loop, each in a session
+of its own (as another user's job; the simulator and every system have theirs too, which is
+what the kernel's autogroup scheduling shares the CPUs by).
 
 ``--tree`` runs another checkout's gateway (its ``gateway`` package first on the path, its own
 schema for the queued store): before and after in one way of measuring. A peer that is not
@@ -93,6 +103,7 @@ def sim_child(modems: int, latency: float) -> int:
     read_port = sim_modem.SimModem._read_port
     on_line = sim_modem.SimModem._on_line
     emit_reply = sim_modem.SimModem._emit_reply
+    finish_prompt = sim_modem.SimModem._finish_prompt
 
     def stamped_read(self, ep) -> None:
         # A line that starts in this read started now (AT+CMGS=NN fits in one read).
@@ -110,10 +121,18 @@ def sim_child(modems: int, latency: float) -> int:
         emit_reply(self, reply)
         if any(line.startswith("+CMGS:") for block in reply.blocks for line in block):
             emit("ans", self, time.time())
+        elif reply.prompt:
+            emit("prompt", self, time.time())  # the "> " written
+
+    def stamped_finish(self, body: str) -> None:
+        # The Ctrl-Z read: the simulated network's latency starts here.
+        emit("ctrlz", self, time.time())
+        finish_prompt(self, body)
 
     sim_modem.SimModem._read_port = stamped_read
     sim_modem.SimModem._on_line = stamped_line
     sim_modem.SimModem._emit_reply = stamped_reply
+    sim_modem.SimModem._finish_prompt = stamped_finish
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     base = tempfile.mkdtemp(prefix="sendsim-sim-")
@@ -141,10 +160,17 @@ class Sim:
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
+            # A session of its own, as each system under test has: with the kernel's
+            # autogroup scheduling a session is what shares the CPUs fairly.
+            start_new_session=True,
         )
         self.modems: list[dict] = []
-        self.cmgs: list[list[float]] = [[] for _ in range(modems)]
-        self.ans: list[list[float]] = [[] for _ in range(modems)]
+        # Stamps per kind and modem: "cmgs", "prompt", "ctrlz", "ans" (see sim_child).
+        self.stamps: dict[str, list[list[float]]] = {
+            kind: [[] for _ in range(modems)] for kind in ("cmgs", "prompt", "ctrlz", "ans")
+        }
+        self.cmgs = self.stamps["cmgs"]
+        self.ans = self.stamps["ans"]
         self.cond = threading.Condition()
         self.hooks: list[Callable[[str, int, float], None]] = []
         assert self.proc.stdout is not None
@@ -160,7 +186,7 @@ class Sim:
         for line in self.proc.stdout:
             obj = json.loads(line)
             with self.cond:
-                (self.cmgs if obj["e"] == "cmgs" else self.ans)[obj["m"]].append(obj["t"])
+                self.stamps[obj["e"]][obj["m"]].append(obj["t"])
                 for hook in self.hooks:
                     hook(obj["e"], obj["m"], obj["t"])
                 self.cond.notify_all()
@@ -175,6 +201,57 @@ class Sim:
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+# -- deliberate load ----------------------------------------------------------------------
+
+BURN = "while 1: pass"
+FSYNC = """
+import os, sys
+path = sys.argv[1]
+fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+n = 0
+while True:
+    os.write(fd, b"x" * 65536)
+    os.fdatasync(fd)
+    n += 1
+    if n % 256 == 0:
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, 0)
+"""
+
+
+class Load:
+    """``burn`` CPU-bound processes and ``fsync`` processes that write 64 KiB and fdatasync in
+    a loop (on the disk of the systems' stores), each in a session of its own like another
+    user's job, for as long as the context lasts: a loaded machine made on purpose."""
+
+    def __init__(self, burn: int, fsync: int) -> None:
+        self.burn, self.fsync = burn, fsync
+        self.procs: list[subprocess.Popen] = []
+        self.folder: str | None = None
+
+    def __enter__(self) -> Load:
+        if self.fsync:
+            self.folder = tempfile.mkdtemp(prefix="sendsim-load-")
+        for _ in range(self.burn):
+            self.procs.append(
+                subprocess.Popen([sys.executable, "-c", BURN], start_new_session=True)
+            )
+        for i in range(self.fsync):
+            path = os.path.join(self.folder or "", f"f{i}")
+            self.procs.append(
+                subprocess.Popen([sys.executable, "-c", FSYNC, path], start_new_session=True)
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(10)
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 # -- measuring -----------------------------------------------------------------------------
@@ -218,8 +295,39 @@ def saturation_figures(sim: Sim, latency: float) -> dict:
         for cm, an in zip(sim.cmgs, sim.ans, strict=True)
         for answered, nxt in zip(an, cm[1:], strict=False)
     ]
+    # The rest of each exchange, split between the system and the simulator itself: the
+    # system's turn at the prompt ("> " written to the Ctrl-Z read), the simulator's own time
+    # (the AT+CMGS line read to its "> ", and how late its answer came after the Ctrl-Z plus
+    # the latency: on a loaded machine the simulator is starved too).
+    turns, own = [], 0.0
+    lates, prompts = [], []
+    for m, an in enumerate(sim.ans):
+        cm, pr, cz = sim.cmgs[m], sim.stamps["prompt"][m], sim.stamps["ctrlz"][m]
+        for k in range(min(len(an), len(cm), len(pr), len(cz))):
+            turns.append(cz[k] - pr[k])
+            prompts.append(pr[k] - cm[k])
+            late = max(0.0, an[k] - cz[k] - latency)
+            lates.append(late)
+            own += (pr[k] - cm[k]) + late
+
+    def mean_ms(values: list[float]) -> float | None:
+        return round(statistics.mean(values) * 1000, 2) if values else None
+
     return {
+        # Where each exchange's time beyond the latency goes, mean ms per send: the system's
+        # (gap, turn) and the simulator's (its prompt, its answer's lateness).
+        "mean_ms": {
+            "gap": mean_ms(gaps),
+            "sim_prompt": mean_ms(prompts),
+            "turn": mean_ms(turns),
+            "sim_late": mean_ms(lates),
+        },
         "gap_p50_ms": round(statistics.median(gaps) * 1000, 1) if gaps else None,
+        "turn_p50_ms": round(statistics.median(turns) * 1000, 1) if turns else None,
+        "sim_late_p50_ms": round(statistics.median(lates) * 1000, 1) if lates else None,
+        # Efficiency with the simulator's own time taken out of each modem's span: what the
+        # system itself costs (the headline figure counts the simulator's delays against it).
+        "efficiency_net": round(busy / (span - own), 4) if span and latency else None,
         "gap_p99_ms": round(percentile(gaps, 0.99) * 1000, 1) if gaps else None,
         "sends": sends,
         "wall_s": round(wall, 3),
@@ -341,7 +449,8 @@ store.close()
 
 def tree_env() -> dict[str, str]:
     """The environment for the checkout under test: its ``gateway`` package first."""
-    return {**os.environ, "PYTHONPATH": str(TREE)}
+    extra = os.environ.get("SENDSIM_PYTHONPATH")  # e.g. instrumentation, after the tree
+    return {**os.environ, "PYTHONPATH": str(TREE) + (os.pathsep + extra if extra else "")}
 
 
 def free_port() -> int:
@@ -745,6 +854,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-messages", type=int, default=300)
     ap.add_argument("--skip", default="", help="parts to skip: saturation,pickup,cpu")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--burn", type=int, default=0, help="CPU-bound processes alongside")
+    ap.add_argument("--fsync-load", type=int, default=0, help="fdatasync loops alongside")
     ap.add_argument(
         "--tree", type=Path, default=ROOT, help="checkout whose gateway runs (before/after)"
     )
@@ -772,17 +883,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nsaturation: {args.latency} s per AT+CMGS, {args.per_modem} messages per modem")
         print(
             f"{'system':>9} {'modems':>6} {'efficiency':>10} {'msgs/s':>7} {'wall s':>7} "
-            f"{'gap p50 ms':>10} {'gap p99 ms':>10}"
+            f"{'gap p50 ms':>10} {'gap p99 ms':>10} {'turn p50':>8} {'sim late':>8} "
+            f"{'eff. net':>8} {'load':>5}"
         )
-        for modems in counts:
-            for name in systems:
-                r = run_saturation(name, modems, args.latency, args.per_modem)
-                results["saturation"].append(r)
-                eff = f"{r['efficiency']:.4f}" if r["efficiency"] is not None else "-"
-                print(
-                    f"{name:>9} {modems:>6} {eff:>10} {r['msgs_per_s']:>7} {r['wall_s']:>7} "
-                    f"{r['gap_p50_ms']!s:>10} {r['gap_p99_ms']!s:>10}"
-                )
+        with Load(args.burn, args.fsync_load) as load:
+            if load.procs:
+                time.sleep(10)  # the load average catches up a little
+            for modems in counts:
+                for name in systems:
+                    r = run_saturation(name, modems, args.latency, args.per_modem)
+                    results["saturation"].append(r)
+                    eff = f"{r['efficiency']:.4f}" if r["efficiency"] is not None else "-"
+                    r["load"] = round(os.getloadavg()[0], 2)
+                    print(
+                        f"{name:>9} {modems:>6} {eff:>10} {r['msgs_per_s']:>7} {r['wall_s']:>7} "
+                        f"{r['gap_p50_ms']!s:>10} {r['gap_p99_ms']!s:>10} {r['turn_p50_ms']!s:>8} "
+                        f"{r['sim_late_p50_ms']!s:>8} {r['efficiency_net']!s:>8} {r['load']:>5}",
+                        flush=True,
+                    )
+                    mm = r["mean_ms"]
+                    print(
+                        f"{'':>17} mean ms per send: gap {mm['gap']}, turn at the prompt "
+                        f"{mm['turn']} (the system's); prompt {mm['sim_prompt']}, answer late "
+                        f"{mm['sim_late']} (the simulator's)",
+                        flush=True,
+                    )
     if "pickup" not in skip:
         print(f"\npick-up (submit -> first byte of AT+CMGS), 1 idle modem, {args.pickups} messages")
         print(f"{'system':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
@@ -800,6 +925,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"] = {
         "cpus": os.cpu_count(),
         "load": os.getloadavg(),
+        "deliberate_load": {"burn": args.burn, "fsync": args.fsync_load},
         "python": sys.version.split()[0],
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }

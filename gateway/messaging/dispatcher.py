@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..config import Config, ModemConfig
 from ..modem import pdu as smspdu
@@ -65,6 +65,31 @@ class ModemLink(Protocol):
     def send_pdu(self, pdu: str, length: int) -> int: ...
 
 
+@runtime_checkable
+class StagedLink(Protocol):
+    """A link that writes ``AT+CMGS`` first and runs ``before_payload`` (the commit that
+    records the part 'writing') before the PDU itself, and ``while_waiting`` once the PDU is
+    out (the daemon's :class:`gateway.modem.device.Modem`): the commit is made while the modem
+    turns round its prompt, the bookkeeping of the previous send while it works. With a plain
+    :class:`ModemLink` the same steps run before ``send_pdu``, in the same order."""
+
+    stages_sends: bool
+
+    def send_pdu(
+        self,
+        pdu: str,
+        length: int,
+        *,
+        before_payload: Callable[[], None] | None = None,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> int: ...
+
+
+class _Withheld(Exception):
+    """A part's PDU must not go out after all: the commit before it did not record it
+    'writing' (it failed, or the message is no longer this modem's). Nothing was written."""
+
+
 # A job on a sender's queue that is not a message id: check a failing modem.
 _PROBE = "probe"
 
@@ -94,6 +119,9 @@ class _Slot:
     # PDU): message id -> part id. Taken by the sender when it writes that part; a message
     # that leaves the modem unwritten gets its part back to 'pending' (_unmark).
     marked: dict = field(default_factory=dict)
+    # Parts of the messages prepared behind another (message id -> parts as claimed, with
+    # their PDUs), so that at the modem's answer the next AT+CMGS goes out with nothing read.
+    plans: dict = field(default_factory=dict)
 
     @property
     def routable(self) -> bool:
@@ -118,6 +146,124 @@ class _Slot:
     def parts_ahead(self) -> int:
         """Parts claimed for it and not sent yet."""
         return sum(self.claimed.values())
+
+
+class _Carry:
+    """The answer to a message's last part, taken and not committed yet.
+
+    Its transaction (the part sent, the message sent, the profile's sticky modem, the modem's
+    count, and the first part of the message prepared behind it recorded 'writing') is made by
+    the next message's sender step between that part's ``AT+CMGS`` line and its PDU, while the
+    modem turns round its prompt; its announcements once that PDU is out. So that nothing but
+    a thread wake-up stands between the modem's answer and the next ``AT+CMGS``, and the
+    commit overlaps the prompt. :meth:`run` does whatever is left of both, once.
+    """
+
+    def __init__(
+        self, dispatcher: Dispatcher, slot: _Slot, row, part_id: int, tp_mr: int, following: int
+    ) -> None:
+        self.dispatcher, self.slot, self.row = dispatcher, slot, row
+        self.part_id, self.tp_mr, self.following = part_id, tp_mr, following
+        self.tried = False
+        self.committed = False
+        self.announced = False
+
+    def commit(self) -> bool:
+        """Commit (once); whether it was committed. A failure is this message's: it is put
+        back in the queue as after any error while sending."""
+        if self.tried:
+            return self.committed
+        self.tried = True
+        d = self.dispatcher
+        try:
+            d._finish_commit(self.slot, self.row, self.part_id, self.tp_mr, self.following)
+        except Exception:  # the store refused it (a full disk): as _sender does for any error
+            log.exception(
+                "modem %s: recording message %s as sent failed", self.slot.modem_id, self.row["id"]
+            )
+            d._requeue_after_error(self.slot, self.row["id"])
+            return False
+        self.committed = True
+        return True
+
+    def announce(self) -> None:
+        """Once committed: the early status report and the announcement (once)."""
+        if self.announced or not self.committed:
+            return
+        self.announced = True
+        try:
+            self.dispatcher._finish_announce(self.slot, self.row, self.tp_mr)
+        except Exception:  # it is committed: a failed announcement must not resend it
+            log.exception("message %s: announcing it sent failed", self.row["id"])
+
+    def run(self) -> None:
+        self.commit()
+        self.announce()
+
+
+class _Step:
+    """What goes with writing one part: the commit that records it 'writing' before its PDU
+    (with the previous part's answer, or the previous message's :class:`_Carry`, in one
+    transaction; nothing when the claim recorded it already), and what to do once the PDU is
+    out."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        slot: _Slot,
+        message_id: int,
+        part_id: int,
+        carry: _Carry | None,
+        answered: tuple[int, int] | None,
+    ) -> None:
+        self.d, self.slot, self.message_id, self.part_id = dispatcher, slot, message_id, part_id
+        self.carry, self.answered = carry, answered
+        self.tried = False
+        self.failed: Exception | None = None  # the store's error, when the commit failed
+        self.hooks: list[Callable[[], None]] = []  # after the part's answer is committed
+
+    def commit(self) -> None:
+        """Record the part 'writing' (runs once, before its PDU); raises :class:`_Withheld`
+        when it must not be written, or the store's error."""
+        if self.tried:
+            return
+        self.tried = True
+        d, slot, messages = self.d, self.slot, self.d.store.messages
+        if self.carry is not None:
+            ok = self.carry.commit()  # records this part 'writing' with the answer before it
+            with d._lock:
+                mine = slot.marked.get(self.message_id) == self.part_id
+                # The modem may have gone down or out of routing meanwhile: as for a message
+                # prepared behind another, it is then given back unwritten.
+                go = ok and mine and slot.routable and not d._stop.is_set()
+                if go:
+                    del slot.marked[self.message_id]
+            if not go:
+                raise _Withheld(f"part {self.part_id} is not to be written now")
+            return
+        try:
+            if self.answered is not None:
+                with d.store.db.tx():
+                    messages.part_sent(*self.answered)
+                    messages.part_writing(self.part_id, slot.modem_id)
+                return
+            with d._lock:
+                ahead = slot.marked.get(self.message_id) == self.part_id
+                if ahead:
+                    del slot.marked[self.message_id]
+            if not ahead:
+                messages.part_writing(self.part_id, slot.modem_id)
+        except Exception as exc:
+            self.failed = exc
+            raise
+
+    def after(self) -> None:
+        """Once the PDU is out (or the send ended): the answer before it announced."""
+        if self.carry is not None:
+            self.carry.announce()
+        hooks, self.hooks = self.hooks, []
+        for hook in hooks:
+            hook()
 
 
 class Dispatcher:
@@ -395,23 +541,36 @@ class Dispatcher:
         with self._lock:
             idle = slot.held == 0  # only this thread hands jobs over: it stays so until then
         marked = None
+        early = None
+        if row["parts_total"] == 1:
+            # No concatenation reference to take from the store: encoded before the write lock
+            # is taken, which a modem's sender may be waiting for to commit before its PDU.
+            try:
+                early = self._encode(row, slot.config)
+            except Exception:
+                log.debug("message %d: not encoded ahead", row["id"], exc_info=True)
         with self.store.db.tx():
             if not self.store.messages.claim(row["id"], slot.modem_id):
                 return
             if not self.store.messages.parts(row["id"]):
                 try:
-                    encoded = self._encode(row, slot.config)
+                    encoded = early if early is not None else self._encode(row, slot.config)
                 except Exception:
                     log.debug("message %d: not encoded ahead", row["id"], exc_info=True)
                 else:
                     self._store_parts(row["id"], encoded)
             if idle:
                 marked = self._mark_first_part(slot, row["id"])
+                plan = None
+            else:
+                plan = [dict(p) for p in self.store.messages.parts(row["id"])]
         # Announced before the sender can have it, so that 'sending' never comes after 'sent'.
         self._announce(row["id"], row["profile_id"], MessageStatus.SENDING, modem_id=slot.modem_id)
         with self._lock:  # all at once: in_hand() shows it when the sender has it
             if marked is not None:
                 slot.marked[row["id"]] = marked
+            if plan:
+                slot.plans[row["id"]] = plan
             slot.held += 1
             slot.claimed[row["id"]] = int(row["parts_total"])
             slot.last_used = at
@@ -652,8 +811,15 @@ class Dispatcher:
     # -- sender threads ------------------------------------------------------------------
 
     def _sender(self, slot: _Slot) -> None:
+        # The answer to the last message's last part, left for the next message to commit
+        # before its first PDU (see _Carry); run on every other way.
+        carry: _Carry | None = None
         while True:
             message_id = slot.jobs.get()
+            given, carry = carry, None
+            if given is not None and not isinstance(message_id, int):
+                given.run()  # not a message behind it after all: committed now
+                given = None
             if message_id is None:
                 return
             if message_id == _PROBE:
@@ -665,6 +831,8 @@ class Dispatcher:
                     self.wake()
                 continue
             try:
+                if given is not None and (self._stop.is_set() or not slot.routable):
+                    given.run()
                 if self._stop.is_set():
                     # Shutting down: a claimed message not started yet goes back to the queue
                     # at once; only a send already under way is finished.
@@ -677,7 +845,7 @@ class Dispatcher:
                     # pool, as if never claimed.
                     self._give_back(slot, message_id)
                     continue
-                self._send(slot, message_id)
+                carry = self._send(slot, message_id, given)
             except Exception:  # a bug must not kill the modem's sender: log, requeue, go on
                 log.exception("modem %s: sending message %s failed", slot.modem_id, message_id)
                 self._requeue_after_error(slot, message_id)
@@ -685,6 +853,7 @@ class Dispatcher:
                 with self._lock:
                     slot.held -= 1
                     slot.claimed.pop(message_id, None)
+                    slot.plans.pop(message_id, None)
                     # A part marked ahead and not written must not stay 'writing' (a resend
                     # would skip it): _unmark ran on every way out that left it unwritten.
                     leftover = slot.marked.pop(message_id, None)
@@ -787,49 +956,111 @@ class Dispatcher:
             max_parts=max(limits.max_parts, row["parts_total"]),
         )
 
-    def _send(self, slot: _Slot, message_id: int) -> None:
-        row = self.store.messages.get(message_id)
-        if row is None or row["status"] != MessageStatus.SENDING:
-            self._unmark(slot, message_id)  # no longer this modem's to send
-            return
-        parts = self.store.messages.parts(message_id)
-        if not parts:  # not encoded ahead (or its parts were reset)
-            encoded = self._encode(row, slot.config)
-            with self.store.db.tx():
-                self._store_parts(message_id, encoded)
-            parts = self.store.messages.parts(message_id)
+    def _send(self, slot: _Slot, message_id: int, carry: _Carry | None = None) -> _Carry | None:
+        """Send the message's pending parts. ``carry``: the answer to the message before it,
+        committed with this message's first part 'writing' before that part's PDU goes out (or
+        at once when this message cannot take it). Returns this message's own last answer when
+        the message prepared behind it is to commit it the same way, else None."""
+        try:
+            return self._send_parts(slot, message_id, carry)
+        finally:
+            if carry is not None:
+                carry.run()  # whatever the send did: the answer before it is recorded
+
+    def _planned_first(self, slot: _Slot, message_id: int) -> dict | None:
+        """The first part of a message prepared behind another, as claimed (its PDU ready
+        before the modem answers the message in front), or None to read it from the store."""
         with self._lock:
-            ahead = slot.marked.get(message_id)
-        pending = [p for p in parts if p["status"] == PartStatus.PENDING or p["id"] == ahead]
-        for i, part in enumerate(pending):
-            last = i == len(pending) - 1
+            plan = slot.plans.pop(message_id, None)
+        if not plan or plan[0]["status"] != PartStatus.PENDING:
+            return None
+        return plan[0]
+
+    def _send_parts(self, slot: _Slot, message_id: int, carry: _Carry | None) -> _Carry | None:
+        first = self._planned_first(slot, message_id) if carry is not None else None
+        row = None
+        if first is None:
+            if carry is not None:
+                carry.run()
+            row = self.store.messages.get(message_id)
+            if row is None or row["status"] != MessageStatus.SENDING:
+                self._unmark(slot, message_id)  # no longer this modem's to send
+                return None
+            parts = self.store.messages.parts(message_id)
+            if not parts:  # not encoded ahead (or its parts were reset)
+                encoded = self._encode(row, slot.config)
+                with self.store.db.tx():
+                    self._store_parts(message_id, encoded)
+                parts = self.store.messages.parts(message_id)
+            with self._lock:
+                ahead = slot.marked.get(message_id)
+            pending = [p for p in parts if p["status"] == PartStatus.PENDING or p["id"] == ahead]
+        else:
+            # The rest of the message (and its row) is read while the modem works on this part.
+            pending = [first]
+        answered: tuple[int, int] | None = None  # the previous part's answer, not recorded yet
+        hooks: list[Callable[[], None]] = []  # to run once that answer is recorded
+        i = 0
+        while i < len(pending):
+            part = pending[i]
             link = slot.link
             if link is None:
+                self._record_answer_alone(slot, answered)
                 self._unmark(slot, message_id)
                 down = Failure(Blame.MODEM, False, "the modem is down")
                 self._after_failure(message_id, slot, down)
-                return
-            # Recorded before the PDU goes out (after a crash this part is resent and marked
-            # a possible duplicate): in the transaction that took the previous answer, or now.
-            with self._lock:
-                written_ahead = slot.marked.get(message_id) == part["id"]
-                if written_ahead:
-                    del slot.marked[message_id]
-            if not written_ahead:
-                self.store.messages.part_writing(part["id"], slot.modem_id)
-            if i == 0:
-                self.wake()  # see _sender: the router runs while the modem works
+                return None
+            step = _Step(self, slot, message_id, part["id"], carry, answered)
+            step.hooks, hooks = hooks, []
+            read: dict = {}
+
+            def during(step=step, read=read, first_out=i == 0, need_row=row is None) -> None:
+                step.after()
+                if first_out:
+                    self.wake()  # the router prepares the next message while the modem works
+                    if need_row:
+                        # Only read ahead: a failure here must not pass for the send's own (the
+                        # part is out); it is read again after the answer.
+                        try:
+                            read["row"] = self.store.messages.get(message_id)
+                            read["parts"] = self.store.messages.parts(message_id)
+                        except Exception:
+                            log.exception("message %d: reading it ahead failed", message_id)
+                            read.clear()
+
             started = time.monotonic()
             try:
-                tp_mr = link.send_pdu(part["pdu"], part["length"])
-            except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+                tp_mr = self._write_part(link, part["pdu"], part["length"], step.commit, during)
+            except _Withheld:
+                # Nothing was written: the message goes back to the queue if its modem stopped
+                # (or the daemon stops), else it is sent the slow way.
+                step.after()
+                if self._stop.is_set() or not slot.routable:
+                    self._give_back(slot, message_id)
+                    return None
+                return self._send_parts(slot, message_id, None)
+            except Exception as exc:  # every failure is classified and recorded
+                if step.failed is not None:
+                    raise  # the store refused the commit: not the modem's fault
+                if not step.tried:
+                    # Failed before its commit (writing AT+CMGS): recorded 'writing' now, as
+                    # every failed part was before its attempt.
+                    try:
+                        step.commit()
+                    except _Withheld:
+                        step.after()
+                        self._requeue_after_error(slot, message_id)
+                        return None
+                step.after()
+                if row is None:
+                    row = self.store.messages.get(message_id)
                 failure = classify(exc)
                 self.stats.failed(slot.modem_id, failure.blame, time.monotonic() - started)
                 log.warning(
                     "modem %s: part %d/%d of message %d not sent: %s",
                     slot.modem_id,
                     part["seq"],
-                    row["parts_total"],
+                    row["parts_total"] if row is not None else 0,
                     message_id,
                     failure.reason,
                 )
@@ -841,47 +1072,92 @@ class Dispatcher:
                         slot.health.failed(self.clock(), failure.reason)
                     self._show_health(slot.modem_id)
                 self._after_failure(message_id, slot, failure)
-                return
+                return None
+            carry = None  # recorded by the step
             self.stats.sent(slot.modem_id, time.monotonic() - started)
             with self._lock:
                 slot.health.sent(self.clock())
             self._show_health(slot.modem_id)
-            if last:
-                # The last part's answer and the message's end in one transaction (with the
-                # first part of the message prepared behind it recorded 'writing').
-                self._finish(slot, row, part["id"], tp_mr)
-            else:
-                # The answer and the next part's 'writing' in one transaction.
-                nxt = pending[i + 1]["id"]
-                with self.store.db.tx():
-                    self.store.messages.part_sent(part["id"], tp_mr)
-                    self.store.messages.part_writing(nxt, slot.modem_id)
+            if row is None:
+                row = read.get("row") or self.store.messages.get(message_id)
+                parts = read.get("parts") or self.store.messages.parts(message_id)
+                pending += [p for p in parts if p["status"] == PartStatus.PENDING]
+            self._count_part(slot, message_id)
+            if i < len(pending) - 1:
+                # Recorded with the next part's 'writing', in one transaction (_Step).
+                answered = (part["id"], tp_mr)
+                hooks.append(lambda phone=row["phone"], mr=tp_mr: self._hook_part(slot, phone, mr))
+                i += 1
+                continue
+            # The last part's answer and the message's end in one transaction, with the first
+            # part of the message prepared behind it recorded 'writing': committed by that
+            # message, between its AT+CMGS line and its PDU, when its PDU is ready.
+            following = self._prepared_behind(slot)
+            if following is not None:
                 with self._lock:
-                    slot.marked[message_id] = nxt
-                self._part_out(slot, row, tp_mr)
+                    ready = bool(slot.plans.get(following))
+                if ready:
+                    return _Carry(self, slot, row, part["id"], tp_mr, following)
+            self._finish(slot, row, part["id"], tp_mr)
+            return None
         if not pending:  # every part was out already (a resend after a crash found them so)
             self._finish(slot, row, None, None)
+        return None
 
-    def _part_out(self, slot: _Slot, row, tp_mr: int) -> None:
-        """A part recorded as sent: counted against the rate limits, and an early status
-        report for it applied (outside any transaction: the hook takes its own lock first)."""
+    @staticmethod
+    def _write_part(
+        link: ModemLink,
+        pdu: str,
+        length: int,
+        before: Callable[[], None],
+        during: Callable[[], None],
+    ) -> int:
+        """Write one PDU: ``before`` (the commit recording it 'writing') before its bytes go
+        out, ``during`` once they are out (see :class:`StagedLink`)."""
+        if isinstance(link, StagedLink):
+            return link.send_pdu(pdu, length, before_payload=before, while_waiting=during)
+        before()
+        during()
+        return link.send_pdu(pdu, length)
+
+    def _record_answer_alone(self, slot: _Slot, answered: tuple[int, int] | None) -> None:
+        """A part's answer that was to be recorded with the next part's 'writing', recorded
+        alone (the next part does not go out)."""
+        if answered is not None:
+            self.store.messages.part_sent(answered[0], answered[1])
+
+    def _count_part(self, slot: _Slot, message_id: int) -> None:
+        """A part the network took: counted against the modem's rate limits at once (before
+        its answer is committed, so that the router never sees it neither claimed nor sent)."""
         with self._lock:
             slot.recent.append(self.clock())
             slot.day_count += 1
-            left = slot.claimed.get(row["id"])
+            left = slot.claimed.get(message_id)
             if left:
-                slot.claimed[row["id"]] = left - 1
+                slot.claimed[message_id] = left - 1
+
+    def _hook_part(self, slot: _Slot, phone: str, tp_mr: int) -> None:
+        """A part recorded as sent: an early status report for it applied (outside any
+        transaction: the hook takes its own lock first)."""
         if self.on_part_sent is not None:
             try:
-                self.on_part_sent(slot.modem_id, row["phone"], tp_mr)
+                self.on_part_sent(slot.modem_id, phone, tp_mr)
             except Exception:  # the part is out: a failing hook must not resend it
                 log.exception("modem %s: matching an early status report failed", slot.modem_id)
 
     def _finish(self, slot: _Slot, row, part_id: int | None, tp_mr: int | None) -> None:
         """Record the last part's answer, the message as sent, the profile's sticky modem and
         the modem's count in one transaction, then apply a status report that came early."""
-        message_id = row["id"]
         following = self._prepared_behind(slot)
+        self._finish_commit(slot, row, part_id, tp_mr, following)
+        self._finish_announce(slot, row, tp_mr)
+
+    def _finish_commit(
+        self, slot: _Slot, row, part_id: int | None, tp_mr: int | None, following: int | None
+    ) -> None:
+        """The transaction of :meth:`_finish` (with the first part of ``following``, the
+        message prepared behind, recorded 'writing')."""
+        message_id = row["id"]
         with self.store.db.tx():
             if part_id is not None and tp_mr is not None:
                 self.store.messages.part_sent(part_id, tp_mr)
@@ -892,9 +1168,13 @@ class Dispatcher:
         if marked is not None:
             with self._lock:
                 slot.marked[following] = marked
+
+    def _finish_announce(self, slot: _Slot, row, tp_mr: int | None) -> None:
+        """After :meth:`_finish_commit`: the early status report and the announcement."""
+        message_id = row["id"]
         self._forget(message_id)
         if tp_mr is not None:
-            self._part_out(slot, row, tp_mr)
+            self._hook_part(slot, row["phone"], tp_mr)
         # The status as it is now, read and announced holding the store's write lock, last
         # (whoever the event wakes finds it committed, and the modem free a moment later; a
         # transaction that writes nothing costs no sync). A status report can overtake the

@@ -534,17 +534,33 @@ class ATChannel:
         *,
         prompt_timeout: float = 10.0,
         timeout: float = 60.0,
+        before_payload: Callable[[], None] | None = None,
+        while_waiting: Callable[[], None] | None = None,
     ) -> Response:
         """``AT+CMGS=n``, wait for ``> ``, type ``payload`` and Ctrl-Z, wait for the final code.
 
         One atomic job under the command lock: another thread's command waits until it is over.
         If the prompt does not come in ``prompt_timeout`` seconds, ESC is sent to abort the
         message and :class:`PromptTimeout` is raised. Errors as for :meth:`command`.
+
+        ``before_payload`` runs on the calling thread once the command line is written and
+        before the payload is (the caller's commit, done while the modem turns round its
+        prompt instead of before the command): when it raises, ESC abandons the message (after
+        the prompt came, so that the ESC is not lost on a modem still in command mode), nothing
+        was sent, and its exception propagates. ``while_waiting`` runs once the payload is
+        written, while the modem works on it; the answer is awaited whatever it does.
         """
         with self._cmd_lock:
             self._resync_if_dirty(None)
             job = self._new_job(command, (), expect_prompt=True, extra_echo=payload)
             self._start(job, command.encode("ascii", "replace") + b"\r")
+            withheld: BaseException | None = None
+            if before_payload is not None:
+                try:
+                    before_payload()
+                except Exception as exc:  # noqa: BLE001 - re-raised below, once the modem is in step
+                    withheld = exc
+            # From here: a slow commit above is not the modem's delay.
             deadline = time.monotonic() + prompt_timeout
             with self._cond:
                 while not job.prompt_seen and job.final is None and self._gone is None:
@@ -556,22 +572,34 @@ class ATChannel:
                 if gone is not None:
                     self._job = None
                     raise PortGone(self.port, command, gone.why)
-                if final is not None:
+                if final is not None:  # no prompt: the modem refused the command
                     self._job = None
+                    if withheld is not None:
+                        raise withheld
                     return self._result(job)
-                if not prompt:
+                if not prompt or withheld is not None:
                     # Abort the half-typed message so the modem does not take our next command
                     # as message text. Whatever it answers to ESC is discarded by the resync.
                     self._job = None
                     self._mark_dirty(job.command)
-            if not prompt:
-                log.warning("%s: no '> ' prompt after %s; sending ESC", self.port, command)
+            if not prompt or withheld is not None:
+                if not prompt:
+                    log.warning("%s: no '> ' prompt after %s; sending ESC", self.port, command)
                 self._write(ESC, command)
+                if withheld is not None:
+                    raise withheld
                 raise PromptTimeout(
                     self.port, command, f"no '> ' prompt in {prompt_timeout:g} s; sent ESC"
                 )
             self._write(payload.encode("ascii", "replace") + CTRL_Z, command)
-            return self._finish(job, timeout)
+            try:
+                if while_waiting is not None:
+                    while_waiting()
+            finally:
+                # Even when the caller's work failed: the answer must be read, or the next
+                # command would take it for its own.
+                response = self._finish(job, timeout)
+            return response
 
     def take_over(self) -> None:
         """Bring into step a modem that an earlier process may have left mid-conversation.

@@ -134,6 +134,9 @@ class Modem:
     replaces pyserial (tests).
     """
 
+    # send_pdu takes before_payload and while_waiting (the dispatcher's StagedLink).
+    stages_sends = True
+
     def __init__(
         self,
         port: str,
@@ -350,9 +353,21 @@ class Modem:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def send_pdu(self, pdu_hex: str, length: int) -> int:
+    def send_pdu(
+        self,
+        pdu_hex: str,
+        length: int,
+        *,
+        before_payload: Callable[[], None] | None = None,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> int:
         """Send one SMS-SUBMIT PDU (hex with its SMSC field; ``length`` counts the TPDU) and
-        return the TP-MR of ``+CMGS: <mr>``. Never retried here: a retry could send it twice."""
+        return the TP-MR of ``+CMGS: <mr>``. Never retried here: a retry could send it twice.
+
+        ``before_payload`` runs after the ``AT+CMGS`` line and before the PDU goes out (when
+        it raises, the message is abandoned with ESC: nothing was sent); ``while_waiting``
+        once the PDU is out, while the network answers (see :meth:`ATChannel.send_with_prompt`).
+        """
         if not re.fullmatch(r"[0-9A-Fa-f]+", pdu_hex or "") or len(pdu_hex) % 2:
             raise ValueError(f"{self.port}: the PDU is not an even-length hex string")
         if not 0 < length <= 176:
@@ -362,6 +377,8 @@ class Modem:
             pdu_hex.upper(),
             prompt_timeout=self.settings.prompt_timeout,
             timeout=self.settings.send_timeout,
+            before_payload=before_payload,
+            while_waiting=while_waiting,
         )
         values = resp.prefixed("+CMGS")
         fields = split_args(values[0]) if values else []

@@ -148,33 +148,34 @@ def test_a_message_for_an_idle_modem_is_recorded_writing_when_it_is_claimed(
 def test_a_part_recorded_ahead_goes_back_to_pending_when_its_modem_stops_first(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The modem goes down after answering the first message, once the second one's part is
-    recorded 'writing' ahead: the second goes back to the queue, its part pending, its attempt
-    not counted, and not marked a possible duplicate (it never reached the modem)."""
+    """The modem goes down while the transaction that takes the answer to the first message
+    (and records the second one's part 'writing' ahead) is being made, before the second PDU
+    goes out: the second goes back to the queue, its part pending, its attempt not counted,
+    and not marked a possible duplicate (it never reached the modem)."""
     link = Journal(world, monkeypatch)
     accs = [
         world.outbox.submit(f"alert {i}", to=f"+1555010300{i}", short_code="55999")
         for i in range(2)
     ]
-    seen: list[str] = []
+    finish = world.store.messages.finish_sending
+    downed: list[int] = []
 
-    def down_after_first(modem_id: str, phone: str, tp_mr: int) -> None:
-        # Called once the first message's answer (and the mark ahead) is committed.
-        part = world.store.messages.parts(accs[1].message_id)[0]
-        seen.append(part["status"])
-        world.dispatcher.modem_down(modem_id)
+    def down_while_finishing(message_id: int):
+        if message_id == accs[0].message_id and not downed:
+            downed.append(message_id)
+            world.dispatcher.modem_down("c")
+        return finish(message_id)
 
-    world.dispatcher.on_part_sent = down_after_first
+    monkeypatch.setattr(world.store.messages, "finish_sending", down_while_finishing)
     world.dispatcher.modem_up("c", link)
     assert world.wait_status(accs[0].message_id, {"sent"}) == "sent"
     assert world.wait_status(accs[1].message_id, {"queued"}) == "queued"
-    assert seen == ["writing"]  # it was recorded ahead
+    assert downed == [accs[0].message_id]
     row = world.store.messages.get(accs[1].message_id)
     part = world.store.messages.parts(accs[1].message_id)[0]
     assert (part["status"], part["attempts"], part["maybe_duplicate"]) == ("pending", 0, 0)
     assert (row["attempts"], row["maybe_duplicate"]) == (0, 0)
     assert link.sent == ["alert 0"]
-    world.dispatcher.on_part_sent = None
     world.dispatcher.modem_up("c", link)
     assert world.wait_status(accs[1].message_id, {"sent"}) == "sent"
     part = world.store.messages.parts(accs[1].message_id)[0]
