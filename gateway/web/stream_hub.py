@@ -31,6 +31,9 @@ from .views.live import REPLACED, sse_event
 
 log = logging.getLogger(__name__)
 
+# The kernel's buffer for a stream's socket: events are small and few, and left to grow (up to
+# 4 MiB each on Linux) fifty silent browsers could hold 200 MiB of the Pi's memory.
+SEND_BUFFER = 64 * 1024
 MAX_PENDING = 64 * 1024  # bytes a stream may keep for a browser that stops reading (x 50 streams)
 CLOSE_GRACE = 2.0  # seconds an ending stream has to take its last bytes before it is cut
 KEEP_ALIVE = ": keep-alive\n\n"
@@ -154,6 +157,10 @@ class StreamHub:
         ``sock`` (non-blocking from now on) and closes it when the stream ends."""
         stream.chunked = chunked
         sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        except OSError as exc:  # not a TCP socket (a test's socket pair may refuse it)
+            log.debug("could not bound a live stream's send buffer: %s", exc)
         thread = self._thread
         with self._lock:
             if self._stopping or stream.ended or thread is None or not thread.is_alive():

@@ -140,6 +140,11 @@ def test_streams_that_stop_reading_are_cut_off_and_free_their_slots(web: Web, se
         s.sendall(request.encode())
         silent.append(s)
     try:
+        for s in silent:  # each browser reads its stream's start, then never again
+            s.settimeout(10)
+            head = b""
+            while b"retry: 2000" not in head:
+                head += s.recv(4096)
         assert wait_for(lambda: open_streams(server) == 16, timeout=5.0), (
             app_state(server.app).stream_slots.count(),
             server.hub.count(),
