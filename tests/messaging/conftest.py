@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
@@ -118,6 +119,31 @@ class World:
         self.dispatcher.stop()
         self.sub.close()
         self.store.close()
+
+
+def note_commits(
+    world: World, monkeypatch: pytest.MonkeyPatch, note: Callable[[str], None]
+) -> None:
+    """Call ``note("commit")`` after each outermost store transaction that changed something
+    (nested ``tx()`` blocks are one commit), on the thread that made it."""
+    original = world.store.db.tx
+    depth = threading.local()
+
+    @contextlib.contextmanager
+    def counted() -> Iterator:
+        outer = not getattr(depth, "n", 0)
+        depth.n = getattr(depth, "n", 0) + 1
+        try:
+            with original() as conn:
+                before = conn.total_changes
+                yield conn
+                changed = conn.total_changes != before
+        finally:
+            depth.n -= 1
+        if outer and changed:
+            note("commit")
+
+    monkeypatch.setattr(world.store.db, "tx", counted)
 
 
 @pytest.fixture

@@ -7,16 +7,14 @@ back to 'pending', not a possible duplicate."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from gateway.modem import pdu
 
-from .conftest import World
+from .conftest import World, note_commits
 
 LONG = "".join(f"part of a long alert number {i:03d}. " for i in range(12))  # 3 GSM parts
 
@@ -29,27 +27,10 @@ class Journal:
         self.world = world
         self.events: list[tuple[str, str]] = []
         self.lock = threading.Lock()
-        self.depth = threading.local()
         self.problems: list[str] = []
         self.sent: list[str] = []
         self.sub = world.events.subscribe()
-        original = world.store.db.tx
-
-        @contextlib.contextmanager
-        def counted() -> Iterator:
-            outer = not getattr(self.depth, "n", 0)
-            self.depth.n = getattr(self.depth, "n", 0) + 1
-            try:
-                with original() as conn:
-                    before = conn.total_changes
-                    yield conn
-                    changed = conn.total_changes != before
-            finally:
-                self.depth.n -= 1
-            if outer and changed:
-                self.note("commit")
-
-        monkeypatch.setattr(world.store.db, "tx", counted)
+        note_commits(world, monkeypatch, self.note)
 
     def note(self, what: str) -> None:
         with self.lock:

@@ -8,17 +8,16 @@ answer)."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from gateway.modem import pdu
 from gateway.store import StoreError
 
-from .conftest import World
+from .conftest import World, note_commits
 
 LONG = "".join(f"part of a long alert number {i:03d}. " for i in range(12))  # 3 GSM parts
 
@@ -35,27 +34,10 @@ class StagedModem:
         self.events: list[str] = []
         self.problems: list[str] = []
         self.lock = threading.Lock()
-        self.depth = threading.local()
         self.sub = world.events.subscribe()
         self.mr = 0
         self.waiting = False  # in the caller's while_waiting
-        original = world.store.db.tx
-
-        @contextlib.contextmanager
-        def counted() -> Iterator:
-            outer = not getattr(self.depth, "n", 0)
-            self.depth.n = getattr(self.depth, "n", 0) + 1
-            try:
-                with original() as conn:
-                    before = conn.total_changes
-                    yield conn
-                    changed = conn.total_changes != before
-            finally:
-                self.depth.n -= 1
-            if outer and changed:
-                self.note("commit")
-
-        monkeypatch.setattr(world.store.db, "tx", counted)
+        note_commits(world, monkeypatch, self.note)
         for name in ("get", "parts"):
             read = getattr(world.store.messages, name)
 
