@@ -167,7 +167,10 @@ def test_a_failed_read_while_the_modem_works_is_not_a_failed_send(
     failed: list[int] = []
 
     def flaky(message_id: int):
-        if modem.waiting and not failed:
+        # The sender's read ahead only: the router preparing the next message at the same
+        # moment would pause routing for 5 s on a store error, by design (another test).
+        sender = threading.current_thread().name.startswith("send-")
+        if modem.waiting and sender and not failed:
             failed.append(message_id)
             raise StoreError("disk I/O error (test)")
         return parts(message_id)
