@@ -136,7 +136,7 @@ class Daemon:
         self.housekeeper.start()
         self._running.add("trimmer")
         # Gives back what bursts freed, a few seconds after them; freezes start-up's objects.
-        memory.start_trimmer(settle=self.whole_process)
+        memory.start_trimmer(whole_process=self.whole_process)
         s.store.release_connection()  # the main thread only waits from here on
         diagnostics.mark_baseline()  # GATEWAY_TRACEMALLOC: growth is counted from here
         notify("READY=1\nSTATUS=running")

@@ -171,19 +171,20 @@ TRIM_DELAY = 5.0  # seconds from the first work after a trim to the next trim
 
 
 class Trimmer:
-    """Collects cyclic garbage and gives the C heap's free memory back (:func:`give_back`)
-    :data:`TRIM_DELAY` seconds
+    """Gives the C heap's free memory back (:func:`give_back`) :data:`TRIM_DELAY` seconds
     after work was done, at most once per that delay while the gateway is busy, and never
-    while it is idle: its thread waits on an event (no polling).
+    while it is idle: its thread waits on an event (no polling). In the daemon's own process
+    (``whole_process``) it also freezes start-up's objects when it starts (:func:`settle`)
+    and collects cyclic garbage before each trim.
 
     Measured with 8 modems after 0.3 of a day (bench/footprint.py --soak): 6.7 MiB free in
     the heaps and 4.7 MiB of resident size given back by one trim at the end. A trim walks
     the heaps' free blocks while holding their locks: ~1 ms here, hence not after every
     request."""
 
-    def __init__(self, delay: float = TRIM_DELAY, *, settle: bool = False) -> None:
+    def __init__(self, delay: float = TRIM_DELAY, *, whole_process: bool = False) -> None:
         self.delay = delay
-        self.settle = settle  # the process is the gateway's own: freeze start-up's objects
+        self.whole_process = whole_process  # the process is the gateway's own, not a test's
         self._work = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -204,14 +205,14 @@ class Trimmer:
             self._thread.join(5)
 
     def _run(self) -> None:
-        if self.settle:
+        if self.whole_process:
             settle()
         while True:
             self._work.wait()
             if self._stop.wait(self.delay):
                 return
             self._work.clear()  # work from here on asks for the next trim
-            if self.settle:  # the process's own collector: not a test runner's
+            if self.whole_process:
                 gc.collect()
             give_back()
             self.trims += 1
@@ -220,12 +221,12 @@ class Trimmer:
 _trimmer: Trimmer | None = None
 
 
-def start_trimmer(delay: float = TRIM_DELAY, *, settle: bool = False) -> Trimmer:
-    """The daemon's :class:`Trimmer` (one per process), started; ``settle`` when the daemon
-    is the whole process (``gateway run``), not a test's guest: :func:`settle` first."""
+def start_trimmer(delay: float = TRIM_DELAY, *, whole_process: bool = False) -> Trimmer:
+    """The daemon's :class:`Trimmer` (one per process), started; ``whole_process`` when the
+    daemon is the whole process (``gateway run``), not a test's guest."""
     global _trimmer
     if _trimmer is None:
-        _trimmer = Trimmer(delay, settle=settle)
+        _trimmer = Trimmer(delay, whole_process=whole_process)
         _trimmer.start()
     return _trimmer
 

@@ -163,18 +163,15 @@ class StreamHub:
             log.debug("could not bound a live stream's send buffer: %s", exc)
         thread = self._thread
         with self._lock:
-            if self._stopping or stream.ended or thread is None or not thread.is_alive():
-                # Stopped, fell behind before this, or the hub's thread failed (logged): the
-                # browser's EventSource reconnects, to a worker-served stream (alive()).
-                stopping = True
-            else:
-                stopping = False
+            # Stopped, fell behind before this, or the hub's thread failed (logged): the
+            # browser's EventSource reconnects, to a worker-served stream (alive()).
+            refused = self._stopping or stream.ended or thread is None or not thread.is_alive()
+            if not refused:
                 stream.sock = sock
                 self._attaching.append(stream)
-        if stopping:
+        if refused:
             self._close_now(sock)
-            if not stream.ended:
-                self.abandon(stream)
+            self.abandon(stream)  # nothing when it had already ended
             return
         self.wake()
 

@@ -8,8 +8,7 @@ from flask import jsonify, request
 
 from ...store.tokens import token_json
 from ..context import services
-from ..helpers import MAX_ID
-from .base import ApiError, bp, query_args, token_user
+from .base import ApiError, bp, found, query_args, token_user
 
 
 @bp.get("/me")
@@ -36,9 +35,7 @@ def list_tokens():
 def revoke_token(token_id: int):
     user = token_user()
     store = services().store
-    row = store.api_tokens.get(token_id) if token_id <= MAX_ID else None
-    if row is None:
-        raise ApiError(404, f"There is no API token with id {token_id}.", "id")
+    row = found(store.api_tokens.get, token_id, "API token")
     if row["user_id"] != user.user_id and not user.is_admin:
         raise ApiError(403, "Only an administrator's token can revoke another user's token.")
     if store.api_tokens.revoke(token_id, by=user.username):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from ...store import StoreError
 from ...store.times import iso
 from ..context import app_state, services
-from ..helpers import whole_number
+from ..helpers import MAX_ID, whole_number
 from .errors import ApiError, error_response, from_api_error
 from .tokens import TokenUser, authenticate, bearer
 
@@ -211,6 +212,15 @@ def cursor_arg() -> int | None:
             422, "cursor must be the 'next' value of the page before, as it was given.", "cursor"
         )
     return value
+
+
+def found(lookup: Callable[[int], Any], item_id: int, what: str) -> Any:
+    """The row ``lookup(item_id)`` finds, else 404 "There is no <what> with id N." (an id
+    past SQLite's integer range is looked up nowhere: it cannot exist)."""
+    row = lookup(item_id) if item_id <= MAX_ID else None
+    if row is None:
+        raise ApiError(404, f"There is no {what} with id {item_id}.", "id")
+    return row
 
 
 def id_arg(name: str) -> int | None:

@@ -30,6 +30,7 @@ from .base import (
     ApiError,
     bp,
     cursor_arg,
+    found,
     json_object,
     limit_arg,
     only_fields,
@@ -90,10 +91,7 @@ def broadcast_json(b: Any) -> dict[str, Any]:
 
 
 def broadcast_or_404(broadcast_id: int) -> Any:
-    row = services().store.broadcasts.get(broadcast_id) if broadcast_id <= MAX_ID else None
-    if row is None:
-        raise ApiError(404, f"There is no broadcast with id {broadcast_id}.", "id")
-    return row
+    return found(services().store.broadcasts.get, broadcast_id, "broadcast")
 
 
 @bp.get("/broadcasts")
@@ -271,10 +269,7 @@ def segment_json(row: Any, *, sample: int = 0) -> dict[str, Any]:
 
 
 def segment_or_404(segment_id: int) -> Any:
-    row = services().store.audiences.segment(segment_id) if segment_id <= MAX_ID else None
-    if row is None:
-        raise ApiError(404, f"There is no segment with id {segment_id}.", "id")
-    return row
+    return found(services().store.audiences.segment, segment_id, "segment")
 
 
 @bp.get("/segments")

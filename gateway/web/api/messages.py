@@ -18,12 +18,12 @@ from ...messaging.requests import SendRequest
 from ...store.search import MessageFilter
 from ...store.states import MessageStatus
 from ..context import services
-from ..helpers import MAX_ID
 from .base import (
     ApiError,
     bp,
     choice_arg,
     cursor_arg,
+    found,
     id_arg,
     json_object,
     limit_arg,
@@ -43,9 +43,7 @@ SEND_FIELDS = {"to", "profile_id", "text", "short_code", "idempotency_key"}
 
 def message_or_404(message_id: int) -> dict[str, Any]:
     store = services().store
-    row = store.messages.get(message_id) if message_id <= MAX_ID else None
-    if row is None:
-        raise ApiError(404, f"There is no message with id {message_id}.", "id")
+    row = found(store.messages.get, message_id, "message")
     return message_json(row, store.messages.parts(message_id))
 
 

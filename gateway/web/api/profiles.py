@@ -18,12 +18,12 @@ from ...messaging.subscriptions import OptSource
 from ...phone import PhoneNumberError, normalize
 from ...store.profiles import custom_fields
 from ..context import services
-from ..helpers import MAX_ID
 from .base import (
     ApiError,
     bp,
     choice_arg,
     cursor_arg,
+    found,
     json_object,
     limit_arg,
     only_fields,
@@ -37,10 +37,7 @@ MAX_QUERY = 200
 
 
 def profile_or_404(profile_id: int):
-    row = services().store.profiles.get(profile_id) if profile_id <= MAX_ID else None
-    if row is None:
-        raise ApiError(404, f"There is no profile with id {profile_id}.", "id")
-    return row
+    return found(services().store.profiles.get, profile_id, "profile")
 
 
 def _checked_types(data: dict[str, Any]) -> None:
